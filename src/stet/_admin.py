@@ -1,0 +1,146 @@
+"""``status`` and ``reset``: read and prune a store as a whole."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import _report
+from ._once import DEFAULT_STORE
+from ._store import FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, Snapshot, get_store
+from ._values import UnsupportedValueError, key_from_text, key_of
+
+__all__ = ["reset", "status"]
+
+StorePath = str | os.PathLike[str]
+
+
+def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> None:
+    """Print what a store holds: how many runs, the last one, and the key columns.
+
+    Raises:
+        FileNotFoundError: no store exists at ``store``.
+    """
+    snapshot = get_store(store).snapshot()
+    rows = _rows_of(snapshot, function)
+    stamp = snapshot.header.index(TIMESTAMP_COLUMN) if snapshot.header else -1
+    last = max((row[stamp] for row in rows), default="never")
+    columns = _key_columns(snapshot, rows)
+    count = len(rows)
+    noun = "experiment" if count == 1 else "experiments"
+    what = f" of {function}" if function is not None else ""
+    lines = [
+        f"Store: {os.fspath(store)}",
+        f"{count:,} completed {noun}{what} recorded",
+        f"Last run: {last}",
+        f"Key columns: {', '.join(columns) or '(none)'}",
+    ]
+    if function is None and FUNCTION_COLUMN in snapshot.header:
+        counts: dict[str, int] = {}
+        for row in rows:
+            name = snapshot.function_of(row) or "?"
+            counts[name] = counts.get(name, 0) + 1
+        lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    _report.lines(lines)
+
+
+def _rows_of(snapshot: Snapshot, function: str | None) -> list[list[str]]:
+    if function is None:
+        return snapshot.rows
+    return [row for row in snapshot.rows if snapshot.function_of(row) == function]
+
+
+def _key_columns(snapshot: Snapshot, rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
+    used: set[str] = set()
+    for row in rows:
+        used.update(snapshot.key_columns_of(row))
+    return [c for c in snapshot.header if c in used]
+
+
+def reset(
+    store: StorePath = DEFAULT_STORE,
+    key_dict: Mapping[str, Any] | None = None,
+    *,
+    function: str | None = None,
+) -> None:
+    """Remove records from a store: all of them, or the runs that match ``key_dict``.
+
+    ``key_dict`` values may be the real values (``{"alpha": 0.1}``) or the text the store
+    shows (``{"alpha": "0.1"}``). Asks for confirmation only when standard input is an
+    interactive terminal.
+    """
+    handle = get_store(store)
+    name = os.fspath(store)
+    try:
+        snapshot = handle.snapshot()
+    except FileNotFoundError:
+        if key_dict:
+            raise
+        _report.line(f"No store at {name}; nothing to clear")
+        return
+    wanted = _wanted(snapshot, key_dict or {}, name)
+
+    def matches(values: Mapping[str, str]) -> bool:
+        if function is not None and values.get(FUNCTION_COLUMN) != function:
+            return False
+        return all(_cell_matches(values.get(c, ""), text, key) for c, text, key in wanted)
+
+    header = snapshot.header
+    count = sum(
+        matches({**dict(zip(header, row, strict=True)),
+                 FUNCTION_COLUMN: snapshot.function_of(row) or ""})
+        for row in snapshot.rows
+    )
+    described = ", ".join(f"{c}={text}" for c, text, _ in wanted)
+    if key_dict and not count:
+        _report.line(f"No run in {name} matches {described}; nothing removed")
+        return
+    noun = "run" if count == 1 else "runs"
+    question = (
+        f"Remove {count:,} {noun} matching {described} from {name}?"
+        if key_dict
+        else f"Clear all {count:,} {noun}{_of(function)} from {name}?"
+    )
+    if count and not _report.confirm(question):
+        _report.line("Nothing changed")
+        return
+    removed = handle.remove(lambda values: not matches(values))
+    noun = "run" if removed == 1 else "runs"
+    if key_dict:
+        _report.line(f"Removed {removed:,} {noun} matching {described} from {name}")
+    elif function is not None:
+        _report.line(f"Cleared {removed:,} {noun}{_of(function)} from {name}")
+    else:
+        _report.line(f"Store cleared: {name}")
+
+
+def _of(function: str | None) -> str:
+    return f" of {function}" if function is not None else ""
+
+
+def _wanted(
+    snapshot: Snapshot, key_dict: Mapping[str, Any], name: str
+) -> list[tuple[str, str, bytes | None]]:
+    columns = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
+    wanted = []
+    for column, value in key_dict.items():
+        if column not in columns:
+            raise ValueError(
+                f"stet.reset: {name} has no column {column!r}; its key columns are: "
+                f"{', '.join(columns) or '(none)'}"
+            )
+        try:
+            key = key_of(value)
+        except UnsupportedValueError as error:
+            raise TypeError(f"stet.reset: value of {column!r}: {error}") from None
+        wanted.append((column, value if isinstance(value, str) else repr(value), key))
+    return wanted
+
+
+def _cell_matches(cell: str, text: str, key: bytes | None) -> bool:
+    if not cell:
+        return False
+    return cell == text or key_from_text(cell) == key

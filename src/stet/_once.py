@@ -1,0 +1,327 @@
+"""The ``@stet.once`` decorator: bind the call, build its key, skip or run, record.
+
+The signature is read once per function into a :class:`CallPlan`; a call binds its
+arguments through the plan, never through ``inspect``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ParamSpec, TypeVar, overload
+
+from . import _report
+from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
+from ._values import UnsupportedValueError, display, key_of, plain_of, text_of
+
+__all__ = ["DEFAULT_STORE", "CallPlan", "once"]
+
+DEFAULT_STORE = "_stet_store.csv"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MISSING: Any = object()
+_SIMPLE_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
+
+
+class CallPlan:
+    """How one function's calls are bound and which parameters make the key."""
+
+    def __init__(
+        self, func: Callable[..., Any], key: Sequence[str] | None, ignore: Sequence[str] | None
+    ) -> None:
+        self.signature = inspect.signature(func)
+        params = list(self.signature.parameters.values())
+        self.names = tuple(p.name for p in params)
+        self.defaults = tuple(_MISSING if p.default is p.empty else p.default for p in params)
+        self.position = {name: i for i, name in enumerate(self.names)}
+        self.simple = all(p.kind in _SIMPLE_KINDS for p in params)
+        first_is_receiver = bool(params) and params[0].name in ("self", "cls")
+        candidates = self.names[1:] if first_is_receiver else self.names
+        self.key_names = _choose_key(func, candidates, key, ignore)
+        self.key_positions = tuple(self.position[name] for name in self.key_names)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """Every parameter's value in declaration order, defaults applied."""
+        count = len(self.names)
+        if self.simple and not kwargs and len(args) == count:
+            return args
+        if self.simple and len(args) <= count:
+            values = list(args) + [_MISSING] * (count - len(args))
+            for name, value in kwargs.items():
+                i = self.position.get(name)
+                if i is None or values[i] is not _MISSING:
+                    return self._bind_slowly(args, kwargs)  # raises the usual TypeError
+                values[i] = value
+            for i, value in enumerate(values):
+                if value is _MISSING:
+                    if self.defaults[i] is _MISSING:
+                        return self._bind_slowly(args, kwargs)
+                    values[i] = self.defaults[i]
+            return tuple(values)
+        return self._bind_slowly(args, kwargs)
+
+    def _bind_slowly(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return tuple(bound.arguments[name] for name in self.names)
+
+    def key(self, values: tuple[Any, ...], function: str) -> bytes:
+        """The identity key of a bound call."""
+        try:
+            return b"".join([key_of(values[i]) for i in self.key_positions])
+        except UnsupportedValueError:
+            for name, i in zip(self.key_names, self.key_positions, strict=True):
+                try:
+                    key_of(values[i])
+                except UnsupportedValueError as error:
+                    raise _unsupported(function, name, error) from None
+            raise
+
+    def cells(self, values: tuple[Any, ...]) -> dict[str, str]:
+        return {
+            name: text_of(plain_of(values[i]))
+            for name, i in zip(self.key_names, self.key_positions, strict=True)
+        }
+
+    def describe(self, function: str, values: tuple[Any, ...]) -> str:
+        """How the call reads in messages: ``calculation(alpha=0.0, beta=1.0)``."""
+        arguments = ", ".join(
+            f"{name}={display(values[i])}"
+            for name, i in zip(self.key_names, self.key_positions, strict=True)
+        )
+        return f"{function}({arguments})"
+
+    def key_spec(self, function: str) -> KeySpec:
+        default_keys: list[bytes | None] = []
+        default_texts: list[str | None] = []
+        for i in self.key_positions:
+            default = self.defaults[i]
+            try:
+                if default is _MISSING:
+                    raise UnsupportedValueError
+                default_keys.append(key_of(default))
+                default_texts.append(text_of(plain_of(default)))
+            except UnsupportedValueError:
+                default_keys.append(None)
+                default_texts.append(None)
+        return KeySpec(function, self.key_names, tuple(default_keys), tuple(default_texts))
+
+
+def _choose_key(
+    func: Callable[..., Any],
+    candidates: tuple[str, ...],
+    key: Sequence[str] | None,
+    ignore: Sequence[str] | None,
+) -> tuple[str, ...]:
+    name = getattr(func, "__qualname__", repr(func))
+    real = ", ".join(candidates) or "(none)"
+    if isinstance(key, str) or isinstance(ignore, str):
+        raise TypeError(f"@stet.once on {name}: key and ignore take a list of parameter names")
+    if key is not None and ignore is not None:
+        raise ValueError(
+            f"@stet.once on {name}: give key (the parameters that identify a run) or ignore "
+            "(the ones that do not), not both"
+        )
+    for option, names in (("key", key), ("ignore", ignore)):
+        unknown = [n for n in names or () if n not in candidates]
+        if unknown:
+            raise ValueError(
+                f"@stet.once on {name}: {option} names {', '.join(map(repr, unknown))}, which "
+                f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of "
+                f"{name}; its parameters are: {real}"
+            )
+    if key is not None:
+        chosen = tuple(n for n in candidates if n in key)
+    else:
+        chosen = tuple(n for n in candidates if n not in (ignore or ()))
+    reserved = [n for n in chosen if n.startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise ValueError(
+            f"@stet.once on {name}: parameter names starting with {RESERVED_PREFIX} are "
+            f"stet's own columns ({', '.join(reserved)}); rename it or list it in ignore"
+        )
+    return chosen
+
+
+def _unsupported(function: str, parameter: str, error: UnsupportedValueError) -> TypeError:
+    return TypeError(
+        f"{function}(): parameter {parameter!r} cannot be part of a run's key: {error}. "
+        f"Leave it out of the key with @stet.once(ignore=[{parameter!r}]), or pass a value "
+        "stet compares exactly (numbers, strings, bools, None, tuples, lists, dicts, NumPy "
+        "arrays, enums, paths, dates, dataclasses)."
+    )
+
+
+class Runner:
+    """The per-function state behind a wrapper: its plan, store and index."""
+
+    def __init__(self, func: Callable[..., Any], plan: CallPlan, options: _Options) -> None:
+        self.plan = plan
+        self.options = options
+        self.name = getattr(func, "__name__", "function")
+        self.label = getattr(func, "__qualname__", self.name)
+        self.store: Store = get_store(options.path)
+        self.store.name = options.store
+        self._index: FunctionIndex | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_index": None}  # another process reads its own index
+
+    @property
+    def index(self) -> FunctionIndex:
+        index = self._index
+        if index is None:
+            index = self._index = self.store.index_for(self.plan.key_spec(self.label))
+        return index
+
+    def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The bound values and key of a call that must run, or None to skip it."""
+        plan = self.plan
+        values = plan.bind(args, kwargs)
+        key = plan.key(values, self.name)
+        index = self._index or self.index
+        if key in index.keys:
+            self._skipped(values)
+            return None
+        self.store.refresh()  # another process may have completed it meanwhile
+        if key in index.keys:
+            self._skipped(values)
+            return None
+        _report.end_streak()
+        return (values, key)
+
+    def _skipped(self, values: tuple[Any, ...]) -> None:
+        if self.options.verbose:
+            call = self.plan.describe(self.name, values)
+            _report.skipped(self.label, call, "", self.options.skip_lines)
+
+    def after(self, prepared: tuple[Any, ...]) -> None:
+        values, key = prepared
+        self.store.record(self.index, key, self.plan.cells(values), self.options.fsync)
+
+
+class _Options:
+    def __init__(
+        self,
+        store: str | os.PathLike[str],
+        key: Sequence[str] | None,
+        ignore: Sequence[str] | None,
+        verbose: bool,
+        skip_lines: int,
+        fsync: bool,
+    ) -> None:
+        if isinstance(store, str | os.PathLike) and os.fspath(store):
+            self.store = os.fspath(store)
+        else:
+            raise TypeError(f"@stet.once: store must be a file path, not {store!r}")
+        if not isinstance(skip_lines, int) or skip_lines < 0:
+            raise ValueError(f"@stet.once: skip_lines must be a whole number >= 0: {skip_lines!r}")
+        self.path = os.path.abspath(self.store)  # fixed now: workers and chdir agree
+        self.key = key
+        self.ignore = ignore
+        self.verbose = verbose
+        self.skip_lines = skip_lines
+        self.fsync = fsync
+
+
+@overload
+def once(func: Callable[P, R], /) -> Callable[P, R | None]: ...
+
+
+@overload
+def once(
+    *,
+    store: str | os.PathLike[str] = ...,
+    key: Iterable[str] | None = ...,
+    ignore: Iterable[str] | None = ...,
+    verbose: bool = ...,
+    skip_lines: int = ...,
+    fsync: bool = ...,
+) -> Callable[[Callable[P, R]], Callable[P, R | None]]: ...
+
+
+def once(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    store: str | os.PathLike[str] = DEFAULT_STORE,
+    key: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    verbose: bool = True,
+    skip_lines: int = 10,
+    fsync: bool = False,
+) -> Any:
+    """Run a function once per set of parameters; later calls with equal keys are skipped.
+
+    Args:
+        store: the store file; its extension picks the format (``.csv``).
+        key: the parameters that identify a run (default: all of them, defaults applied).
+        ignore: parameters that do not identify a run (the complement of ``key``).
+        verbose: print a ``[stet] Skipping ...`` line for skipped calls.
+        skip_lines: skip lines printed per streak before the rest are condensed.
+        fsync: also ``fsync`` each record, for durability against power loss.
+
+    A skipped call returns ``None``. ``self`` and ``cls`` are never part of the key.
+    """
+    key_list = key if key is None or isinstance(key, str) else list(key)
+    ignore_list = ignore if ignore is None or isinstance(ignore, str) else list(ignore)
+    options = _Options(store, key_list, ignore_list, verbose, skip_lines, fsync)
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(function):
+            raise TypeError(f"@stet.once decorates a function, not {function!r}")
+        return _wrap(function, options)
+
+    if func is None:
+        return decorate
+    return decorate(func)
+
+
+def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
+    plan = CallPlan(func, options.key, options.ignore)
+    runner = Runner(func, plan, options)
+    wrapper: Callable[..., Any]
+    if inspect.iscoroutinefunction(func):
+
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            prepared = runner.before(args, kwargs)
+            if prepared is None:
+                return None
+            result = await func(*args, **kwargs)
+            runner.after(prepared)
+            return result
+
+        wrapper = async_wrapper
+    else:
+
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            prepared = runner.before(args, kwargs)
+            if prepared is None:
+                return None
+            result = func(*args, **kwargs)
+            runner.after(prepared)
+            return result
+
+        wrapper = sync_wrapper
+    functools.update_wrapper(wrapper, func)
+    wrapper.store = options.store  # type: ignore[attr-defined]
+    wrapper.status = functools.partial(_function_status, runner)  # type: ignore[attr-defined]
+    wrapper.reset = functools.partial(_function_reset, runner)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _function_status(runner: Runner) -> None:
+    from ._admin import status
+
+    status(runner.options.store, function=runner.label)
+
+
+def _function_reset(
+    runner: Runner, key_dict: dict[str, Any] | None = None, **values: Any
+) -> None:
+    from ._admin import reset
+
+    reset(runner.options.store, {**(key_dict or {}), **values} or None, function=runner.label)

@@ -1,0 +1,94 @@
+"""Every ``[stet] ...`` line the user sees, in one place.
+
+Skip lines come in streaks: the first ``skip_lines`` of a streak are printed, the rest are
+counted and condensed into one line when the streak ends (a call that runs, a call of
+another function, ``status``/``reset``, the end of a notebook cell, or the process).
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+from collections.abc import Sequence
+
+__all__ = [
+    "confirm",
+    "end_streak",
+    "line",
+    "skipped",
+]
+
+_lock = threading.Lock()
+_streak_function: str | None = None
+_streak_count = 0
+_streak_limit = 10
+_hooks_installed = False
+
+
+def line(text: str) -> None:
+    """Print one ``[stet]`` line, ending any skip streak first."""
+    end_streak()
+    _emit(text)
+
+
+def lines(texts: Sequence[str]) -> None:
+    end_streak()
+    for text in texts:
+        _emit(text)
+
+
+def _emit(text: str) -> None:
+    print(f"[stet] {text}", file=sys.stdout, flush=True)
+
+
+def skipped(function: str, call: str, reason: str, skip_lines: int) -> None:
+    """Report a skipped call; ``call`` is how the call reads (``f(alpha=0.1)``)."""
+    global _streak_function, _streak_count, _streak_limit
+    _install_hooks()
+    with _lock:
+        if _streak_function != function:
+            _flush_locked()
+            _streak_function, _streak_count, _streak_limit = function, 0, skip_lines
+        _streak_count += 1
+        if _streak_count <= _streak_limit:
+            _emit(f"Skipping {call}{reason}")
+
+
+def end_streak() -> None:
+    """End the current skip streak, condensing what was not printed into one line."""
+    with _lock:
+        _flush_locked()
+
+
+def _flush_locked() -> None:
+    global _streak_function, _streak_count
+    hidden = _streak_count - _streak_limit
+    if _streak_function is not None and hidden > 0:
+        noun = "run" if hidden == 1 else "runs"
+        _emit(f"Skipped {hidden:,} more completed {noun} of {_streak_function}")
+    _streak_function, _streak_count = None, 0
+
+
+def _install_hooks() -> None:
+    """End streaks at process exit and, under IPython, at the end of every cell."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(end_streak)
+    ipython_module = sys.modules.get("IPython")
+    get_ipython = getattr(ipython_module, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is not None:
+        shell.events.register("post_run_cell", lambda *_: end_streak())
+
+
+def confirm(question: str) -> bool:
+    """Ask ``question`` when standard input is an interactive terminal; else say yes."""
+    end_streak()
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        return True
+    answer = input(f"[stet] {question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")

@@ -1,0 +1,460 @@
+"""The ``Store``: in-memory index, locking, and what other writers appended.
+
+One ``Store`` per store location per process, shared by every function that uses it.
+A skip is a set lookup; the file is read only on open, before a call that is about to
+run (from the last offset, to see what other processes appended), and under the lock
+before a record is appended.
+
+Layout rules, shared by every function of a store:
+
+* the header is the key columns, then ``_stet_function`` (only once a second function
+  records into the store), then ``_stet_timestamp``;
+* an empty cell means "not part of this record's key" (``None`` is written ``None``);
+* rows without a ``_stet_function`` cell belong to the store's *owner*, the first
+  function that recorded into it, named in the small ``<store>.owner`` file beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from filelock import FileLock
+
+from . import _report
+from ._values import key_from_text
+from .formats.csvfile import CsvFile, DamagedStoreError, encode_line
+
+__all__ = [
+    "FUNCTION_COLUMN",
+    "TIMESTAMP_COLUMN",
+    "DamagedStoreError",
+    "FunctionIndex",
+    "KeySpec",
+    "Snapshot",
+    "Store",
+    "get_store",
+]
+
+FUNCTION_COLUMN = "_stet_function"
+TIMESTAMP_COLUMN = "_stet_timestamp"
+RESERVED_PREFIX = "_stet_"
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What identifies one function's runs: its name and key columns, in order."""
+
+    function: str
+    columns: tuple[str, ...]
+    default_keys: tuple[bytes | None, ...]  # key of each column's default, None if none
+    default_texts: tuple[str | None, ...]  # the same defaults as cell text, for messages
+
+
+@dataclass
+class FunctionIndex:
+    """The keys of one function's completed runs, as the store holds them now."""
+
+    spec: KeySpec
+    keys: set[bytes] = field(default_factory=set)
+    lacking: dict[str, int] = field(default_factory=dict)  # column -> records without it
+    extra: dict[str, int] = field(default_factory=dict)  # column -> records that hold it
+    reported: bool = False
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.lacking.clear()
+        self.extra.clear()
+
+    def add_rows(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """Add the rows that belong to this function (the caller filtered by function)."""
+        spec = self.spec
+        positions = [header.index(c) if c in header else -1 for c in spec.columns]
+        foreign = [
+            (i, c)
+            for i, c in enumerate(header)
+            if not c.startswith(RESERVED_PREFIX) and c not in spec.columns
+        ]
+        keys = self.keys
+        if all(p >= 0 for p in positions) and not foreign:
+            for row in rows:  # the common case: the row holds exactly the key columns
+                if "" in row:
+                    self._add_general(row, positions, foreign)
+                else:
+                    keys.add(b"".join([key_from_text(row[p]) for p in positions]))
+            return
+        for row in rows:
+            self._add_general(row, positions, foreign)
+
+    def _add_general(
+        self, row: Sequence[str], positions: list[int], foreign: list[tuple[int, str]]
+    ) -> None:
+        spec = self.spec
+        for i, column in foreign:
+            if row[i]:
+                self.extra[column] = self.extra.get(column, 0) + 1
+                return
+        parts = []
+        for position, column, default in zip(
+            positions, spec.columns, spec.default_keys, strict=True
+        ):
+            cell = row[position] if position >= 0 else ""
+            if cell:
+                parts.append(key_from_text(cell))
+                continue
+            self.lacking[column] = self.lacking.get(column, 0) + 1
+            if default is None:
+                return
+            parts.append(default)
+        self.keys.add(b"".join(parts))
+
+    def layout_messages(self) -> list[str]:
+        """One line per key change between the records and the function, once."""
+        if self.reported:
+            return []
+        self.reported = True
+        spec = self.spec
+        messages = []
+        for column, count in self.extra.items():
+            messages.append(
+                f"{spec.function}: {count:,} earlier records hold {column}, which is no longer "
+                f"in its key; they do not count as done (put {column} back in the key, or "
+                "remove them with stet.reset)"
+            )
+        for column, count in self.lacking.items():
+            default = spec.default_texts[spec.columns.index(column)]
+            if default is None:
+                treatment = f"they match no call, as {column} has no default"
+            else:
+                treatment = f"they count as runs with {column}={default}, its default"
+            messages.append(
+                f"{spec.function}: {count:,} earlier records lack {column}, now in its key; "
+                + treatment
+            )
+        return messages
+
+
+@dataclass
+class Snapshot:
+    """Every record of a store, read fresh from its file."""
+
+    header: list[str]
+    rows: list[list[str]]
+    owner: str | None
+
+    def function_of(self, row: Sequence[str]) -> str | None:
+        if FUNCTION_COLUMN in self.header:
+            return row[self.header.index(FUNCTION_COLUMN)] or self.owner
+        return self.owner
+
+    def key_columns_of(self, row: Sequence[str]) -> list[str]:
+        return [
+            c for c, cell in zip(self.header, row, strict=True)
+            if cell and not c.startswith(RESERVED_PREFIX)
+        ]
+
+
+def now_text() -> str:
+    """The current time as ISO 8601 UTC with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Store:
+    """One store location, shared by every function in this process that uses it."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self.name = name
+        self._file = CsvFile(path)
+        self._file_lock = FileLock(f"{path}.lock")
+        self._mutex = threading.RLock()
+        self._owner_path = Path(f"{path}.owner")
+        self._header: list[str] = []
+        self._offset = 0
+        self._next_line = 1
+        self._row_count = 0
+        self._owner: str | None = None
+        self._indexes: dict[str, FunctionIndex] = {}
+        self._loaded = False
+
+    def __repr__(self) -> str:
+        return f"Store({self.name!r})"
+
+    def __reduce__(self) -> tuple[Callable[..., Store], tuple[str, str]]:
+        return (_reopen, (str(self.path), self.name))
+
+    # -- binding a function
+
+    def index_for(self, spec: KeySpec) -> FunctionIndex:
+        """The index of one function's runs, built from the file on first use."""
+        with self._mutex:
+            index = self._indexes.get(spec.function)
+            if index is not None and index.spec == spec:
+                return index
+            index = FunctionIndex(spec)
+            self._indexes[spec.function] = index
+            self._reload()
+            if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
+                with self._file_lock:
+                    self._reload()
+                    if self._owner is None:
+                        self._write_owner(spec.function)
+                        _report.line(
+                            f"{self.name} does not say which function wrote it; "
+                            f"its records are taken as runs of {spec.function}"
+                        )
+                        self._reload()
+            _report.lines(index.layout_messages())
+            return index
+
+    # -- reading
+
+    def refresh(self) -> None:
+        """Pick up what other processes appended since the last read."""
+        with self._mutex:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        if not self._loaded or self._file.is_replaced():
+            self._reload()
+            return
+        chunk = self._file.read_from(self._offset, self._next_line)
+        self._take(chunk.rows, chunk.first_line)
+        self._offset = chunk.end
+        if chunk.tail:
+            self._mend_tail()
+
+    def _reload(self) -> None:
+        """Read the whole file again: after a rewrite, on open, or for a new function."""
+        self._loaded = True
+        for index in self._indexes.values():
+            index.clear()
+        chunk = self._file.read_from(0, 1)
+        self._header = chunk.header or []
+        self._check_header()
+        self._offset, self._next_line, self._row_count = chunk.end, 2, 0
+        self._owner = self._read_owner()
+        self._take(chunk.rows, chunk.first_line)
+        if chunk.tail:
+            self._mend_tail()
+
+    def _check_header(self) -> None:
+        header = self._header
+        if header and TIMESTAMP_COLUMN not in header:
+            raise DamagedStoreError(
+                f"{self.name} is not a stet store: its first line ({', '.join(header)}) has "
+                f"no {TIMESTAMP_COLUMN} column. Use another store path; stet changed nothing."
+            )
+        if len(set(header)) != len(header):
+            raise DamagedStoreError(
+                f"{self.name} is damaged: its header names a column twice "
+                f"({', '.join(header)}). Repair the first line; stet changed nothing."
+            )
+
+    def _take(self, rows: list[list[str]], first_line: int) -> None:
+        header = self._header
+        width = len(header)
+        rows = [row for row in rows if row]  # blank lines carry nothing
+        for number, row in enumerate(rows, start=first_line):
+            if len(row) != width:
+                raise DamagedStoreError(
+                    f"{self.name} is damaged: line {number} has {len(row)} cells where the "
+                    f"header has {width}. Repair or delete that line; stet changed nothing."
+                )
+        self._next_line = first_line + len(rows)
+        self._row_count += len(rows)
+        if not rows or not self._indexes:
+            return
+        if FUNCTION_COLUMN not in header:
+            owned = self._indexes.get(self._owner) if self._owner else None
+            if owned is not None:
+                owned.add_rows(header, rows)
+            return
+        position = header.index(FUNCTION_COLUMN)
+        by_function: dict[str, list[list[str]]] = {}
+        for row in rows:
+            by_function.setdefault(row[position] or self._owner or "", []).append(row)
+        for function, function_rows in by_function.items():
+            index = self._indexes.get(function)
+            if index is not None:
+                index.add_rows(header, function_rows)
+
+    def _mend_tail(self) -> None:
+        """Deal with bytes after the last newline: a line still being written, or torn."""
+        with self._file_lock:  # a writer holding the lock may still be writing that line
+            chunk = self._file.read_from(self._offset, self._next_line)
+            self._take(chunk.rows, chunk.first_line)
+            self._offset = chunk.end
+            if not chunk.tail:
+                return
+            cells = CsvFile.parse_line(chunk.tail)
+            if cells is not None and len(cells) == len(self._header) and _is_time(cells[-1]):
+                self._file.append(b"\n", fsync=False)  # a whole record missing its newline
+                self._take([cells], self._next_line)
+                self._offset += len(chunk.tail) + 1
+                return
+            torn_path = Path(f"{self.path}.torn")
+            with open(torn_path, "ab") as torn:
+                torn.write(chunk.tail + b"\n")
+            self._file.truncate(self._offset)
+            _report.line(
+                f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
+                f"in {torn_path.name}; every complete record is kept"
+            )
+
+    def snapshot(self) -> Snapshot:
+        """Every record, read fresh (for status, reset and reports)."""
+        reader = CsvFile(self.path)
+        try:
+            if reader.current_identity() is None:
+                raise FileNotFoundError(2, "No stet store at this path yet", self.name)
+            chunk = reader.read_from(0, 1)
+        finally:
+            reader.close()
+        return Snapshot(chunk.header or [], [r for r in chunk.rows if r], self._read_owner())
+
+    # -- writing
+
+    def record(self, index: FunctionIndex, key: bytes, cells: dict[str, str], fsync: bool) -> bool:
+        """Append one completed run; False when another writer recorded it first."""
+        spec = index.spec
+        with self._mutex, self._file_lock:
+            self._refresh()
+            if key in index.keys:
+                return False
+            if not self._row_count:
+                self._start(spec)
+            else:
+                self._widen(spec)
+            header = self._header
+            values = {**cells, TIMESTAMP_COLUMN: now_text()}
+            if FUNCTION_COLUMN in header:
+                values[FUNCTION_COLUMN] = spec.function
+            line = encode_line([values.get(column, "") for column in header])
+            self._file.append(line, fsync=fsync)
+            self._offset += len(line)
+            self._next_line += 1
+            self._row_count += 1
+            index.keys.add(key)
+            return True
+
+    def _start(self, spec: KeySpec) -> None:
+        """An empty store takes the layout of the first function that records into it."""
+        self._write_owner(spec.function)
+        self._file.rewrite([*spec.columns, TIMESTAMP_COLUMN], [])
+        self._reload()
+
+    def _widen(self, spec: KeySpec) -> None:
+        """Add the columns a new function or a new key parameter needs."""
+        header = self._header
+        missing = [c for c in spec.columns if c not in header]
+        label = spec.function != self._owner and FUNCTION_COLUMN not in header
+        if not missing and not label:
+            return
+        keys = [c for c in header if not c.startswith(RESERVED_PREFIX)] + missing
+        labelled = label or FUNCTION_COLUMN in header
+        new_header = [*keys, *([FUNCTION_COLUMN] if labelled else []), TIMESTAMP_COLUMN]
+        self._rewrite(new_header, lambda row: True)
+
+    def _rewrite(self, new_header: list[str], keep: Callable[[dict[str, str]], bool]) -> int:
+        """Rewrite the file with ``new_header``, keeping the rows ``keep`` accepts."""
+        snapshot = self.snapshot()
+        kept = []
+        removed = 0
+        for row in snapshot.rows:
+            values = dict(zip(snapshot.header, row, strict=True))
+            values[FUNCTION_COLUMN] = values.get(FUNCTION_COLUMN) or snapshot.owner or ""
+            if keep(values):
+                kept.append([values.get(c, "") for c in new_header])
+            else:
+                removed += 1
+        self._file.rewrite(new_header, kept)
+        self._reload()
+        return removed
+
+    def remove(self, keep: Callable[[dict[str, str]], bool]) -> int:
+        """Remove every record ``keep`` rejects; returns how many were removed."""
+        with self._mutex, self._file_lock:
+            self._refresh()
+            removed = self._rewrite(list(self._header), keep)
+            if not self._row_count:
+                self._owner_path.unlink(missing_ok=True)
+                self._reload()
+            return removed
+
+    # -- the owner file
+
+    def _read_owner(self) -> str | None:
+        try:
+            data = json.loads(self._owner_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError):
+            raise DamagedStoreError(
+                f"{self._owner_path} is damaged; it names the function that wrote "
+                f"{self.name}. Delete it and stet will ask the next function to claim the store."
+            ) from None
+        function = data.get("function") if isinstance(data, dict) else None
+        return function if isinstance(function, str) else None
+
+    def _write_owner(self, function: str) -> None:
+        text = json.dumps({"function": function, "about": _OWNER_ABOUT}, indent=1) + "\n"
+        handle, temp_name = tempfile.mkstemp(prefix=".stet-owner.", dir=self.path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, self._owner_path)
+        self._owner = function
+
+    def _after_fork(self) -> None:
+        self._mutex = threading.RLock()
+
+
+_OWNER_ABOUT = (
+    "Written by stet: the function whose runs are the records of this store that have "
+    "no _stet_function cell."
+)
+
+
+def _is_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+_registry: dict[Path, Store] = {}
+_registry_lock = threading.Lock()
+
+
+def get_store(location: str | os.PathLike[str]) -> Store:
+    """The process's one ``Store`` for a location (relative paths: the working directory)."""
+    path = Path(os.path.abspath(os.fspath(location)))
+    with _registry_lock:
+        store = _registry.get(path)
+        if store is None:
+            store = _registry[path] = Store(path, os.fspath(location))
+        return store
+
+
+def _reopen(path: str, name: str) -> Store:
+    store = get_store(path)
+    store.name = name
+    return store
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for store in _registry.values():
+        store._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+

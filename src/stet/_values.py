@@ -1,0 +1,388 @@
+"""Identity and display of values: the only module that knows value types.
+
+Three views of one value:
+
+* the *plain* value: live Python, NumPy, enum, path, date or dataclass values reduced
+  to ``None``, ``bool``, ``int``, ``float``, ``str``, ``tuple``, ``dict`` or
+  :class:`ArrayValue`;
+* the *key*: bytes that are equal exactly when two values are the same run under the
+  identity rules (numbers by value, ``bool`` and ``str`` their own types, NaN equal to
+  NaN, ``-0.0`` equal to ``0.0``, dicts whatever their order, arrays by shape and
+  every value);
+* the *text*: what a text cell holds (``0.1``, ``3``, ``abc``), with quotes added only
+  where the text alone could be read as another type.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime
+import enum
+import hashlib
+import math
+import os
+import reprlib
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+__all__ = [
+    "ArrayValue",
+    "Plain",
+    "UnsupportedValueError",
+    "display",
+    "key_from_text",
+    "key_of",
+    "plain_key",
+    "plain_of",
+    "text_of",
+    "value_from_text",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayValue:
+    """A NumPy array reduced to its shape and its values in C order."""
+
+    shape: tuple[int, ...]
+    flat: tuple[Plain, ...]
+
+    def nested(self) -> Plain:
+        """The values as nested lists of the array's shape (``tolist()``)."""
+
+        def build(depth: int, start: int) -> tuple[Any, int]:
+            if depth == len(self.shape):
+                return self.flat[start], start + 1
+            items = []
+            for _ in range(self.shape[depth]):
+                item, start = build(depth + 1, start)
+                items.append(item)
+            return items, start
+
+        return build(0, 0)[0]  # type: ignore[no-any-return]
+
+
+Plain: TypeAlias = "None | bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue"
+
+
+class UnsupportedValueError(TypeError):
+    """A value stet cannot compare exactly, so it cannot be part of a run's key."""
+
+
+# --------------------------------------------------------------------------- plain values
+
+
+def plain_of(value: Any) -> Plain:
+    """Reduce a live value to its plain form, or raise :class:`UnsupportedValueError`."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is float or kind is str:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, enum.Enum):
+        return plain_of(value.value)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        if isinstance(value, numpy.ndarray):
+            return _array_plain(value)
+        if isinstance(value, numpy.generic):
+            return plain_of(value.item())
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return tuple(plain_of(item) for item in value)
+    if isinstance(value, dict):
+        return {plain_of(k): plain_of(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return datetime.timedelta.__str__(value)
+    raise UnsupportedValueError(
+        f"stet cannot compare a value of type {kind.__qualname__} exactly "
+        f"(its text is {_short_repr(value)})"
+    )
+
+
+def _array_plain(array: Any) -> ArrayValue:
+    if array.dtype.kind not in "biufU":
+        raise UnsupportedValueError(
+            f"stet compares NumPy arrays of numbers, booleans and strings; "
+            f"this one has dtype {array.dtype}"
+        )
+    return ArrayValue(
+        tuple(int(n) for n in array.shape), tuple(plain_of(x) for x in array.ravel().tolist())
+    )
+
+
+# -------------------------------------------------------------------------------- keys
+
+_EXACT = 2.0**53  # every integer of smaller magnitude is exact as a float
+_PACK_FLOAT = struct.Struct("<cd").pack
+_NAN_KEY = b"n"
+
+
+def _float_key(x: float) -> bytes:
+    if -_EXACT < x < _EXACT:
+        return _PACK_FLOAT(b"d", x + 0.0)  # + 0.0 turns -0.0 into 0.0
+    if x != x:
+        return _NAN_KEY
+    if math.isinf(x):
+        return _PACK_FLOAT(b"d", x)
+    return _big_int_key(int(x))
+
+
+def _int_key(n: int) -> bytes:
+    if -_EXACT < n < _EXACT:
+        return _PACK_FLOAT(b"d", float(n))
+    return _big_int_key(n)
+
+
+def _big_int_key(n: int) -> bytes:
+    return b"I" + str(n).encode() + b";"
+
+
+def _str_key(s: str) -> bytes:
+    data = s.encode("utf-8", "surrogatepass")
+    return b"s" + str(len(data)).encode() + b":" + data
+
+
+def _bool_key(b: bool) -> bytes:
+    return b"T" if b else b"F"
+
+
+def _none_key(_: None) -> bytes:
+    return b"N"
+
+
+def plain_key(value: Plain) -> bytes:
+    """The identity key of a plain value."""
+    if value is None:
+        return b"N"
+    if isinstance(value, bool):
+        return _bool_key(value)
+    if isinstance(value, int):
+        return _int_key(value)
+    if isinstance(value, float):
+        return _float_key(value)
+    if isinstance(value, str):
+        return _str_key(value)
+    if isinstance(value, tuple):
+        return b"(" + b"".join(plain_key(item) for item in value) + b")"
+    if isinstance(value, dict):
+        pairs = sorted(plain_key(k) + plain_key(v) for k, v in value.items())
+        return b"{" + b"".join(pairs) + b"}"
+    digest = hashlib.sha256(b"".join(plain_key(x) for x in value.flat)).digest()
+    return b"a" + plain_key(tuple(value.shape)) + digest
+
+
+_KEY_BY_TYPE: dict[type, Callable[[Any], bytes]] = {
+    float: _float_key,
+    int: _int_key,
+    str: _str_key,
+    bool: _bool_key,
+    type(None): _none_key,
+}
+
+
+def key_of(value: Any) -> bytes:
+    """The identity key of a live value (the hot path: one dict lookup for common types)."""
+    try:
+        return _KEY_BY_TYPE[type(value)](value)
+    except KeyError:
+        pass
+    _learn_scalar_type(type(value))
+    return plain_key(plain_of(value))
+
+
+def _learn_scalar_type(kind: type) -> None:
+    """Give NumPy scalar types a fast path once their first value is seen."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not issubclass(kind, numpy.generic):
+        return
+    if issubclass(kind, numpy.floating) and numpy.dtype(kind).itemsize <= 8:
+        _KEY_BY_TYPE[kind] = lambda x: _float_key(float(x))
+    elif issubclass(kind, numpy.integer):
+        _KEY_BY_TYPE[kind] = lambda x: _int_key(int(x))
+    elif issubclass(kind, numpy.bool_):
+        _KEY_BY_TYPE[kind] = lambda x: _bool_key(bool(x))
+
+
+# ------------------------------------------------------------------------------- text
+
+# Strings that readers (stet, pandas) would take for something other than a string.
+_NOT_PLAIN_TEXT = frozenset(
+    {"", "None", "True", "False", "NA", "N/A", "n/a", "NaN", "-NaN", "nan", "-nan", "null",
+     "NULL", "<NA>", "#N/A", "#NA", "-1.#IND", "1.#QNAN", "1.#IND", "-1.#QNAN", "#N/A N/A",
+     "TRUE", "FALSE", "true", "false"}
+)
+_LITERAL_STARTS = frozenset("'\"([{")
+
+
+def text_of(value: Plain) -> str:
+    """The text a cell holds for a plain value."""
+    if isinstance(value, str):
+        return value if _is_plain_text(value) else repr(value)
+    return _literal(value)
+
+
+def _is_plain_text(s: str) -> bool:
+    if s in _NOT_PLAIN_TEXT or s[0] in _LITERAL_STARTS or s.startswith("array("):
+        return False
+    if s != s.strip() or "\n" in s or "\r" in s:
+        return False
+    try:
+        float(s)
+    except ValueError:
+        return True
+    return False
+
+
+def _literal(value: Plain) -> str:
+    """Python literal syntax, read back by :func:`value_from_text`."""
+    if isinstance(value, float):
+        return repr(value)  # nan, inf and -inf are names the reader accepts
+    if isinstance(value, tuple):
+        inner = ", ".join(_literal(item) for item in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, ArrayValue):
+        if 0 in value.shape or not value.shape:
+            return f"array({_nested_literal(value.nested())}, shape={value.shape!r})"
+        return f"array({_nested_literal(value.nested())})"
+    return repr(value)
+
+
+def _nested_literal(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested_literal(item) for item in value) + "]"
+    return _literal(value)
+
+
+def value_from_text(text: str) -> Plain:
+    """Read a cell's text back into its plain value (inverse of :func:`text_of`)."""
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return _int_or_float(text, number)
+    if text in ("None", "True", "False") or text[:1] in _LITERAL_STARTS or text.startswith("array("):
+        try:
+            return _read_literal(ast.parse(text, mode="eval").body)
+        except (SyntaxError, ValueError):
+            return text  # hand-written text that only looks like a literal
+    return text
+
+
+def key_from_text(text: str) -> bytes:
+    """The identity key of a cell's text (the store-opening hot path)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return plain_key(value_from_text(text))
+    if -_EXACT < number < _EXACT:
+        return _PACK_FLOAT(b"d", number + 0.0)
+    return plain_key(_int_or_float(text, number))
+
+
+def _int_or_float(text: str, number: float) -> int | float:
+    stripped = text.strip().lstrip("+-")
+    if stripped.isdigit():
+        return int(text)
+    return number
+
+
+_NAMED_FLOATS = {"nan": math.nan, "inf": math.inf}
+_NAMED_CONSTANTS: dict[str, Plain] = {"None": None, "True": True, "False": False}
+
+
+def _read_literal(node: ast.expr) -> Plain:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | None):
+        return node.value  # type: ignore[no-any-return]
+    if isinstance(node, ast.Name):
+        if node.id in _NAMED_FLOATS:
+            return _NAMED_FLOATS[node.id]
+        if node.id in _NAMED_CONSTANTS:
+            return _NAMED_CONSTANTS[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = _read_literal(node.operand)
+        if isinstance(operand, int | float) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.Tuple | ast.List):
+        return tuple(_read_literal(item) for item in node.elts)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {
+            _read_literal(k): _read_literal(v)  # type: ignore[arg-type]
+            for k, v in zip(node.keys, node.values, strict=True)
+        }
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "array"
+        and len(node.args) == 1
+    ):
+        return _read_array(node)
+    raise ValueError(f"not a stet literal: {ast.unparse(node)}")
+
+
+def _read_array(node: ast.Call) -> ArrayValue:
+    nested = _read_literal(node.args[0])
+    shape: list[int] = []
+    probe: Plain = nested
+    while isinstance(probe, tuple):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    for keyword in node.keywords:
+        if keyword.arg != "shape":
+            raise ValueError("unknown array() keyword")
+        given = _read_literal(keyword.value)
+        if not isinstance(given, tuple):
+            raise ValueError("array shape must be a tuple")
+        shape = [int(n) for n in given]  # type: ignore[arg-type]
+    flat: list[Plain] = []
+
+    def collect(item: Plain, depth: int) -> None:
+        if depth == len(shape):
+            flat.append(item)
+            return
+        if not isinstance(item, tuple) or len(item) != shape[depth]:
+            raise ValueError("ragged array literal")
+        for sub in item:
+            collect(sub, depth + 1)
+
+    if math.prod(shape) == 0:
+        return ArrayValue(tuple(shape), ())
+    collect(nested, 0)
+    return ArrayValue(tuple(shape), tuple(flat))
+
+
+# ---------------------------------------------------------------------------- display
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 80
+_REPR.maxother = 80
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def display(value: Any) -> str:
+    """A value as the user wrote it, for messages (``np.float64(0.0)``)."""
+    return _short_repr(value)

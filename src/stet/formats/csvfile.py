@@ -1,0 +1,167 @@
+"""The CSV format: moves rows of text cells to and from a ``.csv`` file, nothing more.
+
+A record is one line ending in ``\\n``, appended with a single ``write`` to a file opened
+with ``O_APPEND``. Cells never hold a raw newline (the value layer quotes such strings),
+so every complete record ends at a newline and a torn write is always the file's tail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Chunk", "CsvFile", "DamagedStoreError"]
+
+
+class DamagedStoreError(ValueError):
+    """A store file stet cannot read; nothing in it was changed."""
+
+
+@dataclass
+class Chunk:
+    """What a read from an offset found."""
+
+    header: list[str] | None  # set when the read started at offset 0
+    rows: list[list[str]] = field(default_factory=list)
+    end: int = 0  # offset just past the last complete line
+    tail: bytes = b""  # bytes after the last newline: a torn or unterminated line
+    first_line: int = 1  # line number (1-based) of the first row in ``rows``
+
+
+def _cell(text: str) -> str:
+    if text and (text[0] == " " or text[-1] == " " or any(c in text for c in ',"\r\n')):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def encode_line(cells: Sequence[str]) -> bytes:
+    """One CSV line, newline included."""
+    return (",".join([_cell(c) for c in cells]) + "\n").encode("utf-8", "surrogatepass")
+
+
+class CsvFile:
+    """A CSV store file: header line, then one line per record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None
+
+    # -- identity of the file on disk (a rewrite replaces the inode)
+
+    def current_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def is_replaced(self) -> bool:
+        """True when the path no longer names the file this object has open."""
+        return self.current_identity() != self._identity
+
+    def _open(self) -> int | None:
+        if self._fd is not None and not self.is_replaced():
+            return self._fd
+        self.close()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            self._identity = None
+            return None
+        st = os.fstat(fd)
+        self._fd, self._identity = fd, (st.st_dev, st.st_ino)
+        return fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self._identity = None
+
+    def size(self) -> int:
+        fd = self._open()
+        return 0 if fd is None else os.fstat(fd).st_size
+
+    # -- reading
+
+    def read_from(self, offset: int, first_line: int) -> Chunk:
+        """Read every complete line after ``offset``; the header too when ``offset`` is 0."""
+        fd = self._open()
+        if fd is None:
+            return Chunk(header=None if offset else [], end=0)
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, max(0, size - offset), offset) if size > offset else b""
+        cut = data.rfind(b"\n") + 1
+        complete, tail = data[:cut], data[cut:]
+        try:
+            text = complete.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError as error:
+            raise DamagedStoreError(
+                f"{self.path} is damaged: bytes at offset {offset + error.start} are not UTF-8 "
+                "text. Repair or remove that line by hand; stet changed nothing."
+            ) from None
+        rows = list(csv.reader(io.StringIO(text)))
+        chunk = Chunk(header=None, rows=rows, end=offset + cut, tail=tail, first_line=first_line)
+        if offset == 0:
+            chunk.header = rows.pop(0) if rows else []
+            chunk.first_line += 1
+        return chunk
+
+    @staticmethod
+    def parse_line(data: bytes) -> list[str] | None:
+        """The cells of one line, or None when it is not valid text."""
+        try:
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8", "surrogatepass"))))
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        return rows[0] if len(rows) == 1 else None
+
+    # -- writing (the caller holds the store's lock)
+
+    def append(self, lines: bytes, *, fsync: bool) -> None:
+        fd = self._open()
+        if fd is None:
+            raise FileNotFoundError(self.path)
+        written = os.write(fd, lines)
+        while written < len(lines):  # a short write: finish it, never leave half a line
+            written += os.write(fd, lines[written:])
+        if fsync:
+            os.fsync(fd)
+
+    def truncate(self, size: int) -> None:
+        fd = self._open()
+        if fd is not None:
+            os.ftruncate(fd, size)
+
+    def rewrite(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        """Replace the whole file atomically: a temporary file, fsync, then rename."""
+        directory = self.path.parent
+        handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(encode_line(header))
+                for row in rows:
+                    out.write(encode_line(row))
+                out.flush()
+                os.fsync(out.fileno())
+            if self.path.exists():
+                os.chmod(temp_name, os.stat(self.path).st_mode & 0o777)
+            else:
+                os.chmod(temp_name, 0o666 & ~_umask())
+            os.replace(temp_name, self.path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        self.close()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
