@@ -16,17 +16,17 @@ Layout rules, shared by every function of a store:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from filelock import FileLock
-
 from . import _report
+from ._lock import StoreLock
 from ._values import key_from_text
 from .formats.csvfile import CsvFile, DamagedStoreError, encode_line
 
@@ -80,13 +80,17 @@ class FunctionIndex:
             for i, c in enumerate(header)
             if not c.startswith(RESERVED_PREFIX) and c not in spec.columns
         ]
-        keys = self.keys
-        if all(p >= 0 for p in positions) and not foreign:
-            for row in rows:  # the common case: the row holds exactly the key columns
-                if "" in row:
-                    self._add_general(row, positions, foreign)
-                else:
-                    keys.add(b"".join([key_from_text(row[p]) for p in positions]))
+        columns = list(zip(*rows))
+        if (
+            columns
+            and all(p >= 0 and "" not in columns[p] for p in positions)
+            and not any(any(columns[i]) for i, _ in foreign)
+        ):  # the common case, column by column: every row holds exactly the key columns
+            keyed = [_column_keys(columns[p]) for p in positions]
+            if len(keyed) == 1:
+                self.keys.update(keyed[0])
+            else:
+                self.keys.update(map(b"".join, zip(*keyed)))
             return
         for row in rows:
             self._add_general(row, positions, foreign)
@@ -139,6 +143,14 @@ class FunctionIndex:
         return messages
 
 
+def _column_keys(cells: Sequence[str]) -> Iterable[bytes]:
+    """The keys of one column's cells, each distinct text parsed once when values repeat."""
+    sample = cells[:1000]
+    if len(set(sample)) * 2 > len(sample):
+        return map(key_from_text, cells)
+    return map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells)
+
+
 @dataclass
 class Snapshot:
     """Every record of a store, read fresh from its file."""
@@ -171,7 +183,7 @@ class Store:
         self.path = path
         self.name = name
         self._file = CsvFile(path)
-        self._file_lock = FileLock(f"{path}.lock")
+        self._file_lock = StoreLock(f"{path}.lock")
         self._mutex = threading.RLock()
         self._owner_path = Path(f"{path}.owner")
         self._header: list[str] = []
@@ -215,12 +227,16 @@ class Store:
     # -- reading
 
     def refresh(self) -> None:
-        """Pick up what other processes appended since the last read."""
-        with self._mutex:
-            self._refresh()
+        """Pick up what other processes appended since the last read.
 
-    def _refresh(self) -> None:
-        if not self._loaded or self._file.is_replaced():
+        Without the lock this reads the file it has open; a rewrite by another process
+        (a reset, a new column) is noticed under the lock, before the next record.
+        """
+        with self._mutex:
+            self._refresh(check_replaced=False)
+
+    def _refresh(self, check_replaced: bool = True) -> None:
+        if not self._loaded or (check_replaced and self._file.is_replaced()):
             self._reload()
             return
         chunk = self._file.read_from(self._offset, self._next_line)
@@ -234,12 +250,19 @@ class Store:
         self._loaded = True
         for index in self._indexes.values():
             index.clear()
-        chunk = self._file.read_from(0, 1)
-        self._header = chunk.header or []
-        self._check_header()
-        self._offset, self._next_line, self._row_count = chunk.end, 2, 0
-        self._owner = self._read_owner()
-        self._take(chunk.rows, chunk.first_line)
+        self._file.close()
+        collecting = gc.isenabled()
+        gc.disable()  # a million small lists would set off the collector again and again
+        try:
+            chunk = self._file.read_from(0, 1)
+            self._header = chunk.header or []
+            self._check_header()
+            self._offset, self._next_line, self._row_count = chunk.end, 2, 0
+            self._owner = self._read_owner()
+            self._take(chunk.rows, chunk.first_line)
+        finally:
+            if collecting:
+                gc.enable()
         if chunk.tail:
             self._mend_tail()
 
@@ -257,6 +280,8 @@ class Store:
             )
 
     def _take(self, rows: list[list[str]], first_line: int) -> None:
+        if not rows:
+            return
         header = self._header
         width = len(header)
         rows = [row for row in rows if row]  # blank lines carry nothing

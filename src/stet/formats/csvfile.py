@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +34,11 @@ class Chunk:
     first_line: int = 1  # line number (1-based) of the first row in ``rows``
 
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$').search
+
+
 def _cell(text: str) -> str:
-    if text and (text[0] == " " or text[-1] == " " or any(c in text for c in ',"\r\n')):
+    if _NEEDS_QUOTES(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -42,6 +46,22 @@ def _cell(text: str) -> str:
 def encode_line(cells: Sequence[str]) -> bytes:
     """One CSV line, newline included."""
     return (",".join([_cell(c) for c in cells]) + "\n").encode("utf-8", "surrogatepass")
+
+
+def _read_to_end(fd: int, offset: int) -> bytes:
+    parts = []
+    while part := os.pread(fd, 1 << 20, offset):
+        parts.append(part)
+        offset += len(part)
+    return b"".join(parts)
+
+
+def _parse(text: str) -> list[list[str]]:
+    if '"' in text or "\r" in text:
+        return list(csv.reader(io.StringIO(text)))
+    lines = text.split("\n")
+    lines.pop()  # text ends with a newline
+    return [line.split(",") if line else [] for line in lines]
 
 
 class CsvFile:
@@ -66,9 +86,8 @@ class CsvFile:
         return self.current_identity() != self._identity
 
     def _open(self) -> int | None:
-        if self._fd is not None and not self.is_replaced():
+        if self._fd is not None:
             return self._fd
-        self.close()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         except FileNotFoundError:
@@ -95,8 +114,9 @@ class CsvFile:
         fd = self._open()
         if fd is None:
             return Chunk(header=None if offset else [], end=0)
-        size = os.fstat(fd).st_size
-        data = os.pread(fd, max(0, size - offset), offset) if size > offset else b""
+        data = _read_to_end(fd, offset)
+        if not data and offset:
+            return Chunk(header=None, end=offset, first_line=first_line)
         cut = data.rfind(b"\n") + 1
         complete, tail = data[:cut], data[cut:]
         try:
@@ -106,7 +126,7 @@ class CsvFile:
                 f"{self.path} is damaged: bytes at offset {offset + error.start} are not UTF-8 "
                 "text. Repair or remove that line by hand; stet changed nothing."
             ) from None
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = _parse(text)
         chunk = Chunk(header=None, rows=rows, end=offset + cut, tail=tail, first_line=first_line)
         if offset == 0:
             chunk.header = rows.pop(0) if rows else []
