@@ -90,8 +90,12 @@ def reset(
 
     header = snapshot.header
     count = sum(
-        matches({**dict(zip(header, row, strict=True)),
-                 FUNCTION_COLUMN: snapshot.function_of(row) or ""})
+        matches(
+            {
+                **dict(zip(header, row, strict=True)),
+                FUNCTION_COLUMN: snapshot.function_of(row) or "",
+            }
+        )
         for row in snapshot.rows
     )
     described = ", ".join(f"{c}={text}" for c, text, _ in wanted)
@@ -125,7 +129,7 @@ def _wanted(
     snapshot: Snapshot, key_dict: Mapping[str, Any], name: str
 ) -> list[tuple[str, str, bytes | None]]:
     columns = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
-    wanted = []
+    wanted: list[tuple[str, str, bytes | None]] = []
     for column, value in key_dict.items():
         if column not in columns:
             raise ValueError(

@@ -10,17 +10,33 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from . import _report
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, display, key_of, plain_of, text_of
 
-__all__ = ["DEFAULT_STORE", "CallPlan", "once"]
+__all__ = ["DEFAULT_STORE", "CallPlan", "OnceFunction", "once"]
 
 DEFAULT_STORE = "_stet_store.csv"
 P = ParamSpec("P")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class OnceFunction(Protocol[P, R_co]):
+    """A function decorated with ``@stet.once``."""
+
+    store: str  # the store path, as given
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co | None: ...
+
+    def status(self) -> None:
+        """Print this function's runs in its store."""
+
+    def reset(self, key_dict: dict[str, Any] | None = None, **values: Any) -> None:
+        """Remove this function's runs: all of them, or those matching the values."""
+
 
 _MISSING: Any = object()
 _SIMPLE_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
@@ -196,7 +212,7 @@ class Runner:
     def _skipped(self, values: tuple[Any, ...]) -> None:
         if self.options.verbose:
             call = self.plan.describe(self.name, values)
-            _report.skipped(self.label, call, "", self.options.skip_lines)
+            _report.skipped(self.label, self.name, call, "", self.options.skip_lines)
 
     def after(self, prepared: tuple[Any, ...]) -> None:
         values, key = prepared
@@ -228,7 +244,7 @@ class _Options:
 
 
 @overload
-def once(func: Callable[P, R], /) -> Callable[P, R | None]: ...
+def once(func: Callable[P, R], /) -> OnceFunction[P, R]: ...
 
 
 @overload
@@ -240,7 +256,7 @@ def once(
     verbose: bool = ...,
     skip_lines: int = ...,
     fsync: bool = ...,
-) -> Callable[[Callable[P, R]], Callable[P, R | None]]: ...
+) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
 def once(
@@ -307,9 +323,10 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
 
         wrapper = sync_wrapper
     functools.update_wrapper(wrapper, func)
-    wrapper.store = options.store  # type: ignore[attr-defined]
-    wrapper.status = functools.partial(_function_status, runner)  # type: ignore[attr-defined]
-    wrapper.reset = functools.partial(_function_reset, runner)  # type: ignore[attr-defined]
+    decorated = cast(Any, wrapper)
+    decorated.store = options.store
+    decorated.status = functools.partial(_function_status, runner)
+    decorated.reset = functools.partial(_function_reset, runner)
     return wrapper
 
 
@@ -319,9 +336,7 @@ def _function_status(runner: Runner) -> None:
     status(runner.options.store, function=runner.label)
 
 
-def _function_reset(
-    runner: Runner, key_dict: dict[str, Any] | None = None, **values: Any
-) -> None:
+def _function_reset(runner: Runner, key_dict: dict[str, Any] | None = None, **values: Any) -> None:
     from ._admin import reset
 
     reset(runner.options.store, {**(key_dict or {}), **values} or None, function=runner.label)

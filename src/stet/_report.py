@@ -21,6 +21,7 @@ __all__ = [
 
 _lock = threading.Lock()
 _streak_function: str | None = None
+_streak_name = ""
 _streak_count = 0
 _streak_limit = 10
 _hooks_installed = False
@@ -42,14 +43,18 @@ def _emit(text: str) -> None:
     print(f"[stet] {text}", file=sys.stdout, flush=True)
 
 
-def skipped(function: str, call: str, reason: str, skip_lines: int) -> None:
-    """Report a skipped call; ``call`` is how the call reads (``f(alpha=0.1)``)."""
-    global _streak_function, _streak_count, _streak_limit
+def skipped(function: str, name: str, call: str, reason: str, skip_lines: int) -> None:
+    """Report a skipped call of ``function`` (its unique label; ``name`` is how it reads).
+
+    ``call`` is how the call reads (``f(alpha=0.1)``); ``reason`` is added after it.
+    """
+    global _streak_function, _streak_name, _streak_count, _streak_limit
     _install_hooks()
     with _lock:
         if _streak_function != function:
             _flush_locked()
-            _streak_function, _streak_count, _streak_limit = function, 0, skip_lines
+            _streak_function, _streak_name = function, name
+            _streak_count, _streak_limit = 0, skip_lines
         _streak_count += 1
         if _streak_count <= _streak_limit:
             _emit(f"Skipping {call}{reason}")
@@ -66,7 +71,7 @@ def _flush_locked() -> None:
     hidden = _streak_count - _streak_limit
     if _streak_function is not None and hidden > 0:
         noun = "run" if hidden == 1 else "runs"
-        _emit(f"Skipped {hidden:,} more completed {noun} of {_streak_function}")
+        _emit(f"Skipped {hidden:,} more completed {noun} of {_streak_name}")
     _streak_function, _streak_count = None, 0
 
 

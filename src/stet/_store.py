@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
 from . import _report
 from ._lock import StoreLock
 from ._values import key_from_text
@@ -80,7 +81,7 @@ class FunctionIndex:
             for i, c in enumerate(header)
             if not c.startswith(RESERVED_PREFIX) and c not in spec.columns
         ]
-        columns = list(zip(*rows))
+        columns = list(zip(*rows, strict=True))
         if (
             columns
             and all(p >= 0 and "" not in columns[p] for p in positions)
@@ -90,7 +91,7 @@ class FunctionIndex:
             if len(keyed) == 1:
                 self.keys.update(keyed[0])
             else:
-                self.keys.update(map(b"".join, zip(*keyed)))
+                self.keys.update(map(b"".join, zip(*keyed, strict=True)))
             return
         for row in rows:
             self._add_general(row, positions, foreign)
@@ -166,7 +167,8 @@ class Snapshot:
 
     def key_columns_of(self, row: Sequence[str]) -> list[str]:
         return [
-            c for c, cell in zip(self.header, row, strict=True)
+            c
+            for c, cell in zip(self.header, row, strict=True)
             if cell and not c.startswith(RESERVED_PREFIX)
         ]
 
@@ -482,4 +484,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-

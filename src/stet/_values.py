@@ -64,7 +64,9 @@ class ArrayValue:
         return build(0, 0)[0]  # type: ignore[no-any-return]
 
 
-Plain: TypeAlias = "None | bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue"
+Plain: TypeAlias = (
+    "bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue | None"
+)
 
 
 class UnsupportedValueError(TypeError):
@@ -81,6 +83,8 @@ def plain_of(value: Any) -> Plain:
         return value  # type: ignore[no-any-return]
     if isinstance(value, enum.Enum):
         return plain_of(value.value)
+    if isinstance(value, ArrayValue):
+        return value
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.ndarray):
@@ -223,9 +227,33 @@ def _learn_scalar_type(kind: type) -> None:
 
 # Strings that readers (stet, pandas) would take for something other than a string.
 _NOT_PLAIN_TEXT = frozenset(
-    {"", "None", "True", "False", "NA", "N/A", "n/a", "NaN", "-NaN", "nan", "-nan", "null",
-     "NULL", "<NA>", "#N/A", "#NA", "-1.#IND", "1.#QNAN", "1.#IND", "-1.#QNAN", "#N/A N/A",
-     "TRUE", "FALSE", "true", "false"}
+    {
+        "",
+        "None",
+        "True",
+        "False",
+        "NA",
+        "N/A",
+        "n/a",
+        "NaN",
+        "-NaN",
+        "nan",
+        "-nan",
+        "null",
+        "NULL",
+        "<NA>",
+        "#N/A",
+        "#NA",
+        "-1.#IND",
+        "1.#QNAN",
+        "1.#IND",
+        "-1.#QNAN",
+        "#N/A N/A",
+        "TRUE",
+        "FALSE",
+        "true",
+        "false",
+    }
 )
 _LITERAL_STARTS = frozenset("'\"([{")
 
@@ -279,7 +307,11 @@ def value_from_text(text: str) -> Plain:
         pass
     else:
         return _int_or_float(text, number)
-    if text in ("None", "True", "False") or text[:1] in _LITERAL_STARTS or text.startswith("array("):
+    if (
+        text in ("None", "True", "False")
+        or text[:1] in _LITERAL_STARTS
+        or text.startswith("array(")
+    ):
         try:
             return _read_literal(ast.parse(text, mode="eval").body)
         except (SyntaxError, ValueError):
@@ -311,7 +343,7 @@ _NAMED_CONSTANTS: dict[str, Plain] = {"None": None, "True": True, "False": False
 
 def _read_literal(node: ast.expr) -> Plain:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | None):
-        return node.value  # type: ignore[no-any-return]
+        return node.value
     if isinstance(node, ast.Name):
         if node.id in _NAMED_FLOATS:
             return _NAMED_FLOATS[node.id]

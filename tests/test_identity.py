@@ -1,0 +1,294 @@
+"""The identity rules of DESIGN.md, checked against an independent reference.
+
+``reference`` below restates the rules directly (numbers as exact fractions, tagged
+types); stet's keys must agree with it, in this process and after a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import math
+import pickle
+import subprocess
+import sys
+from collections import namedtuple
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import identity_probe
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stet._values import (
+    UnsupportedValueError,
+    key_from_text,
+    key_of,
+    plain_of,
+    text_of,
+    value_from_text,
+)
+
+PROBE = Path(identity_probe.__file__)
+
+
+def reference(value: Any) -> Any:
+    """The identity rules, restated independently of stet's implementation."""
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, tuple(reference(x) for x in value.ravel().tolist()))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        return ("none",)
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return ("nan",)
+        if isinstance(value, float) and math.isinf(value):
+            return ("inf", value > 0)
+        return ("number", Fraction(value))
+    if isinstance(value, str):
+        return ("str", value)
+    if isinstance(value, tuple | list):
+        return ("seq", tuple(reference(x) for x in value))
+    if isinstance(value, dict):
+        return ("map", frozenset((reference(k), reference(v)) for k, v in value.items()))
+    raise TypeError(type(value))
+
+
+TRICKY_STRINGS = [
+    "", "None", "none", "True", "1", "1.0", "-0.0", "nan", "NaN", "inf", "1e5", "0x10",
+    " 1", "a,b", 'say "hi"', "line\nbreak", "cr\rlf", "'quoted'", "(1, 2)", "[1]", "{}",
+    "array([1])", "abc", "NA", "null", "1_000", "\x00", "tab\there",
+]
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-5, max_value=5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 0.1, 1.0, 2.0**53, 2.0**60, 1e300]),
+    st.sampled_from(TRICKY_STRINGS),
+    st.text(alphabet=st.sampled_from(list("ab1.,\"' \n\\e-")), max_size=8),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.integers(-3, 3)), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+arrays = st.builds(
+    lambda shape, data, kind: np.array(data[: math.prod(shape)], dtype=kind).reshape(shape),
+    st.sampled_from([(0,), (3,), (2, 2), (1, 3), (3, 1)]),
+    st.lists(st.integers(-3, 3), min_size=4, max_size=4),
+    st.sampled_from(["int64", "float64", "float32", "int8"]),
+)
+anything = st.one_of(values, arrays)
+
+
+def equal_variant(value: Any) -> Any:
+    """Another spelling of the same value: the rules say it is the same run."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return float(value) if abs(value) < 2**53 else value
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return np.float64(value)
+    if isinstance(value, list):
+        return tuple(equal_variant(x) for x in value)
+    if isinstance(value, tuple):
+        return [equal_variant(x) for x in value]
+    if isinstance(value, dict):
+        return {k: equal_variant(v) for k, v in reversed(list(value.items()))}
+    if isinstance(value, np.ndarray):
+        return value.astype("float64") if value.dtype.kind in "iu" else value.copy()
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(anything, anything)
+def test_keys_agree_with_the_reference(a: Any, b: Any) -> None:
+    assert (key_of(a) == key_of(b)) == (reference(a) == reference(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(anything)
+def test_equal_spellings_share_a_key(value: Any) -> None:
+    variant = equal_variant(value)
+    assert reference(variant) == reference(value)
+    assert key_of(variant) == key_of(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(anything)
+def test_text_round_trips_to_the_same_key(value: Any) -> None:
+    text = text_of(plain_of(value))
+    assert key_from_text(text) == key_of(value)
+    assert key_of(value_from_text(text)) == key_of(value)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    recorded=st.lists(anything, min_size=1, max_size=12),
+    fresh=st.lists(anything, max_size=8),
+)
+def test_identity_survives_a_restart(
+    tmp_path_factory: pytest.TempPathFactory, recorded: list[Any], fresh: list[Any]
+) -> None:
+    """Record values here; a new process skips equal values and runs unequal ones."""
+    directory = tmp_path_factory.mktemp("restart")
+    store = str(directory / "runs.csv")
+    identity_probe.run(store, recorded)
+    probes = [equal_variant(v) for v in recorded] + fresh
+    expected = [
+        not any(reference(p) == reference(r) for r in recorded) for p in probes
+    ]
+    # Two fresh probes equal to each other: only the first runs.
+    for i, probe in enumerate(probes):
+        if expected[i] and any(reference(probe) == reference(p) for p in probes[:i]):
+            expected[i] = False
+    values_path = directory / "probes.pickle"
+    values_path.write_bytes(pickle.dumps(probes))
+    result = subprocess.run(
+        [sys.executable, str(PROBE), store, str(values_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+# ------------------------------------------------------------------------ named cases
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (1, 1.0),
+        (1, np.int64(1)),
+        (1.0, np.float64(1.0)),
+        (np.float32(0.5), 0.5),
+        (float("nan"), np.nan),
+        (float("nan"), np.float64("nan")),
+        (-0.0, 0.0),
+        (2**60, float(2**60)),
+        ((1, 2), [1, 2]),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}),
+        (np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0])),
+        (np.bool_(True), True),
+    ],
+)
+def test_same_run(a: Any, b: Any) -> None:
+    assert key_of(a) == key_of(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (True, 1),
+        (False, 0),
+        ("1", 1),
+        ("None", None),
+        ("", None),
+        ("", "None"),
+        (2**60 + 1, float(2**60)),
+        (0.1, np.float32(0.1)),
+        ((1, 2), (2, 1)),
+        (np.array([1, 2]), [1, 2]),
+        (np.array([[1, 2]]), np.array([1, 2])),
+    ],
+)
+def test_different_runs(a: Any, b: Any) -> None:
+    assert key_of(a) != key_of(b)
+
+
+def test_large_arrays_compare_by_every_value_not_printed_text() -> None:
+    big = np.zeros(5000)
+    other = big.copy()
+    other[2500] = 1.0  # NumPy prints both as [0. 0. 0. ... 0. 0. 0.]
+    assert repr(big) == repr(other)
+    assert key_of(big) != key_of(other)
+    assert key_of(big) == key_of(np.zeros(5000))
+    text = text_of(plain_of(other))
+    assert key_from_text(text) == key_of(other)
+
+
+class Colour(enum.Enum):
+    RED = 1
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Settings:
+    depth: int
+    rate: float
+
+
+Point = namedtuple("Point", "x y")
+
+
+@pytest.mark.parametrize(
+    ("value", "same_as"),
+    [
+        (Colour.RED, 1),
+        (Colour.BLUE, "blue"),
+        (Path("data/run1"), "data/run1"),
+        (datetime.date(2026, 3, 12), "2026-03-12"),
+        (datetime.datetime(2026, 3, 12, 11, 48, tzinfo=datetime.UTC), "2026-03-12T11:48:00+00:00"),
+        (Settings(3, 0.5), {"depth": 3, "rate": 0.5}),
+        (Point(1, 2), (1, 2)),
+    ],
+)
+def test_natural_values(value: Any, same_as: Any) -> None:
+    assert key_of(value) == key_of(same_as)
+    assert key_from_text(text_of(plain_of(value))) == key_of(same_as)
+
+
+def test_unsupported_values_are_refused() -> None:
+    class Model:
+        pass
+
+    with pytest.raises(UnsupportedValueError, match="Model"):
+        key_of(Model())
+    with pytest.raises(UnsupportedValueError):
+        key_of(np.array([Model()], dtype=object))
+    with pytest.raises(UnsupportedValueError):
+        key_of(b"bytes")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.1, "0.1"),
+        (3, "3"),
+        ("abc", "abc"),
+        (np.float64(1.0), "1.0"),
+        (None, "None"),
+        ("None", "'None'"),
+        ("", "''"),
+        ("1", "'1'"),
+        (True, "True"),
+        (float("nan"), "nan"),
+        ((1, "a"), "(1, 'a')"),
+        ({"a": 0.5}, "{'a': 0.5}"),
+        (np.array([[1, 2], [3, 4]]), "array([[1, 2], [3, 4]])"),
+        ("two words", "two words"),
+    ],
+)
+def test_cells_stay_readable(value: Any, text: str) -> None:
+    assert text_of(plain_of(value)) == text
