@@ -63,9 +63,34 @@ def reference(value: Any) -> Any:
 
 
 TRICKY_STRINGS = [
-    "", "None", "none", "True", "1", "1.0", "-0.0", "nan", "NaN", "inf", "1e5", "0x10",
-    " 1", "a,b", 'say "hi"', "line\nbreak", "cr\rlf", "'quoted'", "(1, 2)", "[1]", "{}",
-    "array([1])", "abc", "NA", "null", "1_000", "\x00", "tab\there",
+    "",
+    "None",
+    "none",
+    "True",
+    "1",
+    "1.0",
+    "-0.0",
+    "nan",
+    "NaN",
+    "inf",
+    "1e5",
+    "0x10",
+    " 1",
+    "a,b",
+    'say "hi"',
+    "line\nbreak",
+    "cr\rlf",
+    "'quoted'",
+    "(1, 2)",
+    "[1]",
+    "{}",
+    "array([1])",
+    "abc",
+    "NA",
+    "null",
+    "1_000",
+    "\x00",
+    "tab\there",
 ]
 
 scalars = st.one_of(
@@ -154,9 +179,7 @@ def test_identity_survives_a_restart(
     store = str(directory / "runs.csv")
     identity_probe.run(store, recorded)
     probes = [equal_variant(v) for v in recorded] + fresh
-    expected = [
-        not any(reference(p) == reference(r) for r in recorded) for p in probes
-    ]
+    expected = [not any(reference(p) == reference(r) for r in recorded) for p in probes]
     # Two fresh probes equal to each other: only the first runs.
     for i, probe in enumerate(probes):
         if expected[i] and any(reference(probe) == reference(p) for p in probes[:i]):

@@ -424,7 +424,7 @@ def test_status_lines(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_status_of_a_missing_store_names_the_path() -> None:
-    with pytest.raises(FileNotFoundError, match="nowhere.csv"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv"):
         stet.status("nowhere.csv")
 
 
@@ -453,7 +453,7 @@ def test_reset_unknown_column_changes_nothing() -> None:
     experiment, _ = counting()
     experiment(1)
     before = Path("_stet_store.csv").read_bytes()
-    with pytest.raises(ValueError, match="no column 'gamma'.*alpha, beta"):
+    with pytest.raises(ValueError, match=r"no column 'gamma'.*alpha, beta"):
         stet.reset(key_dict={"gamma": 1})
     assert Path("_stet_store.csv").read_bytes() == before
 
@@ -527,3 +527,26 @@ def test_hand_written_store_is_claimed_by_the_first_function(
     assert calls == []
     out = capsys.readouterr().out
     assert "does not say which function wrote it" in out
+
+
+@pytest.mark.parametrize(("answer", "kept"), [("n", True), ("y", False)])
+def test_reset_asks_on_an_interactive_terminal(tmp_path: Path, answer: str, kept: bool) -> None:
+    """A real pseudo-terminal as standard input: reset asks, and only "y" clears."""
+    run_script(tmp_path, "import stet\n@stet.once\ndef f(a):\n    pass\nf(1)\n")
+    primary, secondary = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import stet; stet.reset()"],
+            cwd=tmp_path,
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        os.write(primary, f"{answer}\n".encode())
+        out, _ = process.communicate(timeout=60)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert "Clear all 1 run from _stet_store.csv? [y/N]" in out
+    assert len(rows(tmp_path / "_stet_store.csv")) == (2 if kept else 1)
+    assert ("Nothing changed" in out) == kept

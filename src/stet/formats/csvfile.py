@@ -170,18 +170,11 @@ class CsvFile:
                     out.write(encode_line(row))
                 out.flush()
                 os.fsync(out.fileno())
-            if self.path.exists():
-                os.chmod(temp_name, os.stat(self.path).st_mode & 0o777)
-            else:
-                os.chmod(temp_name, 0o666 & ~_umask())
+            if not self.path.exists():  # let the umask pick a new store's mode
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))
+            os.chmod(temp_name, os.stat(self.path).st_mode & 0o777)
             os.replace(temp_name, self.path)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
         self.close()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
