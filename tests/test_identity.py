@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stet._store import row_keys
 from stet._values import (
     UnsupportedValueError,
     key_from_text,
@@ -315,3 +316,19 @@ def test_unsupported_values_are_refused() -> None:
 )
 def test_cells_stay_readable(value: Any, text: str) -> None:
     assert text_of(plain_of(value)) == text
+
+
+number_texts = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(min_value=-(2**64), max_value=2**64).map(str),
+    st.sampled_from(["-0.0", "0", "1e5", "nan", "inf", "9007199254740993", "abc", "'1'"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(number_texts, number_texts), min_size=1, max_size=30))
+def test_whole_column_keys_equal_cell_by_cell_keys(records: list[tuple[str, str]]) -> None:
+    """The store's fast path for opening must give exactly the per-cell keys."""
+    columns = [[a for a, _ in records], [b for _, b in records]]
+    expected = [key_from_text(a) + key_from_text(b) for a, b in records]
+    assert list(row_keys(columns)) == expected

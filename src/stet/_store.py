@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import gc
 import json
+import math
+import operator
 import os
+import struct
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 from . import _report
 from ._lock import StoreLock
+from ._values import EXACT_FLOAT_RANGE as _EXACT
 from ._values import key_from_text
-from .formats.csvfile import CsvFile, DamagedStoreError, encode_line
+from .formats.csvfile import Chunk, CsvFile, DamagedStoreError, encode_line
 
 __all__ = [
     "FUNCTION_COLUMN",
@@ -72,8 +78,8 @@ class FunctionIndex:
         self.lacking.clear()
         self.extra.clear()
 
-    def add_rows(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """Add the rows that belong to this function (the caller filtered by function)."""
+    def add_columns(self, header: Sequence[str], columns: Sequence[Sequence[str]]) -> None:
+        """Add records given column by column (the caller kept only this function's)."""
         spec = self.spec
         positions = [header.index(c) if c in header else -1 for c in spec.columns]
         foreign = [
@@ -81,19 +87,12 @@ class FunctionIndex:
             for i, c in enumerate(header)
             if not c.startswith(RESERVED_PREFIX) and c not in spec.columns
         ]
-        columns = list(zip(*rows, strict=True))
-        if (
-            columns
-            and all(p >= 0 and "" not in columns[p] for p in positions)
-            and not any(any(columns[i]) for i, _ in foreign)
-        ):  # the common case, column by column: every row holds exactly the key columns
-            keyed = [_column_keys(columns[p]) for p in positions]
-            if len(keyed) == 1:
-                self.keys.update(keyed[0])
-            else:
-                self.keys.update(map(b"".join, zip(*keyed, strict=True)))
+        if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
+            any(columns[i]) for i, _ in foreign
+        ):  # the common case: every record holds exactly the key columns
+            self.keys.update(row_keys([columns[p] for p in positions]))
             return
-        for row in rows:
+        for row in zip(*columns, strict=True):
             self._add_general(row, positions, foreign)
 
     def _add_general(
@@ -144,12 +143,46 @@ class FunctionIndex:
         return messages
 
 
-def _column_keys(cells: Sequence[str]) -> Iterable[bytes]:
-    """The keys of one column's cells, each distinct text parsed once when values repeat."""
-    sample = cells[:1000]
-    if len(set(sample)) * 2 > len(sample):
-        return map(key_from_text, cells)
-    return map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells)
+def row_keys(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
+    """The keys of records given as their key columns' cells, without a Python loop.
+
+    A column of numbers within the exact float range becomes floats in one ``map``; the
+    records' keys are then packed in one more ``map``. Any other column is keyed cell
+    by cell, each distinct text parsed once.
+    """
+    packed: list[Iterable[Any]] = []
+    for cells in columns:
+        floats = _exact_floats(cells)
+        if floats is None:
+            return _joined(columns)
+        packed += [repeat(b"d"), floats]
+    return map(struct.Struct("<" + "cd" * len(columns)).pack, *packed)
+
+
+def _exact_floats(cells: Sequence[str]) -> list[float] | None:
+    """The cells as floats, when all are numbers whose key is their packed float."""
+    try:
+        floats = list(map(float, cells))
+    except ValueError:
+        return None
+    if not floats:
+        return floats
+    if not (math.isfinite(sum(floats)) and min(floats) > -_EXACT and max(floats) < _EXACT):
+        return None  # NaN, infinities and huge integers take the general path
+    if 0.0 in floats:  # -0.0 and 0.0 are one value
+        floats = list(map(operator.add, floats, repeat(0.0)))
+    return floats
+
+
+def _joined(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
+    keyed = []
+    for cells in columns:
+        sample = cells[:1000]
+        if len(set(sample)) * 2 > len(sample):
+            keyed.append(map(key_from_text, cells))
+        else:
+            keyed.append(map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells))
+    return map(b"".join, zip(*keyed, strict=True))
 
 
 @dataclass
@@ -183,8 +216,7 @@ class Store:
 
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
-        self.name = name
-        self._file = CsvFile(path)
+        self._file = CsvFile(path, name)
         self._file_lock = StoreLock(f"{path}.lock")
         self._mutex = threading.RLock()
         self._owner_path = Path(f"{path}.owner")
@@ -198,6 +230,15 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
+
+    @property
+    def name(self) -> str:
+        """The store's path as the user gave it, for messages."""
+        return self._file.name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._file.name = name
 
     def __reduce__(self) -> tuple[Callable[..., Store], tuple[str, str]]:
         return (_reopen, (str(self.path), self.name))
@@ -241,8 +282,8 @@ class Store:
         if not self._loaded or (check_replaced and self._file.is_replaced()):
             self._reload()
             return
-        chunk = self._file.read_from(self._offset, self._next_line)
-        self._take(chunk.rows, chunk.first_line)
+        chunk = self._file.read_from(self._offset, self._next_line, len(self._header))
+        self._take(chunk)
         self._offset = chunk.end
         if chunk.tail:
             self._mend_tail()
@@ -256,12 +297,12 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # a million small lists would set off the collector again and again
         try:
-            chunk = self._file.read_from(0, 1)
+            chunk = self._file.read_from(0, 1, 0)
             self._header = chunk.header or []
             self._check_header()
             self._offset, self._next_line, self._row_count = chunk.end, 2, 0
             self._owner = self._read_owner()
-            self._take(chunk.rows, chunk.first_line)
+            self._take(chunk)
         finally:
             if collecting:
                 gc.enable()
@@ -281,48 +322,45 @@ class Store:
                 f"({', '.join(header)}). Repair the first line; stet changed nothing."
             )
 
-    def _take(self, rows: list[list[str]], first_line: int) -> None:
-        if not rows:
+    def _take(self, chunk: Chunk) -> None:
+        """Add the records of a chunk to the index of the function each belongs to."""
+        count = chunk.count
+        if not count:
             return
-        header = self._header
-        width = len(header)
-        rows = [row for row in rows if row]  # blank lines carry nothing
-        for number, row in enumerate(rows, start=first_line):
-            if len(row) != width:
-                raise DamagedStoreError(
-                    f"{self.name} is damaged: line {number} has {len(row)} cells where the "
-                    f"header has {width}. Repair or delete that line; stet changed nothing."
-                )
-        self._next_line = first_line + len(rows)
-        self._row_count += len(rows)
-        if not rows or not self._indexes:
+        self._next_line = chunk.first_line + count
+        self._row_count += count
+        if not self._indexes:
             return
+        header, columns = self._header, chunk.columns
         if FUNCTION_COLUMN not in header:
             owned = self._indexes.get(self._owner) if self._owner else None
             if owned is not None:
-                owned.add_rows(header, rows)
+                owned.add_columns(header, columns)
             return
-        position = header.index(FUNCTION_COLUMN)
-        by_function: dict[str, list[list[str]]] = {}
-        for row in rows:
-            by_function.setdefault(row[position] or self._owner or "", []).append(row)
-        for function, function_rows in by_function.items():
-            index = self._indexes.get(function)
-            if index is not None:
-                index.add_rows(header, function_rows)
+        labels = columns[header.index(FUNCTION_COLUMN)]
+        for function in set(labels):
+            index = self._indexes.get(function or self._owner or "")
+            if index is None:
+                continue
+            if labels.count(function) == count:
+                index.add_columns(header, columns)
+            else:
+                keep = [i for i, label in enumerate(labels) if label == function]
+                index.add_columns(header, [[column[i] for i in keep] for column in columns])
 
     def _mend_tail(self) -> None:
         """Deal with bytes after the last newline: a line still being written, or torn."""
         with self._file_lock:  # a writer holding the lock may still be writing that line
-            chunk = self._file.read_from(self._offset, self._next_line)
-            self._take(chunk.rows, chunk.first_line)
+            chunk = self._file.read_from(self._offset, self._next_line, len(self._header))
+            self._take(chunk)
             self._offset = chunk.end
             if not chunk.tail:
                 return
             cells = CsvFile.parse_line(chunk.tail)
             if cells is not None and len(cells) == len(self._header) and _is_time(cells[-1]):
                 self._file.append(b"\n", fsync=False)  # a whole record missing its newline
-                self._take([cells], self._next_line)
+                one = Chunk(None, [[cell] for cell in cells], 1, first_line=self._next_line)
+                self._take(one)
                 self._offset += len(chunk.tail) + 1
                 return
             torn_path = Path(f"{self.path}.torn")
@@ -336,14 +374,14 @@ class Store:
 
     def snapshot(self) -> Snapshot:
         """Every record, read fresh (for status, reset and reports)."""
-        reader = CsvFile(self.path)
+        reader = CsvFile(self.path, self.name)
         try:
             if reader.current_identity() is None:
                 raise FileNotFoundError(2, "No stet store at this path yet", self.name)
-            chunk = reader.read_from(0, 1)
+            chunk = reader.read_from(0, 1, 0)
         finally:
             reader.close()
-        return Snapshot(chunk.header or [], [r for r in chunk.rows if r], self._read_owner())
+        return Snapshot(chunk.header or [], chunk.rows, self._read_owner())
 
     # -- writing
 

@@ -132,7 +132,7 @@ def _array_plain(array: Any) -> ArrayValue:
 
 # -------------------------------------------------------------------------------- keys
 
-_EXACT = 2.0**53  # every integer of smaller magnitude is exact as a float
+EXACT_FLOAT_RANGE = _EXACT = 2.0**53  # every integer of smaller magnitude is exact as a float
 _PACK_FLOAT = struct.Struct("<cd").pack
 _NAN_KEY = b"n"
 

@@ -14,6 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 __all__ = ["Chunk", "CsvFile", "DamagedStoreError"]
@@ -25,13 +26,18 @@ class DamagedStoreError(ValueError):
 
 @dataclass
 class Chunk:
-    """What a read from an offset found."""
+    """What a read from an offset found: complete records, column by column."""
 
     header: list[str] | None  # set when the read started at offset 0
-    rows: list[list[str]] = field(default_factory=list)
+    columns: list[list[str]] = field(default_factory=list)  # one list of cells per column
+    count: int = 0  # how many records
     end: int = 0  # offset just past the last complete line
     tail: bytes = b""  # bytes after the last newline: a torn or unterminated line
-    first_line: int = 1  # line number (1-based) of the first row in ``rows``
+    first_line: int = 1  # line number (1-based) of the first record
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return [list(row) for row in zip(*self.columns, strict=True)]
 
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$').search
@@ -56,19 +62,44 @@ def _read_to_end(fd: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def _parse(text: str) -> list[list[str]]:
-    if '"' in text or "\r" in text:
-        return list(csv.reader(io.StringIO(text)))
+def _split_lines(text: str) -> list[str]:
     lines = text.split("\n")
     lines.pop()  # text ends with a newline
-    return [line.split(",") if line else [] for line in lines]
+    return lines
+
+
+def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[list[str]], int]:
+    """The cells of complete lines, column by column, each line checked for ``width``."""
+    if '"' not in text and "\r" not in text:  # no quoting: split without the csv module
+        lines = _split_lines(text)
+        if "" in lines:  # blank lines carry nothing
+            lines = [line for line in lines if line]
+            text = "".join(line + "\n" for line in lines)
+        if set(map(str.count, lines, repeat(","))) <= {width - 1}:
+            flat = text.replace("\n", ",").split(",")
+            flat.pop()  # after the last newline
+            return [flat[i::width] for i in range(width)], len(lines)
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    for row in reader:
+        if not row:
+            continue  # a blank line carries nothing
+        if len(row) != width:
+            raise DamagedStoreError(
+                f"{name} is damaged: line {first_line + reader.line_num - 1} has {len(row)} "
+                f"cells where the header has {width}. Repair or delete that line; stet "
+                "changed nothing."
+            )
+        rows.append(row)
+    return [list(column) for column in zip(*rows, strict=True)] or [[]] * width, len(rows)
 
 
 class CsvFile:
     """A CSV store file: header line, then one line per record."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str) -> None:
         self.path = path
+        self.name = name  # how messages name the file
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
 
@@ -109,8 +140,11 @@ class CsvFile:
 
     # -- reading
 
-    def read_from(self, offset: int, first_line: int) -> Chunk:
-        """Read every complete line after ``offset``; the header too when ``offset`` is 0."""
+    def read_from(self, offset: int, first_line: int, width: int) -> Chunk:
+        """Read every complete line after ``offset`` (the header too when ``offset`` is 0).
+
+        ``width`` is the header's cell count, for reads after the header.
+        """
         fd = self._open()
         if fd is None:
             return Chunk(header=None if offset else [], end=0)
@@ -123,15 +157,16 @@ class CsvFile:
             text = complete.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError as error:
             raise DamagedStoreError(
-                f"{self.path} is damaged: bytes at offset {offset + error.start} are not UTF-8 "
+                f"{self.name} is damaged: bytes at offset {offset + error.start} are not UTF-8 "
                 "text. Repair or remove that line by hand; stet changed nothing."
             ) from None
-        rows = _parse(text)
-        chunk = Chunk(header=None, rows=rows, end=offset + cut, tail=tail, first_line=first_line)
+        header = None
         if offset == 0:
-            chunk.header = rows.pop(0) if rows else []
-            chunk.first_line += 1
-        return chunk
+            first = text.find("\n") + 1
+            header = next(csv.reader([text[:first]]), []) if first else []
+            text, width, first_line = text[first:], len(header), first_line + 1
+        columns, count = _columns(text, width, first_line, self.name)
+        return Chunk(header, columns, count, offset + cut, tail, first_line)
 
     @staticmethod
     def parse_line(data: bytes) -> list[str] | None:
