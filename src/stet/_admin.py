@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from . import _report
 from ._once import DEFAULT_STORE
 from ._store import FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, Snapshot, get_store
 from ._values import UnsupportedValueError, key_from_text, key_of
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
 __all__ = ["reset", "status"]
 
-StorePath = str | os.PathLike[str]
+if TYPE_CHECKING:
+    StorePath = str | os.PathLike[str]
 
 
 def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> None:

@@ -7,39 +7,40 @@ arguments through the plan, never through ``inspect``.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from . import _report
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, display, key_of, plain_of, text_of
 
-__all__ = ["DEFAULT_STORE", "CallPlan", "OnceFunction", "once"]
+TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, ParamSpec, Protocol, TypeVar, overload
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+    R_co = TypeVar("R_co", covariant=True)
+
+    class OnceFunction(Protocol[P, R_co]):
+        """A function decorated with ``@stet.once``."""
+
+        store: str  # the store path, as given
+
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co | None: ...
+
+        def status(self) -> None:
+            """Print this function's runs in its store."""
+
+        def reset(self, key_dict: dict[str, Any] | None = None, **values: Any) -> None:
+            """Remove this function's runs: all of them, or those matching the values."""
+
+
+__all__ = ["DEFAULT_STORE", "CallPlan", "once"]
 
 DEFAULT_STORE = "_stet_store.csv"
-P = ParamSpec("P")
-R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
-
-
-class OnceFunction(Protocol[P, R_co]):
-    """A function decorated with ``@stet.once``."""
-
-    store: str  # the store path, as given
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co | None: ...
-
-    def status(self) -> None:
-        """Print this function's runs in its store."""
-
-    def reset(self, key_dict: dict[str, Any] | None = None, **values: Any) -> None:
-        """Remove this function's runs: all of them, or those matching the values."""
-
-
 _MISSING: Any = object()
-_SIMPLE_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
 
 
 class CallPlan:
@@ -48,12 +49,14 @@ class CallPlan:
     def __init__(
         self, func: Callable[..., Any], key: Sequence[str] | None, ignore: Sequence[str] | None
     ) -> None:
+        import inspect
+
         self.signature = inspect.signature(func)
         params = list(self.signature.parameters.values())
         self.names = tuple(p.name for p in params)
         self.defaults = tuple(_MISSING if p.default is p.empty else p.default for p in params)
         self.position = {name: i for i, name in enumerate(self.names)}
-        self.simple = all(p.kind in _SIMPLE_KINDS for p in params)
+        self.simple = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
         first_is_receiver = bool(params) and params[0].name in ("self", "cls")
         candidates = self.names[1:] if first_is_receiver else self.names
         self.key_names = _choose_key(func, candidates, key, ignore)
@@ -243,20 +246,21 @@ class _Options:
         self.fsync = fsync
 
 
-@overload
-def once(func: Callable[P, R], /) -> OnceFunction[P, R]: ...
+if TYPE_CHECKING:
 
+    @overload
+    def once(func: Callable[P, R], /) -> OnceFunction[P, R]: ...
 
-@overload
-def once(
-    *,
-    store: str | os.PathLike[str] = ...,
-    key: Iterable[str] | None = ...,
-    ignore: Iterable[str] | None = ...,
-    verbose: bool = ...,
-    skip_lines: int = ...,
-    fsync: bool = ...,
-) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
+    @overload
+    def once(
+        *,
+        store: str | os.PathLike[str] = ...,
+        key: Iterable[str] | None = ...,
+        ignore: Iterable[str] | None = ...,
+        verbose: bool = ...,
+        skip_lines: int = ...,
+        fsync: bool = ...,
+    ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
 def once(
@@ -300,7 +304,7 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
     plan = CallPlan(func, options.key, options.ignore)
     runner = Runner(func, plan, options)
     wrapper: Callable[..., Any]
-    if inspect.iscoroutinefunction(func):
+    if _is_coroutine_function(func):
 
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             prepared = runner.before(args, kwargs)
@@ -323,11 +327,21 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
 
         wrapper = sync_wrapper
     functools.update_wrapper(wrapper, func)
-    decorated = cast(Any, wrapper)
-    decorated.store = options.store
-    decorated.status = functools.partial(_function_status, runner)
-    decorated.reset = functools.partial(_function_reset, runner)
+    vars(wrapper).update(
+        store=options.store,
+        status=functools.partial(_function_status, runner),
+        reset=functools.partial(_function_reset, runner),
+    )
     return wrapper
+
+
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    code = getattr(getattr(func, "__func__", func), "__code__", None)
+    if code is not None:
+        return bool(code.co_flags & _CO_COROUTINE)
+    import inspect
+
+    return inspect.iscoroutinefunction(func)
 
 
 def _function_status(runner: Runner) -> None:

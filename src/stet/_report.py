@@ -10,7 +10,10 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
-from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "confirm",

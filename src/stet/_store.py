@@ -16,26 +16,26 @@ Layout rules, shared by every function of a store:
 
 from __future__ import annotations
 
+import contextlib
 import gc
-import json
 import math
 import operator
 import os
 import struct
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
-from pathlib import Path
-from typing import Any
 
 from . import _report
 from ._lock import StoreLock
 from ._values import EXACT_FLOAT_RANGE as _EXACT
 from ._values import key_from_text
-from .formats.csvfile import Chunk, CsvFile, DamagedStoreError, encode_line
+from .formats.csvfile import Chunk, CsvFile, DamagedStoreError, encode_line, write_atomically
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from typing import Any
 
 __all__ = [
     "FUNCTION_COLUMN",
@@ -53,25 +53,45 @@ TIMESTAMP_COLUMN = "_stet_timestamp"
 RESERVED_PREFIX = "_stet_"
 
 
-@dataclass(frozen=True)
 class KeySpec:
     """What identifies one function's runs: its name and key columns, in order."""
 
-    function: str
-    columns: tuple[str, ...]
-    default_keys: tuple[bytes | None, ...]  # key of each column's default, None if none
-    default_texts: tuple[str | None, ...]  # the same defaults as cell text, for messages
+    __slots__ = ("columns", "default_keys", "default_texts", "function")
+
+    def __init__(
+        self,
+        function: str,
+        columns: tuple[str, ...],
+        default_keys: tuple[bytes | None, ...],  # each column's default's key, None if none
+        default_texts: tuple[str | None, ...],  # the same defaults as cell text, for messages
+    ) -> None:
+        self.function = function
+        self.columns = columns
+        self.default_keys = default_keys
+        self.default_texts = default_texts
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KeySpec):
+            return NotImplemented
+        return (self.function, self.columns, self.default_keys) == (
+            other.function,
+            other.columns,
+            other.default_keys,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.function, self.columns, self.default_keys))
 
 
-@dataclass
 class FunctionIndex:
     """The keys of one function's completed runs, as the store holds them now."""
 
-    spec: KeySpec
-    keys: set[bytes] = field(default_factory=set)
-    lacking: dict[str, int] = field(default_factory=dict)  # column -> records without it
-    extra: dict[str, int] = field(default_factory=dict)  # column -> records that hold it
-    reported: bool = False
+    def __init__(self, spec: KeySpec) -> None:
+        self.spec = spec
+        self.keys: set[bytes] = set()
+        self.lacking: dict[str, int] = {}  # column -> records without it
+        self.extra: dict[str, int] = {}  # column -> records that hold it
+        self.reported = False
 
     def clear(self) -> None:
         self.keys.clear()
@@ -185,13 +205,13 @@ def _joined(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
     return map(b"".join, zip(*keyed, strict=True))
 
 
-@dataclass
 class Snapshot:
     """Every record of a store, read fresh from its file."""
 
-    header: list[str]
-    rows: list[list[str]]
-    owner: str | None
+    def __init__(self, header: list[str], rows: list[list[str]], owner: str | None) -> None:
+        self.header = header
+        self.rows = rows
+        self.owner = owner
 
     def function_of(self, row: Sequence[str]) -> str | None:
         if FUNCTION_COLUMN in self.header:
@@ -214,12 +234,12 @@ def now_text() -> str:
 class Store:
     """One store location, shared by every function in this process that uses it."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: str, name: str) -> None:
         self.path = path
         self._file = CsvFile(path, name)
         self._file_lock = StoreLock(f"{path}.lock")
         self._mutex = threading.RLock()
-        self._owner_path = Path(f"{path}.owner")
+        self._owner_path = f"{path}.owner"
         self._header: list[str] = []
         self._offset = 0
         self._next_line = 1
@@ -241,7 +261,7 @@ class Store:
         self._file.name = name
 
     def __reduce__(self) -> tuple[Callable[..., Store], tuple[str, str]]:
-        return (_reopen, (str(self.path), self.name))
+        return (_reopen, (self.path, self.name))
 
     # -- binding a function
 
@@ -363,13 +383,13 @@ class Store:
                 self._take(one)
                 self._offset += len(chunk.tail) + 1
                 return
-            torn_path = Path(f"{self.path}.torn")
+            torn_path = f"{self.path}.torn"
             with open(torn_path, "ab") as torn:
                 torn.write(chunk.tail + b"\n")
             self._file.truncate(self._offset)
             _report.line(
                 f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
-                f"in {torn_path.name}; every complete record is kept"
+                f"in {os.path.basename(torn_path)}; every complete record is kept"
             )
 
     def snapshot(self) -> Snapshot:
@@ -448,15 +468,18 @@ class Store:
             self._refresh()
             removed = self._rewrite(list(self._header), keep)
             if not self._row_count:
-                self._owner_path.unlink(missing_ok=True)
+                _remove(self._owner_path)
                 self._reload()
             return removed
 
     # -- the owner file
 
     def _read_owner(self) -> str | None:
+        import json
+
         try:
-            data = json.loads(self._owner_path.read_text(encoding="utf-8"))
+            with open(self._owner_path, encoding="utf-8") as handle:
+                data = json.load(handle)
         except FileNotFoundError:
             return None
         except (ValueError, OSError):
@@ -468,12 +491,10 @@ class Store:
         return function if isinstance(function, str) else None
 
     def _write_owner(self, function: str) -> None:
+        import json
+
         text = json.dumps({"function": function, "about": _OWNER_ABOUT}, indent=1) + "\n"
-        handle, temp_name = tempfile.mkstemp(prefix=".stet-owner.", dir=self.path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, self._owner_path)
+        write_atomically(self._owner_path, text.encode("utf-8"))
         self._owner = function
 
     def _after_fork(self) -> None:
@@ -494,13 +515,18 @@ def _is_time(text: str) -> bool:
     return True
 
 
-_registry: dict[Path, Store] = {}
+_registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
 
 
 def get_store(location: str | os.PathLike[str]) -> Store:
     """The process's one ``Store`` for a location (relative paths: the working directory)."""
-    path = Path(os.path.abspath(os.fspath(location)))
+    path = os.path.abspath(os.fspath(location))
     with _registry_lock:
         store = _registry.get(path)
         if store is None:

@@ -15,18 +15,16 @@ Three views of one value:
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import datetime
-import enum
-import hashlib
 import math
 import os
-import reprlib
 import struct
 import sys
-from collections.abc import Callable
-from typing import Any, TypeAlias
+
+TYPE_CHECKING = False  # typing is not imported at run time: it would double import time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeAlias
 
 __all__ = [
     "ArrayValue",
@@ -42,12 +40,25 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True)
 class ArrayValue:
     """A NumPy array reduced to its shape and its values in C order."""
 
-    shape: tuple[int, ...]
-    flat: tuple[Plain, ...]
+    __slots__ = ("flat", "shape")
+
+    def __init__(self, shape: tuple[int, ...], flat: tuple[Plain, ...]) -> None:
+        self.shape = shape
+        self.flat = flat
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ArrayValue):
+            return NotImplemented
+        return (self.shape, self.flat) == (other.shape, other.flat)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.flat))
+
+    def __repr__(self) -> str:
+        return f"ArrayValue({self.shape!r}, ...)"
 
     def nested(self) -> Plain:
         """The values as nested lists of the array's shape (``tolist()``)."""
@@ -64,9 +75,10 @@ class ArrayValue:
         return build(0, 0)[0]  # type: ignore[no-any-return]
 
 
-Plain: TypeAlias = (
-    "bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue | None"
-)
+if TYPE_CHECKING:
+    Plain: TypeAlias = (
+        "bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue | None"
+    )
 
 
 class UnsupportedValueError(TypeError):
@@ -81,7 +93,8 @@ def plain_of(value: Any) -> Plain:
     kind = type(value)
     if value is None or kind is bool or kind is int or kind is float or kind is str:
         return value  # type: ignore[no-any-return]
-    if isinstance(value, enum.Enum):
+    enum = sys.modules.get("enum")  # no Enum value exists before enum is imported
+    if enum is not None and isinstance(value, enum.Enum):
         return plain_of(value.value)
     if isinstance(value, ArrayValue):
         return value
@@ -103,7 +116,9 @@ def plain_of(value: Any) -> Plain:
         return tuple(plain_of(item) for item in value)
     if isinstance(value, dict):
         return {plain_of(k): plain_of(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(type(value), "__dataclass_fields__"):
+        import dataclasses
+
         return {f.name: plain_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, os.PathLike):
         path = os.fspath(value)
@@ -187,6 +202,8 @@ def plain_key(value: Plain) -> bytes:
     if isinstance(value, dict):
         pairs = sorted(plain_key(k) + plain_key(v) for k, v in value.items())
         return b"{" + b"".join(pairs) + b"}"
+    import hashlib
+
     digest = hashlib.sha256(b"".join(plain_key(x) for x in value.flat)).digest()
     return b"a" + plain_key(tuple(value.shape)) + digest
 
@@ -312,8 +329,10 @@ def value_from_text(text: str) -> Plain:
         or text[:1] in _LITERAL_STARTS
         or text.startswith("array(")
     ):
+        from ._literal import read_literal
+
         try:
-            return _read_literal(ast.parse(text, mode="eval").body)
+            return read_literal(text)
         except (SyntaxError, ValueError):
             return text  # hand-written text that only looks like a literal
     return text
@@ -337,77 +356,7 @@ def _int_or_float(text: str, number: float) -> int | float:
     return number
 
 
-_NAMED_FLOATS = {"nan": math.nan, "inf": math.inf}
-_NAMED_CONSTANTS: dict[str, Plain] = {"None": None, "True": True, "False": False}
-
-
-def _read_literal(node: ast.expr) -> Plain:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | None):
-        return node.value
-    if isinstance(node, ast.Name):
-        if node.id in _NAMED_FLOATS:
-            return _NAMED_FLOATS[node.id]
-        if node.id in _NAMED_CONSTANTS:
-            return _NAMED_CONSTANTS[node.id]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _read_literal(node.operand)
-        if isinstance(operand, int | float) and not isinstance(operand, bool):
-            return -operand if isinstance(node.op, ast.USub) else operand
-    if isinstance(node, ast.Tuple | ast.List):
-        return tuple(_read_literal(item) for item in node.elts)
-    if isinstance(node, ast.Dict) and None not in node.keys:
-        return {
-            _read_literal(k): _read_literal(v)  # type: ignore[arg-type]
-            for k, v in zip(node.keys, node.values, strict=True)
-        }
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "array"
-        and len(node.args) == 1
-    ):
-        return _read_array(node)
-    raise ValueError(f"not a stet literal: {ast.unparse(node)}")
-
-
-def _read_array(node: ast.Call) -> ArrayValue:
-    nested = _read_literal(node.args[0])
-    shape: list[int] = []
-    probe: Plain = nested
-    while isinstance(probe, tuple):
-        shape.append(len(probe))
-        if not probe:
-            break
-        probe = probe[0]
-    for keyword in node.keywords:
-        if keyword.arg != "shape":
-            raise ValueError("unknown array() keyword")
-        given = _read_literal(keyword.value)
-        if not isinstance(given, tuple):
-            raise ValueError("array shape must be a tuple")
-        shape = [int(n) for n in given]  # type: ignore[arg-type]
-    flat: list[Plain] = []
-
-    def collect(item: Plain, depth: int) -> None:
-        if depth == len(shape):
-            flat.append(item)
-            return
-        if not isinstance(item, tuple) or len(item) != shape[depth]:
-            raise ValueError("ragged array literal")
-        for sub in item:
-            collect(sub, depth + 1)
-
-    if math.prod(shape) == 0:
-        return ArrayValue(tuple(shape), ())
-    collect(nested, 0)
-    return ArrayValue(tuple(shape), tuple(flat))
-
-
 # ---------------------------------------------------------------------------- display
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = 80
-_REPR.maxother = 80
 
 
 def _short_repr(value: Any) -> str:

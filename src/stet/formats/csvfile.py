@@ -10,41 +10,56 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from itertools import repeat
-from pathlib import Path
 
-__all__ = ["Chunk", "CsvFile", "DamagedStoreError"]
+from .._files import write_atomically
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+__all__ = ["Chunk", "CsvFile", "DamagedStoreError", "encode_line", "write_atomically"]
 
 
 class DamagedStoreError(ValueError):
     """A store file stet cannot read; nothing in it was changed."""
 
 
-@dataclass
 class Chunk:
     """What a read from an offset found: complete records, column by column."""
 
-    header: list[str] | None  # set when the read started at offset 0
-    columns: list[list[str]] = field(default_factory=list)  # one list of cells per column
-    count: int = 0  # how many records
-    end: int = 0  # offset just past the last complete line
-    tail: bytes = b""  # bytes after the last newline: a torn or unterminated line
-    first_line: int = 1  # line number (1-based) of the first record
+    __slots__ = ("columns", "count", "end", "first_line", "header", "tail")
+
+    def __init__(
+        self,
+        header: list[str] | None,  # set when the read started at offset 0
+        columns: list[list[str]] | None = None,  # one list of cells per column
+        count: int = 0,  # how many records
+        end: int = 0,  # offset just past the last complete line
+        tail: bytes = b"",  # bytes after the last newline: a torn or unterminated line
+        first_line: int = 1,  # line number (1-based) of the first record
+    ) -> None:
+        self.header = header
+        self.columns = columns if columns is not None else []
+        self.count = count
+        self.end = end
+        self.tail = tail
+        self.first_line = first_line
 
     @property
     def rows(self) -> list[list[str]]:
         return [list(row) for row in zip(*self.columns, strict=True)]
 
 
-_NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$').search
-
-
 def _cell(text: str) -> str:
-    if _NEEDS_QUOTES(text):
+    if text and (
+        "," in text
+        or '"' in text
+        or "\n" in text
+        or "\r" in text
+        or text[0].isspace()
+        or text[-1].isspace()
+    ):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -97,7 +112,7 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
 class CsvFile:
     """A CSV store file: header line, then one line per record."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name  # how messages name the file
         self._fd: int | None = None
@@ -195,21 +210,8 @@ class CsvFile:
             os.ftruncate(fd, size)
 
     def rewrite(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """Replace the whole file atomically: a temporary file, fsync, then rename."""
-        directory = self.path.parent
-        handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(encode_line(header))
-                for row in rows:
-                    out.write(encode_line(row))
-                out.flush()
-                os.fsync(out.fileno())
-            if not self.path.exists():  # let the umask pick a new store's mode
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666))
-            os.chmod(temp_name, os.stat(self.path).st_mode & 0o777)
-            os.replace(temp_name, self.path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        """Replace the whole file atomically."""
+        lines = [encode_line(header)]
+        lines += map(encode_line, rows)
+        write_atomically(self.path, b"".join(lines))
         self.close()

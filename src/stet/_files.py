@@ -1,0 +1,36 @@
+"""Replacing a file atomically: a temporary file beside it, fsync, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+
+__all__ = ["write_atomically"]
+
+_counter = itertools.count()
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Make ``path`` hold ``data``: readers see the old file or the new one, never a mix.
+
+    A new file gets the mode the umask gives; an existing one keeps its mode.
+    """
+    directory, name = os.path.split(path)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_counter)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp)
+        raise
