@@ -332,3 +332,17 @@ def test_whole_column_keys_equal_cell_by_cell_keys(records: list[tuple[str, str]
     columns = [[a for a, _ in records], [b for _, b in records]]
     expected = [key_from_text(a) + key_from_text(b) for a, b in records]
     assert list(row_keys(columns)) == expected
+
+
+def test_numpy_dates_and_times_by_natural_value() -> None:
+    moment = datetime.datetime(2024, 1, 2, 3, 4, 5, 6)
+    assert key_of(np.datetime64("2024-01-02T03:04:05.000006000")) == key_of(moment)
+    assert key_of(np.datetime64("2024-01-02T03:04:05.000006")) == key_of(moment)
+    assert key_of(np.datetime64("2024-01-02T00:00:00.000000000")) != key_of(1704153600000000000)
+    assert key_of(np.datetime64("2024-01-02T03:04:05.000000001")) != key_of(moment)
+    assert key_of(np.timedelta64(90, "s")) == key_of(datetime.timedelta(seconds=90))
+
+
+def test_numpy_types_without_an_exact_python_twin_are_refused() -> None:
+    with pytest.raises(UnsupportedValueError, match="longdouble|float128|float96"):
+        key_of(np.longdouble(1.5))

@@ -387,7 +387,7 @@ def test_added_parameter_without_default_matches_nothing(tmp_path: Path) -> None
         tmp_path, "import stet\n@stet.once\ndef f(a, b):\n    print('ran', a, b)\nf(1, 2)\n"
     )
     assert out.splitlines() == [
-        "[stet] f: 1 earlier records lack b, now in its key; they match no call, as b has no "
+        "[stet] f: 1 earlier record lacks b, now in its key; no call matches it, as b has no "
         "default",
         "ran 1 2",
     ]
@@ -400,7 +400,10 @@ def test_removed_parameter_old_records_do_not_count(tmp_path: Path) -> None:
         tmp_path, "import stet\n@stet.once\ndef f(a):\n    print('ran', a)\nf(1)\nf(1)\n"
     )
     lines = out.splitlines()
-    assert lines[0].startswith("[stet] f: 1 earlier records hold b, which is no longer in its key")
+    assert lines[0] == (
+        "[stet] f: 1 earlier record holds b, which is no longer in its key; it does not count "
+        "as done (put b back in the key, or remove it with stet.reset)"
+    )
     assert lines[1:] == ["ran 1", "[stet] Skipping f(a=1)"]
 
 
@@ -550,3 +553,45 @@ def test_reset_asks_on_an_interactive_terminal(tmp_path: Path, answer: str, kept
     assert "Clear all 1 run from _stet_store.csv? [y/N]" in out
     assert len(rows(tmp_path / "_stet_store.csv")) == (2 if kept else 1)
     assert ("Nothing changed" in out) == kept
+
+
+def test_store_in_a_new_directory_is_created_before_the_run() -> None:
+    experiment, calls = counting(store="runs/fits.csv")
+    experiment(1)
+    experiment(1)
+    assert len(calls) == 1
+    assert rows("runs/fits.csv")[0] == ["alpha", "beta", "_stet_timestamp"]
+
+
+def test_reset_with_a_dict_in_place_of_the_store_says_what_to_do() -> None:
+    with pytest.raises(TypeError, match="key_dict="):
+        stet.reset({"alpha": 0.1})  # type: ignore[arg-type]
+
+
+def test_reset_confirm_false_never_asks(tmp_path: Path) -> None:
+    run_script(tmp_path, "import stet\n@stet.once\ndef f(a):\n    pass\nf(1)\n")
+    primary, secondary = os.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "import stet; stet.reset(confirm=False)"],
+            cwd=tmp_path,
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert result.stdout == "[stet] Store cleared: _stet_store.csv\n"
+
+
+def test_skip_lines_zero_condenses_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    experiment, _ = counting(skip_lines=0)
+    experiment(1)
+    experiment(2)
+    capsys.readouterr()
+    experiment(1)
+    experiment(2)
+    experiment(3)
+    assert capsys.readouterr().out == "[stet] Skipped 2 completed runs of experiment\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from . import _report
 from ._once import DEFAULT_STORE
@@ -11,7 +12,6 @@ from ._values import UnsupportedValueError, key_from_text, key_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["reset", "status"]
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> None:
     """Print what a store holds: how many runs, the last one, and the key columns.
+
+    Args:
+        store: the store's path.
+        function: count only this function's runs (its qualified name).
 
     Raises:
         FileNotFoundError: no store exists at ``store``.
@@ -69,13 +73,28 @@ def reset(
     key_dict: Mapping[str, Any] | None = None,
     *,
     function: str | None = None,
+    confirm: bool | None = None,
 ) -> None:
     """Remove records from a store: all of them, or the runs that match ``key_dict``.
 
-    ``key_dict`` values may be the real values (``{"alpha": 0.1}``) or the text the store
-    shows (``{"alpha": "0.1"}``). Asks for confirmation only when standard input is an
-    interactive terminal.
+    Args:
+        store: the store's path.
+        key_dict: column values a run must have to be removed; every run matching all of
+            them goes. A value may be the real value (``{"alpha": 0.1}``) or the text the
+            store shows (``{"alpha": "0.1"}``); a string matches a cell showing that text
+            or holding that string.
+        function: remove only this function's runs (its qualified name).
+        confirm: ask before removing: ``None`` (default) asks only when standard input
+            is an interactive terminal, ``True`` always, ``False`` never.
+
+    Raises:
+        ValueError: ``key_dict`` names a column the store does not have.
     """
+    if isinstance(store, Mapping):
+        raise TypeError(
+            "stet.reset: the first argument is the store path; pass the values of the run "
+            "to remove as key_dict=..., e.g. stet.reset(key_dict={'alpha': 0.1})"
+        )
     handle = get_store(store)
     name = os.fspath(store)
     try:
@@ -112,7 +131,7 @@ def reset(
         if key_dict
         else f"Clear all {count:,} {noun}{_of(function)} from {name}?"
     )
-    if count and not _report.confirm(question):
+    if count and not _report.confirm(question, confirm):
         _report.line("Nothing changed")
         return
     removed = handle.remove(lambda values: not matches(values))

@@ -30,7 +30,22 @@ def write_atomically(path: str, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(temp, path)
+        _sync_directory(directory or ".")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temp)
         raise
+
+
+def _sync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` survive a power loss too."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return  # a platform or file system without directory descriptors
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -35,6 +35,8 @@ class StoreLock:
 
     def __enter__(self) -> None:
         if self._pid != os.getpid():  # a forked child: its own descriptor, no held depth
+            if self._fd is not None:
+                os.close(self._fd)  # the parent's lock stays held through its own descriptor
             self._fd, self._pid, self._depth = None, os.getpid(), 0
         if self._depth == 0:
             self._acquire()

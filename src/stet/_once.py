@@ -32,7 +32,13 @@ if TYPE_CHECKING:
         def status(self) -> None:
             """Print this function's runs in its store."""
 
-        def reset(self, key_dict: dict[str, Any] | None = None, **values: Any) -> None:
+        def reset(
+            self,
+            key_dict: dict[str, Any] | None = None,
+            *,
+            confirm: bool | None = None,
+            **values: Any,
+        ) -> None:
             """Remove this function's runs: all of them, or those matching the values."""
 
 
@@ -350,7 +356,14 @@ def _function_status(runner: Runner) -> None:
     status(runner.options.store, function=runner.label)
 
 
-def _function_reset(runner: Runner, key_dict: dict[str, Any] | None = None, **values: Any) -> None:
+def _function_reset(
+    runner: Runner,
+    key_dict: dict[str, Any] | None = None,
+    *,
+    confirm: bool | None = None,
+    **values: Any,
+) -> None:
     from ._admin import reset
 
-    reset(runner.options.store, {**(key_dict or {}), **values} or None, function=runner.label)
+    wanted = {**(key_dict or {}), **values} or None
+    reset(runner.options.store, wanted, function=runner.label, confirm=confirm)

@@ -8,6 +8,7 @@ another function, ``status``/``reset``, the end of a notebook cell, or the proce
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 
@@ -74,7 +75,8 @@ def _flush_locked() -> None:
     hidden = _streak_count - _streak_limit
     if _streak_function is not None and hidden > 0:
         noun = "run" if hidden == 1 else "runs"
-        _emit(f"Skipped {hidden:,} more completed {noun} of {_streak_name}")
+        more = " more" if _streak_limit else ""
+        _emit(f"Skipped {hidden:,}{more} completed {noun} of {_streak_name}")
     _streak_function, _streak_count = None, 0
 
 
@@ -92,11 +94,19 @@ def _install_hooks() -> None:
         shell.events.register("post_run_cell", lambda *_: end_streak())
 
 
-def confirm(question: str) -> bool:
-    """Ask ``question`` when standard input is an interactive terminal; else say yes."""
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def confirm(question: str, ask: bool | None = None) -> bool:
+    """Ask ``question``: always, never (``ask=False``), or on a terminal (``None``)."""
     end_streak()
     stdin = sys.stdin
-    if stdin is None or not stdin.isatty():
+    if ask is False or (ask is None and (stdin is None or not stdin.isatty())):
         return True
     answer = input(f"[stet] {question} [y/N] ")
     return answer.strip().lower() in ("y", "yes")

@@ -146,18 +146,19 @@ class FunctionIndex:
         messages = []
         for column, count in self.extra.items():
             messages.append(
-                f"{spec.function}: {count:,} earlier records hold {column}, which is no longer "
-                f"in its key; they do not count as done (put {column} back in the key, or "
-                "remove them with stet.reset)"
+                f"{spec.function}: {_records(count, 'holds', 'hold')} {column}, which is no "
+                f"longer in its key; {_they(count)} not count as done (put {column} back in "
+                f"the key, or remove {_them(count)} with stet.reset)"
             )
         for column, count in self.lacking.items():
             default = spec.default_texts[spec.columns.index(column)]
             if default is None:
-                treatment = f"they match no call, as {column} has no default"
+                treatment = f"no call matches {_them(count)}, as {column} has no default"
             else:
-                treatment = f"they count as runs with {column}={default}, its default"
+                counted = "it counts as a run" if count == 1 else "they count as runs"
+                treatment = f"{counted} with {column}={default}, its default"
             messages.append(
-                f"{spec.function}: {count:,} earlier records lack {column}, now in its key; "
+                f"{spec.function}: {_records(count, 'lacks', 'lack')} {column}, now in its key; "
                 + treatment
             )
         return messages
@@ -203,6 +204,18 @@ def _joined(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
         else:
             keyed.append(map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells))
     return map(b"".join, zip(*keyed, strict=True))
+
+
+def _records(count: int, singular: str, plural: str) -> str:
+    return f"1 earlier record {singular}" if count == 1 else f"{count:,} earlier records {plural}"
+
+
+def _they(count: int) -> str:
+    return "it does" if count == 1 else "they do"
+
+
+def _them(count: int) -> str:
+    return "it" if count == 1 else "them"
 
 
 class Snapshot:
@@ -273,6 +286,7 @@ class Store:
                 return index
             index = FunctionIndex(spec)
             self._indexes[spec.function] = index
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)  # runs/fits.csv: make runs/
             self._reload()
             if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
                 with self._file_lock:
@@ -290,16 +304,12 @@ class Store:
     # -- reading
 
     def refresh(self) -> None:
-        """Pick up what other processes appended since the last read.
-
-        Without the lock this reads the file it has open; a rewrite by another process
-        (a reset, a new column) is noticed under the lock, before the next record.
-        """
+        """Pick up what other processes appended, or rewrote, since the last read."""
         with self._mutex:
-            self._refresh(check_replaced=False)
+            self._refresh()
 
-    def _refresh(self, check_replaced: bool = True) -> None:
-        if not self._loaded or (check_replaced and self._file.is_replaced()):
+    def _refresh(self) -> None:
+        if not self._loaded or self._file.is_replaced():
             self._reload()
             return
         chunk = self._file.read_from(self._offset, self._next_line, len(self._header))

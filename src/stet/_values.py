@@ -103,7 +103,7 @@ def plain_of(value: Any) -> Plain:
         if isinstance(value, numpy.ndarray):
             return _array_plain(value)
         if isinstance(value, numpy.generic):
-            return plain_of(value.item())
+            return _numpy_scalar_plain(value, numpy)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -132,6 +132,23 @@ def plain_of(value: Any) -> Plain:
         f"stet cannot compare a value of type {kind.__qualname__} exactly "
         f"(its text is {_short_repr(value)})"
     )
+
+
+def _numpy_scalar_plain(value: Any, numpy: Any) -> Plain:
+    if isinstance(value, numpy.datetime64 | numpy.timedelta64):
+        if numpy.isnat(value):
+            return "NaT"
+        unit = "datetime64[us]" if isinstance(value, numpy.datetime64) else "timedelta64[us]"
+        coarse = value.astype(unit)
+        if coarse == value:  # as exact as Python's datetime: the same value as one
+            return plain_of(coarse.item())
+        return str(value)  # finer than microseconds: NumPy's ISO text
+    item = value.item()
+    if isinstance(item, numpy.generic):  # longdouble and the like have no exact Python twin
+        raise UnsupportedValueError(
+            f"stet cannot compare NumPy {value.dtype} values exactly; convert to float64"
+        )
+    return plain_of(item)
 
 
 def _array_plain(array: Any) -> ArrayValue:
