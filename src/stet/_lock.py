@@ -33,11 +33,19 @@ class StoreLock:
         self._depth = 0
         self._fallback: object | None = None
 
+    def after_fork(self) -> None:
+        """In a forked child: drop the parent's descriptor at once.
+
+        A ``flock`` lock lives until the last descriptor of its open file closes; a child
+        that kept its copy would keep a parent's lock alive after the parent died.
+        """
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._pid, self._depth = None, os.getpid(), 0
+
     def __enter__(self) -> None:
-        if self._pid != os.getpid():  # a forked child: its own descriptor, no held depth
-            if self._fd is not None:
-                os.close(self._fd)  # the parent's lock stays held through its own descriptor
-            self._fd, self._pid, self._depth = None, os.getpid(), 0
+        if self._pid != os.getpid():  # a forked child that missed after_fork
+            self.after_fork()
         if self._depth == 0:
             self._acquire()
         self._depth += 1

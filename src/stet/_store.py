@@ -309,7 +309,7 @@ class Store:
             self._refresh()
 
     def _refresh(self) -> None:
-        if not self._loaded or self._file.is_replaced():
+        if not self._loaded or not self._offset or self._file.is_replaced():
             self._reload()
             return
         chunk = self._file.read_from(self._offset, self._next_line, len(self._header))
@@ -508,7 +508,9 @@ class Store:
         self._owner = function
 
     def _after_fork(self) -> None:
-        self._mutex = threading.RLock()
+        self._mutex = threading.RLock()  # another thread may have held it at the fork
+        self._file_lock.after_fork()
+        self._loaded = False  # the fork may have split a record from its index entry
 
 
 _OWNER_ABOUT = (
