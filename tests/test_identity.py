@@ -344,5 +344,5 @@ def test_numpy_dates_and_times_by_natural_value() -> None:
 
 
 def test_numpy_types_without_an_exact_python_twin_are_refused() -> None:
-    with pytest.raises(UnsupportedValueError, match="longdouble|float128|float96"):
+    with pytest.raises(UnsupportedValueError, match=r"longdouble|float128|float96"):
         key_of(np.longdouble(1.5))
