@@ -595,3 +595,29 @@ def test_skip_lines_zero_condenses_everything(capsys: pytest.CaptureFixture[str]
     experiment(2)
     experiment(3)
     assert capsys.readouterr().out == "[stet] Skipped 2 completed runs of experiment\n"
+
+
+def test_timestamps_are_iso_utc_with_microseconds() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from stet._store import now_text
+
+    before = datetime.now(UTC)
+    text = now_text()
+    after = datetime.now(UTC)
+    stamp = datetime.fromisoformat(text)
+    assert text == stamp.isoformat(timespec="microseconds")
+    assert stamp.utcoffset() == timedelta(0)
+    assert before - timedelta(milliseconds=1) <= stamp <= after + timedelta(milliseconds=1)
+
+
+def test_a_deleted_lock_file_is_made_anew(tmp_path: Path) -> None:
+    from stet._lock import StoreLock
+
+    path = str(tmp_path / "x.lock")
+    lock = StoreLock(path)
+    with lock:
+        pass
+    os.remove(path)
+    with lock:
+        assert os.path.exists(path)

@@ -28,7 +28,6 @@ class StoreLock:
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd: int | None = None
-        self._inode = 0
         self._pid = 0
         self._depth = 0
         self._fallback: object | None = None
@@ -68,15 +67,10 @@ class StoreLock:
             while True:
                 if self._fd is None:
                     self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-                    self._inode = os.fstat(self._fd).st_ino
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
-                try:
-                    same = os.stat(self.path).st_ino == self._inode
-                except FileNotFoundError:
-                    same = False
-                if same:
+                if os.fstat(self._fd).st_nlink:
                     return
-                os.close(self._fd)  # the lock file was replaced: lock the one on disk
+                os.close(self._fd)  # the lock file was deleted: lock the one on disk
                 self._fd = None
 
         def _release(self) -> None:
