@@ -532,24 +532,31 @@ def test_hand_written_store_is_claimed_by_the_first_function(
     assert "does not say which function wrote it" in out
 
 
-@pytest.mark.parametrize(("answer", "kept"), [("n", True), ("y", False)])
-def test_reset_asks_on_an_interactive_terminal(tmp_path: Path, answer: str, kept: bool) -> None:
-    """A real pseudo-terminal as standard input: reset asks, and only "y" clears."""
-    run_script(tmp_path, "import stet\n@stet.once\ndef f(a):\n    pass\nf(1)\n")
+def run_on_a_terminal(tmp_path: Path, code: str, answer: str = "") -> str:
+    """Run ``code`` with a real pseudo-terminal as standard input, typing ``answer``."""
     primary, secondary = os.openpty()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", "import stet; stet.reset()"],
+            [sys.executable, "-c", code],
             cwd=tmp_path,
             stdin=secondary,
             stdout=subprocess.PIPE,
             text=True,
         )
-        os.write(primary, f"{answer}\n".encode())
+        if answer:
+            os.write(primary, f"{answer}\n".encode())
         out, _ = process.communicate(timeout=60)
     finally:
         os.close(primary)
         os.close(secondary)
+    return out
+
+
+@pytest.mark.parametrize(("answer", "kept"), [("n", True), ("y", False)])
+def test_reset_asks_on_an_interactive_terminal(tmp_path: Path, answer: str, kept: bool) -> None:
+    """On a terminal, reset asks, and only "y" clears."""
+    run_script(tmp_path, "import stet\n@stet.once\ndef f(a):\n    pass\nf(1)\n")
+    out = run_on_a_terminal(tmp_path, "import stet; stet.reset()", answer)
     assert "Clear all 1 run from _stet_store.csv? [y/N]" in out
     assert len(rows(tmp_path / "_stet_store.csv")) == (2 if kept else 1)
     assert ("Nothing changed" in out) == kept
@@ -570,20 +577,8 @@ def test_reset_with_a_dict_in_place_of_the_store_says_what_to_do() -> None:
 
 def test_reset_confirm_false_never_asks(tmp_path: Path) -> None:
     run_script(tmp_path, "import stet\n@stet.once\ndef f(a):\n    pass\nf(1)\n")
-    primary, secondary = os.openpty()
-    try:
-        result = subprocess.run(
-            [sys.executable, "-c", "import stet; stet.reset(confirm=False)"],
-            cwd=tmp_path,
-            stdin=secondary,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    finally:
-        os.close(primary)
-        os.close(secondary)
-    assert result.stdout == "[stet] Store cleared: _stet_store.csv\n"
+    out = run_on_a_terminal(tmp_path, "import stet; stet.reset(confirm=False)")
+    assert out == "[stet] Store cleared: _stet_store.csv\n"
 
 
 def test_skip_lines_zero_condenses_everything(capsys: pytest.CaptureFixture[str]) -> None:
