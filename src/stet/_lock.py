@@ -1,9 +1,9 @@
 """The cross-process lock every append and rewrite of a store happens under.
 
-On POSIX it is ``flock`` on a ``<store>.lock`` file that stays open: about a microsecond
-to take and release, where ``filelock`` 3.x and 4.x spend 100-200 us per cycle on
-bookkeeping (measured in ``benchmarks/overhead.py``), ten times stet's whole budget for a
-record. Elsewhere (Windows) it is ``filelock.FileLock``.
+On POSIX it is ``flock`` on a ``<store>.lock`` file that stays open: a few microseconds
+to take and release, where ``filelock`` spends 100-200 us per cycle on bookkeeping
+(``benchmarks/lock.py`` measures both), several times stet's whole budget for a record.
+Elsewhere (Windows) it is ``filelock.FileLock``.
 
 The lock is reentrant within the thread that holds the store's mutex, survives ``fork``
 (a child opens its own descriptor, so it never shares its parent's lock), and notices a
