@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from stet._store import row_keys
 from stet._values import (
     UnsupportedValueError,
+    cell_text,
     key_from_text,
     key_of,
     plain_of,
@@ -161,6 +162,7 @@ def test_equal_spellings_share_a_key(value: Any) -> None:
 @given(anything)
 def test_text_round_trips_to_the_same_key(value: Any) -> None:
     text = text_of(plain_of(value))
+    assert cell_text(value) == text
     assert key_from_text(text) == key_of(value)
     assert key_of(value_from_text(text)) == key_of(value)
 

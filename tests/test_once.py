@@ -616,3 +616,37 @@ def test_a_deleted_lock_file_is_made_anew(tmp_path: Path) -> None:
     os.remove(path)
     with lock:
         assert os.path.exists(path)
+
+
+def test_a_store_is_read_in_pieces_across_line_boundaries() -> None:
+    """Opening reads a few MiB at a time; a new process with tiny pieces skips them all."""
+    experiment, _ = counting(store="pieces.csv", verbose=False)
+    values = [i / 7 for i in range(300)] + ["a, b", 'q"q', "x" * 500]
+    for value in values:
+        experiment(value)
+    with open("pieces.csv", "ab") as store:
+        store.write(b"0.5,10,2026-03-1")  # a torn tail after the last piece
+    run = subprocess.run(
+        [sys.executable, "-c", PIECES_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "VALUES": repr(values)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "ran []"
+    assert "Set aside a torn last line" in run.stdout
+
+
+PIECES_SCRIPT = """
+import os, stet, stet._store
+stet._store._READ_SIZE = 64
+ran = []
+def experiment(alpha, beta=10):
+    ran.append(alpha)
+experiment.__qualname__ = "counting.<locals>.experiment"  # the name the test recorded under
+experiment = stet.once(store="pieces.csv", verbose=False)(experiment)
+for value in eval(os.environ["VALUES"]):
+    experiment(value)
+print("ran", ran)
+"""

@@ -28,7 +28,6 @@ class StoreLock:
     def __init__(self, path: str) -> None:
         self.path = path
         self._fd: int | None = None
-        self._pid = 0
         self._depth = 0
         self._fallback: object | None = None
 
@@ -36,15 +35,14 @@ class StoreLock:
         """In a forked child: drop the parent's descriptor at once.
 
         A ``flock`` lock lives until the last descriptor of its open file closes; a child
-        that kept its copy would keep a parent's lock alive after the parent died.
+        that kept its copy would keep a parent's lock alive after the parent died. The
+        store registry calls this in every child (``os.register_at_fork``).
         """
         if self._fd is not None:
             os.close(self._fd)
-        self._fd, self._pid, self._depth = None, os.getpid(), 0
+        self._fd, self._depth = None, 0
 
     def __enter__(self) -> None:
-        if self._pid != os.getpid():  # a forked child that missed after_fork
-            self.after_fork()
         if self._depth == 0:
             self._acquire()
         self._depth += 1

@@ -11,7 +11,7 @@ import os
 
 from . import _report
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
-from ._values import UnsupportedValueError, display, key_of, plain_of, text_of
+from ._values import UnsupportedValueError, cell_text, display, key_of, plain_of, text_of
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class CallPlan:
 
     def cells(self, values: tuple[Any, ...]) -> dict[str, str]:
         return {
-            name: text_of(plain_of(values[i]))
+            name: cell_text(values[i])
             for name, i in zip(self.key_names, self.key_positions, strict=True)
         }
 

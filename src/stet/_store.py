@@ -49,6 +49,7 @@ __all__ = [
     "get_store",
 ]
 
+_READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
 FUNCTION_COLUMN = "_stet_function"
 TIMESTAMP_COLUMN = "_stet_timestamp"
 RESERVED_PREFIX = "_stet_"
@@ -184,7 +185,10 @@ def row_keys(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
 def _exact_floats(cells: Sequence[str]) -> list[float] | None:
     """The cells as floats, when all are numbers whose key is their packed float."""
     try:
-        floats = list(map(float, cells))
+        if _repeats(cells):  # a grid axis: parse each distinct text once
+            floats = list(map({t: float(t) for t in set(cells)}.__getitem__, cells))
+        else:
+            floats = list(map(float, cells))
     except ValueError:
         return None
     if not floats:
@@ -196,14 +200,19 @@ def _exact_floats(cells: Sequence[str]) -> list[float] | None:
     return floats
 
 
+def _repeats(cells: Sequence[str]) -> bool:
+    """Whether a column repeats its values, judged on a sample spread over it."""
+    sample = cells[:: max(1, len(cells) // 1000)]
+    return len(set(sample)) * 2 <= len(sample)
+
+
 def _joined(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
     keyed = []
     for cells in columns:
-        sample = cells[:1000]
-        if len(set(sample)) * 2 > len(sample):
-            keyed.append(map(key_from_text, cells))
-        else:
+        if _repeats(cells):
             keyed.append(map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells))
+        else:
+            keyed.append(map(key_from_text, cells))
     return map(b"".join, zip(*keyed, strict=True))
 
 
@@ -324,9 +333,12 @@ class Store:
             self._refresh()
 
     def _refresh(self) -> None:
-        if not self._loaded or not self._offset or self._file.is_replaced():
+        size = self._file.size_if_same() if self._loaded and self._offset else None
+        if size is None:
             self._reload()
             return
+        if size == self._offset:
+            return  # nothing new: one stat, no read
         chunk = self._file.read_from(self._offset, self._next_line, len(self._header))
         self._take(chunk)
         self._offset = chunk.end
@@ -342,12 +354,19 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # a million small lists would set off the collector again and again
         try:
-            chunk = self._file.read_from(0, 1, 0)
+            chunk = self._file.read_from(0, 1, 0, limit=_READ_SIZE)
             self._header = chunk.header or []
             self._check_header()
             self._offset, self._next_line, self._row_count = chunk.end, 2, 0
             self._owner = self._read_owner()
             self._take(chunk)
+            while self._offset:  # the rest, a few MiB at a time, until no whole line is left
+                width = len(self._header)
+                chunk = self._file.read_from(self._offset, self._next_line, width, _READ_SIZE)
+                if chunk.end == self._offset:
+                    break
+                self._take(chunk)
+                self._offset = chunk.end
         finally:
             if collecting:
                 gc.enable()

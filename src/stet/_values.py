@@ -30,6 +30,7 @@ __all__ = [
     "ArrayValue",
     "Plain",
     "UnsupportedValueError",
+    "cell_text",
     "display",
     "key_from_text",
     "key_of",
@@ -292,11 +293,34 @@ _NOT_PLAIN_TEXT = frozenset(
 _LITERAL_STARTS = frozenset("'\"([{")
 
 
+def cell_text(value: Any) -> str:
+    """The text a cell holds for a live value (the record hot path)."""
+    try:
+        return _TEXT_BY_TYPE[type(value)](value)
+    except KeyError:
+        pass
+    kind = type(value)
+    if kind.__module__ == "numpy" and issubclass(kind, float):  # numpy.float64
+        _TEXT_BY_TYPE[kind] = float.__repr__
+    return text_of(plain_of(value))
+
+
 def text_of(value: Plain) -> str:
     """The text a cell holds for a plain value."""
     if isinstance(value, str):
         return value if _is_plain_text(value) else repr(value)
     return _literal(value)
+
+
+def _str_text(s: str) -> str:
+    return s if _is_plain_text(s) else repr(s)
+
+
+_TEXT_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    float: float.__repr__,
+    int: int.__repr__,
+    str: _str_text,
+}
 
 
 def _is_plain_text(s: str) -> bool:

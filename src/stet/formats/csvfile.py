@@ -77,6 +77,17 @@ def _read_to_end(fd: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
+def _read_lines(fd: int, offset: int, limit: int) -> bytes:
+    """About ``limit`` bytes from ``offset``, more if needed to hold one whole line."""
+    data = os.pread(fd, limit, offset)
+    while len(data) >= limit and b"\n" not in data:
+        more = os.pread(fd, limit, offset + len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 def _split_lines(text: str) -> list[str]:
     lines = text.split("\n")
     lines.pop()  # text ends with a newline
@@ -131,6 +142,16 @@ class CsvFile:
         """True when the path no longer names the file this object has open."""
         return self.current_identity() != self._identity
 
+    def size_if_same(self) -> int | None:
+        """The file's size when the path still names the open file, else None (one stat)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        if (st.st_dev, st.st_ino) != self._identity:
+            return None
+        return st.st_size
+
     def _open(self) -> int | None:
         if self._fd is not None:
             return self._fd
@@ -155,15 +176,18 @@ class CsvFile:
 
     # -- reading
 
-    def read_from(self, offset: int, first_line: int, width: int) -> Chunk:
-        """Read every complete line after ``offset`` (the header too when ``offset`` is 0).
+    def read_from(
+        self, offset: int, first_line: int, width: int, limit: int | None = None
+    ) -> Chunk:
+        """Read the complete lines after ``offset`` (the header too when ``offset`` is 0).
 
-        ``width`` is the header's cell count, for reads after the header.
+        ``width`` is the header's cell count, for reads after the header. With ``limit``,
+        read about that many bytes (at least one whole line): call again from ``end``.
         """
         fd = self._open()
         if fd is None:
             return Chunk(header=None if offset else [], end=0)
-        data = _read_to_end(fd, offset)
+        data = _read_to_end(fd, offset) if limit is None else _read_lines(fd, offset, limit)
         if not data and offset:
             return Chunk(header=None, end=offset, first_line=first_line)
         cut = data.rfind(b"\n") + 1
