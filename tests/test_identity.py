@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stet._store import row_keys
 from stet._values import (
     UnsupportedValueError,
     cell_text,
     key_from_text,
     key_of,
     plain_of,
+    record_keys,
     text_of,
     value_from_text,
 )
@@ -333,7 +333,7 @@ def test_whole_column_keys_equal_cell_by_cell_keys(records: list[tuple[str, str]
     """The store's fast path for opening must give exactly the per-cell keys."""
     columns = [[a for a, _ in records], [b for _, b in records]]
     expected = [key_from_text(a) + key_from_text(b) for a, b in records]
-    assert list(row_keys(columns)) == expected
+    assert list(record_keys(columns)) == expected
 
 
 def test_numpy_dates_and_times_by_natural_value() -> None:

@@ -221,7 +221,7 @@ class Runner:
     def _skipped(self, values: tuple[Any, ...]) -> None:
         if self.options.verbose:
             call = self.plan.describe(self.name, values)
-            _report.skipped(self.label, self.name, call, "", self.options.skip_lines)
+            _report.skipped(self.label, self.name, call, self.options.skip_lines)
 
     def after(self, prepared: tuple[Any, ...]) -> None:
         values, key = prepared

@@ -47,10 +47,10 @@ def _emit(text: str) -> None:
     print(f"[stet] {text}", file=sys.stdout, flush=True)
 
 
-def skipped(function: str, name: str, call: str, reason: str, skip_lines: int) -> None:
+def skipped(function: str, name: str, call: str, skip_lines: int) -> None:
     """Report a skipped call of ``function`` (its unique label; ``name`` is how it reads).
 
-    ``call`` is how the call reads (``f(alpha=0.1)``); ``reason`` is added after it.
+    ``call`` is how the call reads: ``f(alpha=0.1)``.
     """
     global _streak_function, _streak_name, _streak_count, _streak_limit
     _install_hooks()
@@ -61,7 +61,7 @@ def skipped(function: str, name: str, call: str, reason: str, skip_lines: int) -
             _streak_count, _streak_limit = 0, skip_lines
         _streak_count += 1
         if _streak_count <= _streak_limit:
-            _emit(f"Skipping {call}{reason}")
+            _emit(f"Skipping {call}")
 
 
 def end_streak() -> None:

@@ -18,25 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
-import operator
 import os
-import struct
 import threading
 import time
 from datetime import datetime
-from itertools import repeat
 
 from . import _report
 from ._lock import StoreLock
-from ._values import EXACT_FLOAT_RANGE as _EXACT
-from ._values import key_from_text
+from ._values import key_from_text, record_keys
 from .formats.csvfile import Chunk, CsvFile, DamagedStoreError, encode_line, write_atomically
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
-    from typing import Any
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "FUNCTION_COLUMN",
@@ -112,7 +106,7 @@ class FunctionIndex:
         if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
             any(columns[i]) for i, _ in foreign
         ):  # the common case: every record holds exactly the key columns
-            self.keys.update(row_keys([columns[p] for p in positions]))
+            self.keys.update(record_keys([columns[p] for p in positions]))
             return
         for row in zip(*columns, strict=True):
             self._add_general(row, positions, foreign)
@@ -164,56 +158,6 @@ class FunctionIndex:
                 + treatment
             )
         return messages
-
-
-def row_keys(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
-    """The keys of records given as their key columns' cells, without a Python loop.
-
-    A column of numbers within the exact float range becomes floats in one ``map``; the
-    records' keys are then packed in one more ``map``. Any other column is keyed cell
-    by cell, each distinct text parsed once.
-    """
-    packed: list[Iterable[Any]] = []
-    for cells in columns:
-        floats = _exact_floats(cells)
-        if floats is None:
-            return _joined(columns)
-        packed += [repeat(b"d"), floats]
-    return map(struct.Struct("<" + "cd" * len(columns)).pack, *packed)
-
-
-def _exact_floats(cells: Sequence[str]) -> list[float] | None:
-    """The cells as floats, when all are numbers whose key is their packed float."""
-    try:
-        if _repeats(cells):  # a grid axis: parse each distinct text once
-            floats = list(map({t: float(t) for t in set(cells)}.__getitem__, cells))
-        else:
-            floats = list(map(float, cells))
-    except ValueError:
-        return None
-    if not floats:
-        return floats
-    if not (math.isfinite(sum(floats)) and min(floats) > -_EXACT and max(floats) < _EXACT):
-        return None  # NaN, infinities and huge integers take the general path
-    if 0.0 in floats:  # -0.0 and 0.0 are one value
-        floats = list(map(operator.add, floats, repeat(0.0)))
-    return floats
-
-
-def _repeats(cells: Sequence[str]) -> bool:
-    """Whether a column repeats its values, judged on a sample spread over it."""
-    sample = cells[:: max(1, len(cells) // 1000)]
-    return len(set(sample)) * 2 <= len(sample)
-
-
-def _joined(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
-    keyed = []
-    for cells in columns:
-        if _repeats(cells):
-            keyed.append(map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells))
-        else:
-            keyed.append(map(key_from_text, cells))
-    return map(b"".join, zip(*keyed, strict=True))
 
 
 def _records(count: int, singular: str, plural: str) -> str:
