@@ -406,8 +406,8 @@ def import_env(work: Path, bytecode: bool) -> dict[str, str]:
     if bytecode:
         env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.pop("PYTHONPYCACHEPREFIX", None)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # and look for it where there is none:
+        env["PYTHONPYCACHEPREFIX"] = str(work / "no-pycache")  # __pycache__ beside is unused
     return env
 
 
