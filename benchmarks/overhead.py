@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -405,9 +406,19 @@ def import_env(work: Path, bytecode: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     if bytecode:
         env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # and look for it where there is none:
-        env["PYTHONPYCACHEPREFIX"] = str(work / "no-pycache")  # __pycache__ beside is unused
+    else:  # a copy of stet with no bytecode, none written: stet compiles on every import
+        copy = work / "stet-without-bytecode"
+        if not copy.exists():
+            spec = importlib.util.find_spec("stet")
+            assert spec is not None and spec.submodule_search_locations
+            shutil.copytree(
+                spec.submodule_search_locations[0],
+                copy / "stet",
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        env["PYTHONPATH"] = str(copy)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
     return env
 
 
