@@ -1,7 +1,9 @@
 """The ``@stet.once`` decorator: bind the call, build its key, skip or run, record.
 
-The signature is read once per function into a :class:`CallPlan`; a call binds its
-arguments through the plan, never through ``inspect``.
+The signature is read once per function into a :class:`CallPlan`. A call to a function
+whose parameters are all plain positional-or-keyword ones binds through the plan alone;
+``*args``, ``**kwargs``, keyword-only and positional-only parameters go through the
+signature's own ``bind``.
 """
 
 from __future__ import annotations
