@@ -650,3 +650,16 @@ for value in eval(os.environ["VALUES"]):
     experiment(value)
 print("ran", ran)
 """
+
+
+def test_generator_functions_are_refused() -> None:
+    def frames(n: int) -> Any:
+        yield from range(n)
+
+    async def stream(n: int) -> Any:
+        yield n
+
+    for generator in (frames, stream):
+        with pytest.raises(TypeError, match="generator function"):
+            stet.once(generator)
+    assert not os.path.exists("_stet_store.csv")

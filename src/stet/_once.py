@@ -49,6 +49,7 @@ __all__ = ["DEFAULT_STORE", "CallPlan", "once"]
 DEFAULT_STORE = "_stet_store.csv"
 _MISSING: Any = object()
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+_CO_GENERATORS = 0x20 | 0x200  # inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 
 class CallPlan:
@@ -293,6 +294,8 @@ def once(
         fsync: also ``fsync`` each record, for durability against power loss.
 
     A skipped call returns ``None``. ``self`` and ``cls`` are never part of the key.
+    Plain and ``async`` functions and methods can be decorated; generator functions are
+    refused, since they return before their body runs.
     """
     key_list = key if key is None or isinstance(key, str) else list(key)
     ignore_list = ignore if ignore is None or isinstance(ignore, str) else list(ignore)
@@ -301,6 +304,12 @@ def once(
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(function):
             raise TypeError(f"@stet.once decorates a function, not {function!r}")
+        if (_code_flags(function) or 0) & _CO_GENERATORS:
+            raise TypeError(
+                f"@stet.once cannot decorate the generator function {function.__qualname__}: "
+                "it returns before its body runs, so stet would record runs that never "
+                "happened. Decorate a function that consumes the generator instead."
+            )
         return _wrap(function, options)
 
     if func is None:
@@ -343,10 +352,16 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
     return wrapper
 
 
-def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+def _code_flags(func: Callable[..., Any]) -> int | None:
+    """The flags of a function's code object; None for callables without one."""
     code = getattr(getattr(func, "__func__", func), "__code__", None)
-    if code is not None:
-        return bool(code.co_flags & _CO_COROUTINE)
+    return None if code is None else int(code.co_flags)
+
+
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    flags = _code_flags(func)
+    if flags is not None:
+        return bool(flags & _CO_COROUTINE)
     import inspect
 
     return inspect.iscoroutinefunction(func)
