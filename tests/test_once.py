@@ -663,3 +663,17 @@ def test_generator_functions_are_refused() -> None:
         with pytest.raises(TypeError, match="generator function"):
             stet.once(generator)
     assert not os.path.exists("_stet_store.csv")
+
+
+def test_temporary_files_of_a_killed_rewrite_are_removed() -> None:
+    """A writer killed just before its rename leaves a temporary file; the next rewrite
+    (under the lock, so no other rewrite is running) removes it."""
+    experiment, _ = counting()
+    experiment(1)
+    leftover = Path("._stet_store.csv.4242.0.tmp")
+    leftover.write_text("alpha,beta,_stet_timestamp\n")
+    unrelated = Path(".other.csv.4242.0.tmp")
+    unrelated.write_text("")
+    stet.reset(confirm=False)
+    assert not leftover.exists()
+    assert unrelated.exists()

@@ -14,9 +14,12 @@ _counter = itertools.count()
 def write_atomically(path: str, data: bytes) -> None:
     """Make ``path`` hold ``data``: readers see the old file or the new one, never a mix.
 
-    A new file gets the mode the umask gives; an existing one keeps its mode.
+    A new file gets the mode the umask gives; an existing one keeps its mode. The caller
+    holds the store's lock, so temporary files of earlier writes to ``path`` are left
+    over from writers that were killed, and are removed.
     """
     directory, name = os.path.split(path)
+    _remove_leftovers(directory, name)
     temp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_counter)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
@@ -49,3 +52,12 @@ def _sync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _remove_leftovers(directory: str, name: str) -> None:
+    prefix = f".{name}."
+    with os.scandir(directory or ".") as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
