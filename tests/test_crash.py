@@ -119,21 +119,16 @@ def kill_and_resume(
     assert sorted(sweep_keys(read_store(store)[1])) == sorted(grid)
 
 
+@pytest.mark.parametrize(
+    ("rounds", "cells"),
+    [(32, 4000), pytest.param(200, 20000, marks=pytest.mark.stress, id="many-times")],
+)
 def test_kill_minus_nine_at_random_moments(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rounds: int, cells: int
 ) -> None:
     seed = random.randrange(1 << 32)
     print(f"seed {seed}")
-    kill_and_resume(tmp_path, capsys, rounds=32, cells=4000, seed=seed)
-
-
-@pytest.mark.stress
-def test_kill_minus_nine_at_random_moments_many_times(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    seed = random.randrange(1 << 32)
-    print(f"seed {seed}")
-    kill_and_resume(tmp_path, capsys, rounds=200, cells=20000, seed=seed)
+    kill_and_resume(tmp_path, capsys, rounds=rounds, cells=cells, seed=seed)
 
 
 def kill_among_writers(tmp_path: Path, writers: int, kills: int, cells: int, seed: int) -> None:
