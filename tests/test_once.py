@@ -677,3 +677,33 @@ def test_temporary_files_of_a_killed_rewrite_are_removed() -> None:
     stet.reset(confirm=False)
     assert not leftover.exists()
     assert unrelated.exists()
+
+
+def test_two_lines_that_miscount_in_opposite_ways_are_still_found() -> None:
+    """Line and comma counts add up, yet two lines are wrong: the store is refused."""
+    stamp = "2026-03-12T11:48:59.428485+00:00"
+    text = (
+        "alpha,beta,_stet_timestamp\n"
+        f"1,10,{stamp}\n"
+        f"2,10,7,{stamp}\n"  # a cell too many
+        f"3,{stamp}\n"  # a cell too few
+        f"4,10,{stamp}\n"
+    )
+    Path("_stet_store.csv").write_text(text)
+    experiment, calls = counting()
+    with pytest.raises(stet.DamagedStoreError, match="line 3 has 4 cells"):
+        experiment(1)
+    assert Path("_stet_store.csv").read_text() == text
+    assert calls == []
+
+
+def test_hand_written_timestamps_and_blank_lines_are_read() -> None:
+    Path("_stet_store.csv").write_text(
+        "alpha,beta,_stet_timestamp\n1,10,2026-03-12\n\n2,10,yesterday\n"
+    )
+    Path("_stet_store.csv.owner").write_text('{"function": "counting.<locals>.experiment"}')
+    experiment, calls = counting()
+    experiment(1)
+    experiment(2)
+    experiment(3)
+    assert calls == [(3, 10)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from itertools import repeat
+from operator import itemgetter
 
 from .._files import write_atomically
 
@@ -88,23 +88,19 @@ def _read_lines(fd: int, offset: int, limit: int) -> bytes:
     return data
 
 
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    lines.pop()  # text ends with a newline
-    return lines
-
-
 def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[list[str]], int]:
     """The cells of complete lines, column by column, each line checked for ``width``."""
+    if not text:
+        return [[] for _ in range(width)], 0
     if '"' not in text and "\r" not in text:  # no quoting: split without the csv module
-        lines = _split_lines(text)
-        if "" in lines:  # blank lines carry nothing
-            lines = [line for line in lines if line]
-            text = "".join(line + "\n" for line in lines)
-        if set(map(str.count, lines, repeat(","))) <= {width - 1}:
+        count = text.count("\n")
+        if text.count(",") == count * (width - 1):
             flat = text.replace("\n", ",").split(",")
             flat.pop()  # after the last newline
-            return [flat[i::width] for i in range(width)], len(lines)
+            columns = [flat[i::width] for i in range(width)]
+            if _all_stamps(columns[-1]):  # every line ends in its timestamp: none is misread
+                return columns, count
+    # Quoting, blank lines, or a line that does not add up: read line by line.
     reader = csv.reader(io.StringIO(text))
     rows = []
     for row in reader:
@@ -117,7 +113,21 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
                 "changed nothing."
             )
         rows.append(row)
-    return [list(column) for column in zip(*rows, strict=True)] or [[]] * width, len(rows)
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return columns or [[] for _ in range(width)], len(rows)
+
+
+_STAMP_LENGTH = len("2026-03-12T11:48:59.428485+00:00")
+
+
+def _all_stamps(cells: list[str]) -> bool:
+    """Whether every cell has the shape of a stet timestamp (checked without a loop).
+
+    With the line and comma counts right, a line with a cell too many and another with
+    one too few would still shift the cells between them; the last column would then
+    hold key values, not timestamps.
+    """
+    return set(map(len, cells)) == {_STAMP_LENGTH} and set(map(itemgetter(10), cells)) == {"T"}
 
 
 class CsvFile:
