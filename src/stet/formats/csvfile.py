@@ -148,10 +148,6 @@ class CsvFile:
             return None
         return (st.st_dev, st.st_ino)
 
-    def is_replaced(self) -> bool:
-        """True when the path no longer names the file this object has open."""
-        return self.current_identity() != self._identity
-
     def size_if_same(self) -> int | None:
         """The file's size when the path still names the open file, else None (one stat)."""
         try:
@@ -179,10 +175,6 @@ class CsvFile:
             os.close(self._fd)
         self._fd = None
         self._identity = None
-
-    def size(self) -> int:
-        fd = self._open()
-        return 0 if fd is None else os.fstat(fd).st_size
 
     # -- reading
 
