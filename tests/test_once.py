@@ -268,28 +268,22 @@ def test_skip_streaks_are_condensed(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_streak_summary_is_printed_at_exit(tmp_path: Path) -> None:
-    script = tmp_path / "loop.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import stet
+    out = run_script(
+        tmp_path,
+        """
+        import stet
 
-            @stet.once
-            def calculation(alpha):
-                pass
+        @stet.once
+        def calculation(alpha):
+            pass
 
-            for i in range(10_025):
-                calculation(i)
-            for i in range(10_025):
-                calculation(i)
-            """
-        )
+        for i in range(10_025):
+            calculation(i)
+        for i in range(10_025):
+            calculation(i)
+        """,
     )
-    result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    lines = result.stdout.splitlines()
-    assert result.returncode == 0, result.stderr
+    lines = out.splitlines()
     assert lines[:10] == [f"[stet] Skipping calculation(alpha={i})" for i in range(10)]
     assert lines[10:] == ["[stet] Skipped 10,015 more completed runs of calculation"]
 

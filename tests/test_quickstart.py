@@ -18,7 +18,6 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
 SLEEP = 0.2  # seconds per call (the announcement's 1 s, shortened)
@@ -206,7 +205,6 @@ def test_notebook_cells_in_one_interpreter(tmp_path: Path) -> None:
 
 
 def test_notebook_cells_under_ipython(tmp_path: Path) -> None:
-    pytest.importorskip("IPython", reason="IPython is not installed (pip install ipython)")
     result = run_cells(IPYTHON_DRIVER, tmp_path)
     check_cells(result, tmp_path / "work")
     assert result.stdout.count("Wall time: ") == len(CELLS)  # %%time, as announced
@@ -214,7 +212,6 @@ def test_notebook_cells_under_ipython(tmp_path: Path) -> None:
 
 def test_skip_streak_ends_with_the_cell_under_ipython(tmp_path: Path) -> None:
     """Under IPython the condensed "Skipped N more" line closes the cell that skipped."""
-    pytest.importorskip("IPython", reason="IPython is not installed (pip install ipython)")
     cells = [
         """
         import stet
