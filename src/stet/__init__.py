@@ -7,7 +7,7 @@ readable store, and every later call with the same parameters is skipped.
 from ._admin import reset, status
 from ._once import DEFAULT_STORE, once
 from ._values import UnsupportedValueError
-from .formats.csvfile import DamagedStoreError
+from .formats.base import DamagedStoreError
 
 __all__ = ["DEFAULT_STORE", "DamagedStoreError", "UnsupportedValueError", "once", "reset", "status"]
 __version__ = "0.1.0"

@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from . import _report
 from ._once import DEFAULT_STORE
 from ._store import FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, Snapshot, get_store
-from ._values import UnsupportedValueError, key_from_text, key_of
+from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from ._values import Cell
 
 __all__ = ["reset", "status"]
 
@@ -33,7 +35,7 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
     snapshot = get_store(store).snapshot()
     rows = _rows_of(snapshot, function)
     stamp = snapshot.header.index(TIMESTAMP_COLUMN) if snapshot.header else -1
-    last = max((row[stamp] for row in rows), default="never")
+    last = max((str(row[stamp]) for row in rows), default="never")
     columns = _key_columns(snapshot, rows)
     count = len(rows)
     noun = "experiment" if count == 1 else "experiments"
@@ -53,13 +55,13 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
     _report.lines(lines)
 
 
-def _rows_of(snapshot: Snapshot, function: str | None) -> list[list[str]]:
+def _rows_of(snapshot: Snapshot, function: str | None) -> list[list[Cell]]:
     if function is None:
         return snapshot.rows
     return [row for row in snapshot.rows if snapshot.function_of(row) == function]
 
 
-def _key_columns(snapshot: Snapshot, rows: list[list[str]]) -> list[str]:
+def _key_columns(snapshot: Snapshot, rows: list[list[Cell]]) -> list[str]:
     if not rows:
         return [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
     used: set[str] = set()
@@ -106,7 +108,7 @@ def reset(
         return
     wanted = _wanted(snapshot, key_dict or {}, name)
 
-    def matches(values: Mapping[str, str]) -> bool:
+    def matches(values: Mapping[str, Cell]) -> bool:
         if function is not None and values.get(FUNCTION_COLUMN) != function:
             return False
         return all(_cell_matches(values.get(c, ""), text, key) for c, text, key in wanted)
@@ -167,7 +169,7 @@ def _wanted(
     return wanted
 
 
-def _cell_matches(cell: str, text: str, key: bytes | None) -> bool:
-    if not cell:
+def _cell_matches(cell: Cell, text: str, key: bytes | None) -> bool:
+    if cell == "":
         return False
-    return cell == text or key_from_text(cell) == key
+    return cell_text_of(cell) == text or cell_key(cell) == key

@@ -13,12 +13,14 @@ import os
 
 from . import _report
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
-from ._values import UnsupportedValueError, cell_text, display, key_of, plain_of, text_of
+from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any, ParamSpec, Protocol, TypeVar, overload
+
+    from ._values import Cell
 
     P = ParamSpec("P")
     R = TypeVar("R")
@@ -108,9 +110,9 @@ class CallPlan:
                     raise _unsupported(function, name, error) from None
             raise
 
-    def cells(self, values: tuple[Any, ...]) -> dict[str, str]:
+    def cells(self, values: tuple[Any, ...]) -> dict[str, Cell]:
         return {
-            name: cell_text(values[i])
+            name: cell_of(values[i])
             for name, i in zip(self.key_names, self.key_positions, strict=True)
         }
 

@@ -5,9 +5,11 @@ A skip is a set lookup; the file is read only on open, before a call that is abo
 run (from the last offset, to see what other processes appended), and under the lock
 before a record is appended.
 
-Layout rules, shared by every function of a store:
+The Store speaks to its file through a format (``stet.formats``), chosen by the path's
+extension; the format only moves rows of cells. Layout rules, shared by every function
+of a store and every format:
 
-* the header is the key columns, then ``_stet_function`` (only once a second function
+* the columns are the key columns, then ``_stet_function`` (only once a second function
   records into the store), then ``_stet_timestamp``;
 * an empty cell means "not part of this record's key" (``None`` is written ``None``);
 * rows without a ``_stet_function`` cell belong to the store's *owner*, the first
@@ -24,13 +26,17 @@ import time
 from datetime import datetime
 
 from . import _report
+from ._files import write_atomically
 from ._lock import StoreLock
-from ._values import key_from_text, record_keys
-from .formats.csvfile import Chunk, CsvFile, DamagedStoreError, encode_line, write_atomically
+from ._values import cell_key, record_keys
+from .formats import open_format
+from .formats.base import Chunk, DamagedStoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from ._values import Cell
 
 __all__ = [
     "FUNCTION_COLUMN",
@@ -94,7 +100,7 @@ class FunctionIndex:
         self.lacking.clear()
         self.extra.clear()
 
-    def add_columns(self, header: Sequence[str], columns: Sequence[Sequence[str]]) -> None:
+    def add_columns(self, header: Sequence[str], columns: Sequence[Sequence[Cell]]) -> None:
         """Add records given column by column (the caller kept only this function's)."""
         spec = self.spec
         positions = [header.index(c) if c in header else -1 for c in spec.columns]
@@ -104,7 +110,7 @@ class FunctionIndex:
             if not c.startswith(RESERVED_PREFIX) and c not in spec.columns
         ]
         if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
-            any(columns[i]) for i, _ in foreign
+            any(cell != "" for cell in columns[i]) for i, _ in foreign
         ):  # the common case: every record holds exactly the key columns
             self.keys.update(record_keys([columns[p] for p in positions]))
             return
@@ -112,11 +118,11 @@ class FunctionIndex:
             self._add_general(row, positions, foreign)
 
     def _add_general(
-        self, row: Sequence[str], positions: list[int], foreign: list[tuple[int, str]]
+        self, row: Sequence[Cell], positions: list[int], foreign: list[tuple[int, str]]
     ) -> None:
         spec = self.spec
         for i, column in foreign:
-            if row[i]:
+            if row[i] != "":
                 self.extra[column] = self.extra.get(column, 0) + 1
                 return
         parts = []
@@ -124,8 +130,8 @@ class FunctionIndex:
             positions, spec.columns, spec.default_keys, strict=True
         ):
             cell = row[position] if position >= 0 else ""
-            if cell:
-                parts.append(key_from_text(cell))
+            if cell != "":
+                parts.append(cell_key(cell))
                 continue
             self.lacking[column] = self.lacking.get(column, 0) + 1
             if default is None:
@@ -175,21 +181,21 @@ def _them(count: int) -> str:
 class Snapshot:
     """Every record of a store, read fresh from its file."""
 
-    def __init__(self, header: list[str], rows: list[list[str]], owner: str | None) -> None:
+    def __init__(self, header: list[str], rows: list[list[Cell]], owner: str | None) -> None:
         self.header = header
         self.rows = rows
         self.owner = owner
 
-    def function_of(self, row: Sequence[str]) -> str | None:
+    def function_of(self, row: Sequence[Cell]) -> str | None:
         if FUNCTION_COLUMN in self.header:
-            return row[self.header.index(FUNCTION_COLUMN)] or self.owner
+            return str(row[self.header.index(FUNCTION_COLUMN)]) or self.owner
         return self.owner
 
-    def key_columns_of(self, row: Sequence[str]) -> list[str]:
+    def key_columns_of(self, row: Sequence[Cell]) -> list[str]:
         return [
             c
             for c, cell in zip(self.header, row, strict=True)
-            if cell and not c.startswith(RESERVED_PREFIX)
+            if cell != "" and not c.startswith(RESERVED_PREFIX)
         ]
 
 
@@ -217,12 +223,12 @@ class Store:
 
     def __init__(self, path: str, name: str) -> None:
         self.path = path
-        self._file = CsvFile(path, name)
+        self._file = open_format(path, name)
         self._file_lock = StoreLock(f"{path}.lock")
         self._mutex = threading.RLock()
         self._owner_path = f"{path}.owner"
         self._header: list[str] = []
-        self._offset = 0
+        self._cursor = 0
         self._next_line = 1
         self._row_count = 0
         self._owner: str | None = None
@@ -277,61 +283,61 @@ class Store:
             self._refresh()
 
     def _refresh(self) -> None:
-        size = self._file.size_if_same() if self._loaded and self._offset else None
-        if size is None:
+        end = self._file.end_if_same() if self._loaded else None
+        if end is None:
             self._reload()
             return
-        if size == self._offset:
+        if end == self._cursor:
             return  # nothing new: one stat, no read
-        chunk = self._file.read_from(self._offset, self._next_line, len(self._header))
+        chunk = self._file.read_from(self._cursor, self._header, self._next_line)
         self._take(chunk)
-        self._offset = chunk.end
         if chunk.tail:
             self._mend_tail()
 
     def _reload(self) -> None:
-        """Read the whole file again: after a rewrite, on open, or for a new function."""
+        """Read the whole store again: after a rewrite, on open, or for a new function."""
         self._loaded = True
         for index in self._indexes.values():
             index.clear()
         self._file.close()
+        self._header, self._cursor, self._next_line, self._row_count = [], 0, 1, 0
+        self._owner = self._read_owner()
         collecting = gc.isenabled()
         gc.disable()  # a million small lists would set off the collector again and again
         try:
-            chunk = self._file.read_from(0, 1, 0, limit=_READ_SIZE)
-            self._header = chunk.header or []
-            self._check_header()
-            self._offset, self._next_line, self._row_count = chunk.end, 2, 0
-            self._owner = self._read_owner()
-            self._take(chunk)
-            while self._offset:  # the rest, a few MiB at a time, until no whole line is left
-                width = len(self._header)
-                chunk = self._file.read_from(self._offset, self._next_line, width, _READ_SIZE)
-                if chunk.end == self._offset:
-                    break
+            while True:  # a few MiB at a time, until no whole record is left
+                start = self._cursor
+                chunk = self._file.read_from(start, self._header, self._next_line, _READ_SIZE)
                 self._take(chunk)
-                self._offset = chunk.end
+                if chunk.end == start:
+                    break
         finally:
             if collecting:
                 gc.enable()
         if chunk.tail:
             self._mend_tail()
 
-    def _check_header(self) -> None:
-        header = self._header
+    def _check_header(self, header: list[str]) -> None:
+        self._loaded = False  # read again next time: the error stands until it is repaired
         if header and TIMESTAMP_COLUMN not in header:
             raise DamagedStoreError(
-                f"{self.name} is not a stet store: its first line ({', '.join(header)}) has "
-                f"no {TIMESTAMP_COLUMN} column. Use another store path; stet changed nothing."
+                f"{self.name} is not a stet store: it has no {TIMESTAMP_COLUMN} column (its "
+                f"columns: {', '.join(header)}). Use another store path, or import it with "
+                "stet.convert; stet changed nothing."
             )
         if len(set(header)) != len(header):
             raise DamagedStoreError(
                 f"{self.name} is damaged: its header names a column twice "
                 f"({', '.join(header)}). Repair the first line; stet changed nothing."
             )
+        self._loaded = True
 
     def _take(self, chunk: Chunk) -> None:
         """Add the records of a chunk to the index of the function each belongs to."""
+        if chunk.header != self._header:
+            self._check_header(chunk.header)
+            self._header = chunk.header
+        self._cursor = chunk.end
         count = chunk.count
         if not count:
             return
@@ -339,7 +345,7 @@ class Store:
         self._row_count += count
         if not self._indexes:
             return
-        header, columns = self._header, chunk.columns
+        header, columns = chunk.header, chunk.columns
         if FUNCTION_COLUMN not in header:
             owned = self._indexes.get(self._owner) if self._owner else None
             if owned is not None:
@@ -347,7 +353,7 @@ class Store:
             return
         labels = columns[header.index(FUNCTION_COLUMN)]
         for function in set(labels):
-            index = self._indexes.get(function or self._owner or "")
+            index = self._indexes.get(str(function) or self._owner or "")
             if index is None:
                 continue
             if labels.count(function) == count:
@@ -357,24 +363,23 @@ class Store:
                 index.add_columns(header, [[column[i] for i in keep] for column in columns])
 
     def _mend_tail(self) -> None:
-        """Deal with bytes after the last newline: a line still being written, or torn."""
-        with self._file_lock:  # a writer holding the lock may still be writing that line
-            chunk = self._file.read_from(self._offset, self._next_line, len(self._header))
+        """Deal with an incomplete last record: one still being written, or torn."""
+        with self._file_lock:  # a writer holding the lock may still be writing that record
+            chunk = self._file.read_from(self._cursor, self._header, self._next_line)
             self._take(chunk)
-            self._offset = chunk.end
             if not chunk.tail:
                 return
-            cells = CsvFile.parse_line(chunk.tail)
-            if cells is not None and len(cells) == len(self._header) and _is_time(cells[-1]):
-                self._file.append(b"\n", fsync=False)  # a whole record missing its newline
-                one = Chunk(None, [[cell] for cell in cells], 1, first_line=self._next_line)
-                self._take(one)
-                self._offset += len(chunk.tail) + 1
-                return
+            whole = self._file.parse_tail(chunk)
+            if whole is not None and TIMESTAMP_COLUMN in whole.header:
+                stamp = whole.columns[whole.header.index(TIMESTAMP_COLUMN)][0]
+                if isinstance(stamp, str) and _is_time(stamp):
+                    self._file.finish_tail(whole)  # a whole record missing its ending
+                    self._take(whole)
+                    return
             torn_path = f"{self.path}.torn"
             with open(torn_path, "ab") as torn:
                 torn.write(chunk.tail + b"\n")
-            self._file.truncate(self._offset)
+            self._file.cut(self._cursor)
             _report.line(
                 f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
                 f"in {os.path.basename(torn_path)}; every complete record is kept"
@@ -382,18 +387,18 @@ class Store:
 
     def snapshot(self) -> Snapshot:
         """Every record, read fresh (for status, reset and reports)."""
-        reader = CsvFile(self.path, self.name)
+        reader = open_format(self.path, self.name)
         try:
-            if reader.current_identity() is None:
+            if not reader.exists():
                 raise FileNotFoundError(2, "No stet store at this path yet", self.name)
-            chunk = reader.read_from(0, 1, 0)
+            chunk = reader.read_from(0, [], 1)
         finally:
             reader.close()
-        return Snapshot(chunk.header or [], chunk.rows, self._read_owner())
+        return Snapshot(chunk.header, chunk.rows, self._read_owner())
 
     # -- writing
 
-    def record(self, index: FunctionIndex, key: bytes, cells: dict[str, str], fsync: bool) -> bool:
+    def record(self, index: FunctionIndex, key: bytes, cells: dict[str, Cell], fsync: bool) -> bool:
         """Append one completed run; False when another writer recorded it first."""
         spec = index.spec
         with self._mutex, self._file_lock:
@@ -402,15 +407,12 @@ class Store:
                 return False
             if not self._row_count:
                 self._start(spec)
-            else:
-                self._widen(spec)
+            self._widen(spec)
             header = self._header
             values = {**cells, TIMESTAMP_COLUMN: now_text()}
             if FUNCTION_COLUMN in header:
                 values[FUNCTION_COLUMN] = spec.function
-            line = encode_line([values.get(column, "") for column in header])
-            self._file.append(line, fsync=fsync)
-            self._offset += len(line)
+            self._cursor = self._file.append(header, values, fsync=fsync)
             self._next_line += 1
             self._row_count += 1
             index.keys.add(key)
@@ -427,15 +429,18 @@ class Store:
         header = self._header
         missing = [c for c in spec.columns if c not in header]
         label = spec.function != self._owner and FUNCTION_COLUMN not in header
-        if not missing and not label:
+        if not missing and not label and TIMESTAMP_COLUMN in header:
             return
         keys = [c for c in header if not c.startswith(RESERVED_PREFIX)] + missing
         labelled = label or FUNCTION_COLUMN in header
         new_header = [*keys, *([FUNCTION_COLUMN] if labelled else []), TIMESTAMP_COLUMN]
-        self._rewrite(new_header, lambda row: True)
+        if self._file.add_columns(new_header):
+            self._header = new_header
+        else:
+            self._rewrite(new_header, lambda row: True)
 
-    def _rewrite(self, new_header: list[str], keep: Callable[[dict[str, str]], bool]) -> int:
-        """Rewrite the file with ``new_header``, keeping the rows ``keep`` accepts."""
+    def _rewrite(self, new_header: list[str], keep: Callable[[dict[str, Cell]], bool]) -> int:
+        """Rewrite the store with ``new_header``, keeping the rows ``keep`` accepts."""
         snapshot = self.snapshot()
         kept = []
         removed = 0
@@ -450,7 +455,7 @@ class Store:
         self._reload()
         return removed
 
-    def remove(self, keep: Callable[[dict[str, str]], bool]) -> int:
+    def remove(self, keep: Callable[[dict[str, Cell]], bool]) -> int:
         """Remove every record ``keep`` rejects; returns how many were removed."""
         with self._mutex, self._file_lock:
             self._refresh()

@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArrayValue",
+    "Cell",
     "Plain",
     "UnsupportedValueError",
+    "cell_from_json",
+    "cell_key",
+    "cell_of",
     "cell_text",
+    "cell_text_of",
     "display",
     "key_from_text",
     "key_of",
@@ -83,6 +88,15 @@ if TYPE_CHECKING:
     Plain: TypeAlias = (
         "bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue | None"
     )
+
+
+if TYPE_CHECKING:
+    Cell: TypeAlias = "str | int | float"
+    """What a store cell holds: a number, or text (``""`` when the column is absent).
+
+    Numbers are kept as numbers when the number itself is exact in every format (a finite
+    float, an int of magnitude below 2**53); every other value is its cell text.
+    """
 
 
 class UnsupportedValueError(TypeError):
@@ -261,8 +275,8 @@ def _learn_scalar_type(kind: type) -> None:
         _KEY_BY_TYPE[kind] = lambda x: _bool_key(bool(x))
 
 
-def record_keys(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
-    """The keys of records given as their key columns' cell texts, without a Python loop.
+def record_keys(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
+    """The keys of records given as their key columns' cells, without a Python loop.
 
     A column of numbers within the exact float range becomes floats in one ``map``; the
     records' keys are then packed in one more ``map``. Any other column is keyed cell
@@ -277,11 +291,11 @@ def record_keys(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
     return map(struct.Struct("<" + "cd" * len(columns)).pack, *packed)
 
 
-def _exact_floats(cells: Sequence[str]) -> list[float] | None:
+def _exact_floats(cells: Sequence[Cell]) -> list[float] | None:
     """The cells as floats, when all are numbers whose key is their packed float."""
     try:
         if _repeats(cells):  # a grid axis: parse each distinct text once
-            parsed = {text: float(text) + 0.0 for text in set(cells)}  # + 0.0: -0.0 is 0.0
+            parsed = {cell: float(cell) + 0.0 for cell in set(cells)}  # + 0.0: -0.0 is 0.0
             floats = list(map(parsed.__getitem__, cells))
         else:
             floats = list(map(float, cells))
@@ -296,19 +310,19 @@ def _exact_floats(cells: Sequence[str]) -> list[float] | None:
     return floats
 
 
-def _repeats(cells: Sequence[str]) -> bool:
+def _repeats(cells: Sequence[Cell]) -> bool:
     """Whether a column repeats its values, judged on a sample spread over it."""
     sample = cells[:: max(1, len(cells) // 1000)]
     return len(set(sample)) * 2 <= len(sample)
 
 
-def _joined(columns: Sequence[Sequence[str]]) -> Iterator[bytes]:
+def _joined(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
     keyed = []
     for cells in columns:
         if _repeats(cells):
-            keyed.append(map({text: key_from_text(text) for text in set(cells)}.__getitem__, cells))
+            keyed.append(map({cell: cell_key(cell) for cell in set(cells)}.__getitem__, cells))
         else:
-            keyed.append(map(key_from_text, cells))
+            keyed.append(map(cell_key, cells))
     return map(b"".join, zip(*keyed, strict=True))
 
 
@@ -449,6 +463,69 @@ def _int_or_float(text: str, number: float) -> int | float:
     if stripped.isdigit():
         return int(text)
     return number
+
+
+# ------------------------------------------------------------------------------ cells
+
+
+def _float_cell(x: float) -> Cell:
+    x = float(x)  # NumPy's float64 is a float; its repr is not
+    return x if x - x == 0.0 else repr(x)  # NaN and infinities are text: nan, inf, -inf
+
+
+def _int_cell(n: int) -> Cell:
+    return n if -_EXACT < n < _EXACT else repr(n)
+
+
+_CELL_BY_TYPE: dict[type, Callable[[Any], Cell]] = {
+    float: _float_cell,
+    int: _int_cell,
+    str: _str_text,
+}
+
+
+def cell_of(value: Any) -> Cell:
+    """The cell a store holds for a live value (the record hot path)."""
+    try:
+        return _CELL_BY_TYPE[type(value)](value)
+    except KeyError:
+        pass
+    plain = plain_of(value)
+    if isinstance(plain, float) and not isinstance(plain, bool):
+        return _float_cell(plain)
+    if isinstance(plain, int) and not isinstance(plain, bool):
+        return _int_cell(plain)
+    return text_of(plain)
+
+
+def cell_key(cell: Cell) -> bytes:
+    """The identity key of a cell."""
+    kind = type(cell)
+    if kind is float:
+        return _float_key(cell)  # type: ignore[arg-type]
+    if kind is int:
+        return _int_key(cell)  # type: ignore[arg-type]
+    return key_from_text(cell)  # type: ignore[arg-type]
+
+
+def cell_text_of(cell: Cell) -> str:
+    """The text of a cell, as a CSV file shows it."""
+    return cell if type(cell) is str else repr(cell)
+
+
+def cell_from_json(item: Any) -> Cell:
+    """A cell from a JSON value written by hand (stet writes numbers and strings only)."""
+    if item is None:
+        return ""
+    if isinstance(item, bool):
+        return "True" if item else "False"
+    if isinstance(item, int):
+        return _int_cell(item)
+    if isinstance(item, float):
+        return _float_cell(item)
+    if isinstance(item, str):
+        return item
+    return text_of(plain_of(item))
 
 
 # ---------------------------------------------------------------------------- display

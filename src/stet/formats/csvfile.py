@@ -13,42 +13,15 @@ import os
 from operator import itemgetter
 
 from .._files import write_atomically
+from .base import Chunk, DamagedStoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
-__all__ = ["Chunk", "CsvFile", "DamagedStoreError", "encode_line", "write_atomically"]
+    from .._values import Cell
 
-
-class DamagedStoreError(ValueError):
-    """A store file stet cannot read; nothing in it was changed."""
-
-
-class Chunk:
-    """What a read from an offset found: complete records, column by column."""
-
-    __slots__ = ("columns", "count", "end", "first_line", "header", "tail")
-
-    def __init__(
-        self,
-        header: list[str] | None,  # set when the read started at offset 0
-        columns: list[list[str]] | None = None,  # one list of cells per column
-        count: int = 0,  # how many records
-        end: int = 0,  # offset just past the last complete line
-        tail: bytes = b"",  # bytes after the last newline: a torn or unterminated line
-        first_line: int = 1,  # line number (1-based) of the first record
-    ) -> None:
-        self.header = header
-        self.columns = columns if columns is not None else []
-        self.count = count
-        self.end = end
-        self.tail = tail
-        self.first_line = first_line
-
-    @property
-    def rows(self) -> list[list[str]]:
-        return [list(row) for row in zip(*self.columns, strict=True)]
+__all__ = ["CsvFile", "encode_line"]
 
 
 def _cell(text: str) -> str:
@@ -64,9 +37,10 @@ def _cell(text: str) -> str:
     return text
 
 
-def encode_line(cells: Sequence[str]) -> bytes:
+def encode_line(cells: Sequence[Cell]) -> bytes:
     """One CSV line, newline included."""
-    return (",".join([_cell(c) for c in cells]) + "\n").encode("utf-8", "surrogatepass")
+    texts = [_cell(c) if type(c) is str else repr(c) for c in cells]
+    return (",".join(texts) + "\n").encode("utf-8", "surrogatepass")
 
 
 def _read_to_end(fd: int, offset: int) -> bytes:
@@ -88,7 +62,7 @@ def _read_lines(fd: int, offset: int, limit: int) -> bytes:
     return data
 
 
-def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[list[str]], int]:
+def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[list[Cell]], int]:
     """The cells of complete lines, column by column, each line checked for ``width``."""
     if not text:
         return [[] for _ in range(width)], 0
@@ -97,7 +71,7 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
         if text.count(",") == count * (width - 1):
             flat = text.replace("\n", ",").split(",")
             flat.pop()  # after the last newline
-            columns = [flat[i::width] for i in range(width)]
+            columns: list[list[Cell]] = [flat[i::width] for i in range(width)]  # type: ignore[misc]
             if _all_stamps(columns[-1]):  # every line ends in its timestamp: none is misread
                 return columns, count
     # Quoting, blank lines, or a line that does not add up: read line by line.
@@ -120,18 +94,22 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
 _STAMP_LENGTH = len("2026-03-12T11:48:59.428485+00:00")
 
 
-def _all_stamps(cells: list[str]) -> bool:
+def _all_stamps(cells: list[Cell]) -> bool:
     """Whether every cell has the shape of a stet timestamp (checked without a loop).
 
     With the line and comma counts right, a line with a cell too many and another with
     one too few would still shift the cells between them; the last column would then
     hold key values, not timestamps.
     """
-    return set(map(len, cells)) == {_STAMP_LENGTH} and set(map(itemgetter(10), cells)) == {"T"}
+    texts: list[str] = cells  # type: ignore[assignment]  # a CSV cell is text
+    return set(map(len, texts)) == {_STAMP_LENGTH} and set(map(itemgetter(10), texts)) == {"T"}
 
 
 class CsvFile:
-    """A CSV store file: header line, then one line per record."""
+    """A CSV store file: header line, then one line per record; the cursor is a byte offset.
+
+    A record is whole once its newline is written. A torn write is always the file's tail.
+    """
 
     def __init__(self, path: str, name: str) -> None:
         self.path = path
@@ -141,14 +119,10 @@ class CsvFile:
 
     # -- identity of the file on disk (a rewrite replaces the inode)
 
-    def current_identity(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_dev, st.st_ino)
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
 
-    def size_if_same(self) -> int | None:
+    def end_if_same(self) -> int | None:
         """The file's size when the path still names the open file, else None (one stat)."""
         try:
             st = os.stat(self.path)
@@ -179,64 +153,70 @@ class CsvFile:
     # -- reading
 
     def read_from(
-        self, offset: int, first_line: int, width: int, limit: int | None = None
+        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
     ) -> Chunk:
-        """Read the complete lines after ``offset`` (the header too when ``offset`` is 0).
-
-        ``width`` is the header's cell count, for reads after the header. With ``limit``,
-        read about that many bytes (at least one whole line): call again from ``end``.
-        """
         fd = self._open()
         if fd is None:
-            return Chunk(header=None if offset else [], end=0)
-        data = _read_to_end(fd, offset) if limit is None else _read_lines(fd, offset, limit)
-        if not data and offset:
-            return Chunk(header=None, end=offset, first_line=first_line)
+            return Chunk([])
+        data = _read_to_end(fd, cursor) if limit is None else _read_lines(fd, cursor, limit)
+        if not data and cursor:
+            return Chunk(list(header), end=cursor, first_line=first_line)
         cut = data.rfind(b"\n") + 1
         complete, tail = data[:cut], data[cut:]
         try:
             text = complete.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError as error:
             raise DamagedStoreError(
-                f"{self.name} is damaged: bytes at offset {offset + error.start} are not UTF-8 "
+                f"{self.name} is damaged: bytes at offset {cursor + error.start} are not UTF-8 "
                 "text. Repair or remove that line by hand; stet changed nothing."
             ) from None
-        header = None
-        if offset == 0:
+        if cursor == 0:
             first = text.find("\n") + 1
             header = next(csv.reader([text[:first]]), []) if first else []
-            text, width, first_line = text[first:], len(header), first_line + 1
-        columns, count = _columns(text, width, first_line, self.name)
-        return Chunk(header, columns, count, offset + cut, tail, first_line)
+            text, first_line = text[first:], first_line + 1
+        columns, count = _columns(text, len(header), first_line, self.name)
+        return Chunk(list(header), columns, count, cursor + cut, tail, first_line)
 
-    @staticmethod
-    def parse_line(data: bytes) -> list[str] | None:
-        """The cells of one line, or None when it is not valid text."""
+    def parse_tail(self, chunk: Chunk) -> Chunk | None:
         try:
-            rows = list(csv.reader(io.StringIO(data.decode("utf-8", "surrogatepass"))))
+            rows = list(csv.reader(io.StringIO(chunk.tail.decode("utf-8", "surrogatepass"))))
         except (UnicodeDecodeError, csv.Error):
             return None
-        return rows[0] if len(rows) == 1 else None
+        if len(rows) != 1 or len(rows[0]) != len(chunk.header):
+            return None
+        columns: list[list[Cell]] = [[cell] for cell in rows[0]]
+        end = chunk.end + len(chunk.tail) + 1
+        return Chunk(chunk.header, columns, 1, end, first_line=chunk.first_line + chunk.count)
+
+    def finish_tail(self, chunk: Chunk) -> None:
+        self._append(b"\n", fsync=False)
+
+    def cut(self, cursor: int) -> None:
+        fd = self._open()
+        if fd is not None:
+            os.ftruncate(fd, cursor)
 
     # -- writing (the caller holds the store's lock)
 
-    def append(self, lines: bytes, *, fsync: bool) -> None:
+    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
+        line = encode_line([values.get(column, "") for column in header])
+        return self._append(line, fsync=fsync)
+
+    def _append(self, data: bytes, *, fsync: bool) -> int:
         fd = self._open()
         if fd is None:
             raise FileNotFoundError(self.path)
-        written = os.write(fd, lines)
-        while written < len(lines):  # a short write: finish it, never leave half a line
-            written += os.write(fd, lines[written:])
+        written = os.write(fd, data)
+        while written < len(data):  # a short write: finish it, never leave half a line
+            written += os.write(fd, data[written:])
         if fsync:
             os.fsync(fd)
+        return os.lseek(fd, 0, os.SEEK_CUR)
 
-    def truncate(self, size: int) -> None:
-        fd = self._open()
-        if fd is not None:
-            os.ftruncate(fd, size)
+    def add_columns(self, header: Sequence[str]) -> bool:
+        return False  # every line holds every column: only a rewrite adds one
 
-    def rewrite(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """Replace the whole file atomically."""
+    def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
         lines = [encode_line(header)]
         lines += map(encode_line, rows)
         write_atomically(self.path, b"".join(lines))

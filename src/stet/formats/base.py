@@ -1,0 +1,97 @@
+"""What every store format provides: moving rows of cells to and from its storage.
+
+A format knows nothing of identity, matching or locking: the ``Store`` calls it under
+its lock and decides what the rows mean. Rows are given column by column; a cell is a
+number or text, and ``""`` means the record has no value in that column.
+
+A format reads from a *cursor*, an ``int`` it chooses (a byte offset, a row id), where
+``0`` means the very beginning. A read returns the cursor to continue from.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Protocol
+
+    from .._values import Cell
+
+__all__ = ["Chunk", "DamagedStoreError", "StoreFormat"]
+
+
+class DamagedStoreError(ValueError):
+    """A store file stet cannot read; nothing in it was changed."""
+
+
+class Chunk:
+    """What a read from a cursor found: complete records, column by column."""
+
+    __slots__ = ("columns", "count", "end", "first_line", "header", "tail")
+
+    def __init__(
+        self,
+        header: list[str],  # every column known once this chunk is read
+        columns: list[list[Cell]] | None = None,  # one list of cells per header column
+        count: int = 0,  # how many records
+        end: int = 0,  # the cursor just past the last complete record
+        tail: bytes = b"",  # bytes after the last complete record: torn or still being written
+        first_line: int = 1,  # number (1-based) of the first record's line, for messages
+    ) -> None:
+        self.header = header
+        self.columns = columns if columns is not None else [[] for _ in header]
+        self.count = count
+        self.end = end
+        self.tail = tail
+        self.first_line = first_line
+
+    @property
+    def rows(self) -> list[list[Cell]]:
+        return [list(row) for row in zip(*self.columns, strict=True)]
+
+
+if TYPE_CHECKING:
+
+    class StoreFormat(Protocol):
+        """One store location in one format; every method but reads runs under the lock."""
+
+        name: str  # how messages name the store
+
+        def __init__(self, path: str, name: str) -> None:
+            """Nothing is read or created until the first call."""
+
+        def exists(self) -> bool:
+            """Whether the store holds anything yet."""
+
+        def end_if_same(self) -> int | None:
+            """The cursor at the end of the store, or None when it was replaced or removed
+            since the last read (one cheap check: a stat, one small query)."""
+
+        def read_from(
+            self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+        ) -> Chunk:
+            """The complete records after ``cursor``; ``header`` is what earlier reads found.
+
+            With ``limit``, read about that many bytes; call again from ``end`` for more.
+            """
+
+        def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
+            """Append one record (its columns are in ``header``); returns the new end."""
+
+        def add_columns(self, header: Sequence[str]) -> bool:
+            """Make room for ``header``'s new columns; False when only a rewrite can."""
+
+        def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+            """Replace the whole store with these rows, atomically."""
+
+        def parse_tail(self, chunk: Chunk) -> Chunk | None:
+            """The one record in ``chunk.tail``, when it is whole but lacks its ending."""
+
+        def finish_tail(self, chunk: Chunk) -> None:
+            """Write the ending of the record ``parse_tail`` found."""
+
+        def cut(self, cursor: int) -> None:
+            """Drop everything after ``cursor`` (a torn tail, already set aside)."""
+
+        def close(self) -> None:
+            """Let go of open files; the next read opens them again."""
