@@ -18,6 +18,7 @@ of a store and every format:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
@@ -234,6 +235,7 @@ class Store:
         self._owner: str | None = None
         self._indexes: dict[str, FunctionIndex] = {}
         self._loaded = False
+        self._settle_at_exit = False
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -413,6 +415,9 @@ class Store:
             if FUNCTION_COLUMN in header:
                 values[FUNCTION_COLUMN] = spec.function
             self._cursor = self._file.append(header, values, fsync=fsync)
+            if not self._settle_at_exit:
+                self._settle_at_exit = True
+                atexit.register(self.settle)
             self._next_line += 1
             self._row_count += 1
             index.keys.add(key)
@@ -464,6 +469,11 @@ class Store:
                 _remove(self._owner_path)
                 self._reload()
             return removed
+
+    def settle(self) -> None:
+        """Let the format finish deferred work (Parquet compacts its journal); at exit."""
+        with self._mutex, self._file_lock:
+            self._file.settle()
 
     # -- the owner file
 

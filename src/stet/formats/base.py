@@ -93,5 +93,8 @@ if TYPE_CHECKING:
         def cut(self, cursor: int) -> None:
             """Drop everything after ``cursor`` (a torn tail, already set aside)."""
 
+        def settle(self) -> None:
+            """Finish deferred work before the process exits (under the lock)."""
+
         def close(self) -> None:
             """Let go of open files; the next read opens them again."""

@@ -60,6 +60,9 @@ class LineFile:
         self._fd, self._identity = fd, (st.st_dev, st.st_ino)
         return fd
 
+    def settle(self) -> None:
+        pass  # every record is complete when it is appended
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
