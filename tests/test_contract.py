@@ -1,0 +1,344 @@
+"""One store contract, every format: each promise of DESIGN.md, run against each format.
+
+Adding a format means adding its extension to ``FORMATS`` (and, if its appends can be
+torn, to ``TEAR``). Real files and real processes throughout; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import identity_probe
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_identity import PROBE, anything, equal_variant, reference
+from workers import Driver, run, wait_until
+
+import stet
+from stet._store import Store
+from stet._values import cell_key
+
+FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+
+
+@pytest.fixture(params=FORMATS)
+def ext(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def records(store: Path) -> list[dict[str, Any]]:
+    """Every record of a store as stet reads it, absent cells left out."""
+    snapshot = Store(str(store), store.name).snapshot()
+    return [
+        {c: cell for c, cell in zip(snapshot.header, row, strict=True) if cell != ""}
+        for row in snapshot.rows
+    ]
+
+
+def frame(store: Path) -> pd.DataFrame:
+    """The store as pandas reads it with its own reader for the format."""
+    suffix = store.suffix
+    if suffix == ".csv":
+        return pd.read_csv(store)
+    if suffix == ".jsonl":
+        return pd.read_json(store, lines=True)
+    if suffix == ".json":
+        return pd.read_json(store)
+    if suffix == ".parquet":
+        return pd.read_parquet(store)
+    import sqlite3
+
+    with sqlite3.connect(store) as connection:
+        return pd.read_sql("select * from runs", connection)
+
+
+def script(store: Path, *bodies: str) -> str:
+    """A program that defines ``grid_point`` and ``other`` on ``store``, then runs ``bodies``."""
+    return textwrap.dedent(f"""
+        import sys, stet
+
+        @stet.once(store={str(store)!r})
+        def grid_point(alpha, seed, label="x"):
+            print("ran", alpha, seed, label, flush=True)
+            return alpha
+
+        @stet.once(store={str(store)!r}, verbose=False)
+        def other(step):
+            print("other", step, flush=True)
+        """) + "".join(map(textwrap.dedent, bodies))
+
+
+GRID = """
+    for alpha in (0.1, 0.25, float("nan"), None, 2**60, "1"):
+        for seed in (0, 1):
+            grid_point(alpha, seed)
+"""
+
+
+# ---------------------------------------------------------------- record and skip
+
+
+def test_records_then_skips_in_a_new_process(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    first = run(script(store, GRID), tmp_path)
+    assert first.count("ran ") == 12
+    again = run(script(store, GRID), tmp_path)
+    assert "ran " not in again
+    assert again.count("[stet] Skipping grid_point(") == 10  # then the streak is condensed
+    assert "[stet] Skipped 2 more completed runs of grid_point" in again
+    assert len(records(store)) == 12
+    numbers = frame(store).query("seed == 1")
+    assert len(numbers) == 6 and numbers["seed"].dtype.kind in "if"
+
+
+def test_numbers_are_typed_columns(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    run(script(store, "for i in range(5):\n    grid_point(i / 4, i)\n"), tmp_path)
+    table = frame(store)
+    assert table["alpha"].dtype == "float64"
+    assert table["seed"].dtype == "int64"
+    assert table["alpha"].tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    recorded=st.lists(anything, min_size=1, max_size=10),
+    fresh=st.lists(anything, max_size=6),
+)
+def test_identity_survives_a_restart(
+    tmp_path_factory: pytest.TempPathFactory, ext: str, recorded: list[Any], fresh: list[Any]
+) -> None:
+    """Record values here; a new process skips equal values and runs unequal ones."""
+    directory = tmp_path_factory.mktemp("restart")
+    store = str(directory / f"runs.{ext}")
+    identity_probe.run(store, recorded)
+    probes = [equal_variant(v) for v in recorded] + fresh
+    expected = [not any(reference(p) == reference(r) for r in recorded) for p in probes]
+    for i, probe in enumerate(probes):  # two equal fresh probes: only the first runs
+        if expected[i] and any(reference(probe) == reference(p) for p in probes[:i]):
+            expected[i] = False
+    values_path = directory / "probes.pickle"
+    values_path.write_bytes(pickle.dumps(probes))
+    result = subprocess.run(
+        [sys.executable, str(PROBE), store, str(values_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+# ------------------------------------------------------------ reset, two functions
+
+
+def test_reset_one_run_then_all(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    run(script(store, GRID), tmp_path)
+    out = run(
+        script(store, "stet.reset(sys.argv[1], {'alpha': 0.25}, confirm=False)\n", GRID),
+        tmp_path,
+        str(store),
+    )
+    assert "Removed 2 runs matching alpha=0.25" in out
+    assert sorted(line for line in out.splitlines() if line.startswith("ran")) == [
+        "ran 0.25 0 x",
+        "ran 0.25 1 x",
+    ]
+    out = run(script(store, "stet.reset(sys.argv[1], confirm=False)\n"), tmp_path, str(store))
+    assert "Store cleared" in out
+    assert records(store) == []
+    assert run(script(store, GRID), tmp_path).count("ran ") == 12
+
+
+def test_two_functions_share_a_store(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    body = "grid_point(0.5, 1)\nfor step in (1, 2, 3):\n    other(step)\n"
+    first = run(script(store, body), tmp_path)
+    assert first.count("ran ") == 1 and first.count("other ") == 3
+    assert run(script(store, body + "other(4)\n"), tmp_path).splitlines()[-1] == "other 4"
+    functions = Counter(r.get("_stet_function", "grid_point") for r in records(store))
+    assert functions == {"grid_point": 1, "other": 4}
+    # The same step under the other function is not its run.
+    out = run(script(store, "grid_point(1, 1)\n"), tmp_path)
+    assert "ran 1 1 x" in out
+
+
+# --------------------------------------------------------------- crashes and tears
+
+
+KILL_LOOP = """
+    returned = open(sys.argv[1], "a")
+    for i in range(100_000):
+        grid_point(i / 8, i % 3, label=f"n{i}")
+        returned.write(f"{i}\\n")
+        returned.flush()
+"""
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    notes = tmp_path / "returned.txt"
+    rng = random.Random(ext)
+    code = script(store, KILL_LOOP)
+    for _ in range(6):
+        driver = Driver(code, tmp_path, str(notes))
+        wait_until(lambda: notes.exists() and notes.stat().st_size > 0, driver)
+        time.sleep(rng.uniform(0.0, 0.3))
+        driver.kill()
+        driver.finish()
+        returned = {int(line) for line in notes.read_text().splitlines() if line}
+        labels = Counter(str(r["label"]) for r in records(store))
+        assert not [label for label, n in labels.items() if n > 1], "a record twice"
+        assert {f"n{i}" for i in returned} <= set(labels), "a returned call was lost"
+        notes.unlink()
+    run(script(store, "grid_point(-1, 0)\n"), tmp_path)  # the store opens and takes more
+
+
+def _data_file(store: Path) -> Path:
+    """The file a record is appended to."""
+    return store / "_stet_journal.jsonl" if store.suffix == ".parquet" else store
+
+
+def _tear(store: Path, keep: int | None) -> None:
+    """Write the first ``keep`` bytes (None: all but the newline) of a new record, the
+    run ``grid_point(7.5, 9)``, as a writer killed mid-write would leave them."""
+    path = _data_file(store)
+    data = path.read_bytes()
+    if store.suffix == ".json":  # the record is written over the array's closing line
+        body = data[: -len(b"]\n")]
+        last = body[body.rstrip(b"\n").rfind(b"\n") + 1 :].lstrip(b",").rstrip(b"\n")
+        line = b"," + last.replace(b"9.0", b"7.5")
+        torn = (line + b"\n]\n")[: len(line) if keep is None else keep]
+        path.write_bytes(body + torn + b"]\n"[len(torn) :])
+        return
+    last = data[data.rstrip(b"\n").rfind(b"\n") + 1 :].rstrip(b"\n")
+    line = last.replace(b"9.0", b"7.5")
+    path.write_bytes(data + line[: len(line) if keep is None else keep])
+
+
+TEAR = ["csv", "jsonl", "json", "parquet"]  # formats whose appends can be torn
+
+
+@pytest.mark.parametrize("ext", TEAR)
+@pytest.mark.parametrize("keep", [1, 7, None])
+def test_a_torn_last_record_is_set_aside(tmp_path: Path, ext: str, keep: int | None) -> None:
+    """A torn record is set aside; a whole one that lacks only its newline is kept."""
+    store = tmp_path / f"runs.{ext}"
+    grid = "for i in range(4):\n    grid_point(i / 4, i)\n"
+    run(script(store, grid + "grid_point(9.0, 9)\nimport os\nos._exit(0)\n"), tmp_path)
+    before = records(store)
+    _tear(store, keep)
+    out = run(script(store, "grid_point(7.5, 9)\ngrid_point(5.0, 5)\n"), tmp_path)
+    assert "ran 5.0 5 x" in out
+    assert ("ran 7.5 9 x" in out) == (keep is not None)
+    assert ("torn last line" in out) == (keep is not None)
+    after = records(store)
+    assert after[: len(before)] == before
+    assert len(after) == len(before) + 2
+    if ext == "json":
+        assert len(json.loads(store.read_text())) == len(after)
+    run(script(store, "grid_point(6.0, 6)\n"), tmp_path)  # and it keeps working
+    assert len(records(store)) == len(after) + 1
+
+
+# ------------------------------------------------------------------- concurrency
+
+
+CONCURRENT = """
+    import os, time
+    go = sys.argv[1]
+    open(go + ".ready", "a").write("x\\n")
+    while not os.path.exists(go):
+        time.sleep(0.0005)
+    for i in range(60):
+        grid_point(i / 2, i % 5)
+"""
+
+
+def test_processes_appending_at_once(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    go = tmp_path / "go"
+    code = script(store, CONCURRENT)
+    drivers = [Driver(code, tmp_path, str(go)) for _ in range(4)]
+    ready = Path(str(go) + ".ready")
+    wait_until(lambda: ready.exists() and ready.read_text().count("x") == 4)
+    go.write_text("go")
+    for driver in drivers:
+        code_, _, err = driver.finish()
+        assert code_ == 0, err
+    found = records(store)
+    keys = Counter(cell_key(r["alpha"]) + cell_key(r["seed"]) for r in found)
+    assert len(found) == 60 and set(keys.values()) == {1}
+
+
+# ------------------------------------------------------------------ damaged files
+
+
+def test_garbage_in_the_middle_is_refused_and_left_alone(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    run(script(store, "for i in range(6):\n    grid_point(i / 4, i)\n"), tmp_path)
+    if ext == "sqlite":
+        path = store
+        data = path.read_bytes()
+        damaged = data[:100] + b"\xff garbage \x00" * 50 + data[650:]
+    else:
+        path = _data_file(store)
+        if ext == "parquet":  # a record in the journal, not yet compacted
+            run(script(store, "grid_point(9.0, 9)\nimport os\nos._exit(0)\n"), tmp_path)
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        lines.insert(len(lines) - 2, b"\xff\xfe not a record {")
+        damaged = b"\n".join(lines)
+    path.write_bytes(damaged)
+    out = subprocess.run(
+        [sys.executable, "-c", script(store, "grid_point(0.0, 0)\n")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert "DamagedStoreError" in out.stderr and "stet changed nothing" in out.stderr, out.stderr
+    assert path.read_bytes() == damaged
+
+
+def test_a_hand_edited_csv_with_an_extra_column(tmp_path: Path) -> None:
+    store = tmp_path / "runs.csv"
+    run(script(store, "for i in range(3):\n    grid_point(i / 4, i)\n"), tmp_path)
+    lines = store.read_text().splitlines()
+    lines[2] = lines[2] + ",oops"  # one line with a cell too many
+    store.write_text("\n".join(lines) + "\n")
+    damaged = store.read_bytes()
+    out = subprocess.run(
+        [sys.executable, "-c", script(store, "grid_point(0.0, 0)\n")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert "line 3 has 5 cells where the header has 4" in out.stderr, out.stderr
+    assert store.read_bytes() == damaged
+    # A whole new column, added by hand to the header and every line: a clear message.
+    lines = [lines[0] + ",notes"] + [line.removesuffix(",oops") + ",n" for line in lines[1:]]
+    store.write_text("\n".join(lines) + "\n")
+    out_text = run(script(store, "grid_point(0.0, 0)\n"), tmp_path)
+    assert "3 earlier records hold notes, which is no longer in its key" in out_text
+
+
+def test_an_unknown_extension_lists_the_supported_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.xlsx is not one stet knows.*\.csv, \.jsonl"):
+        stet.once(store=tmp_path / "runs.xlsx")(lambda x: x)
