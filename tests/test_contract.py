@@ -342,3 +342,33 @@ def test_a_hand_edited_csv_with_an_extra_column(tmp_path: Path) -> None:
 def test_an_unknown_extension_lists_the_supported_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.xlsx is not one stet knows.*\.csv, \.jsonl"):
         stet.once(store=tmp_path / "runs.xlsx")(lambda x: x)
+
+
+# ----------------------------------------------------------------------- convert
+
+TRICKY = [0.1, 3, -0.0, float("nan"), 2**60, None, True, "1", "None", "", (1, "a"), {"b": 2.5}]
+
+
+@pytest.mark.parametrize("target", FORMATS)
+def test_convert_keeps_every_identity(tmp_path: Path, ext: str, target: str) -> None:
+    source = str(tmp_path / f"source.{ext}")
+    identity_probe.run(source, TRICKY)
+    destination = tmp_path / "copy" / f"runs.{target}"
+    assert stet.convert(source, destination) == len(TRICKY)
+    assert identity_probe.run(str(destination), [*TRICKY, 0.2]) == [False] * len(TRICKY) + [True]
+    with pytest.raises(FileExistsError, match="never writes over a store"):
+        stet.convert(source, destination)
+
+
+@pytest.mark.parametrize("stamped", [False, True])
+def test_convert_imports_a_csv_made_without_stet(tmp_path: Path, ext: str, stamped: bool) -> None:
+    earlier = pd.DataFrame({"alpha": [0.1, 0.2, 0.3], "seed": [1, 2, 3]})
+    if stamped:
+        earlier["_stet_timestamp"] = "2025-01-02T03:04:05.000000+00:00"
+    earlier.to_csv(tmp_path / "earlier.csv", index=False)
+    store = tmp_path / f"runs.{ext}"
+    stet.convert(tmp_path / "earlier.csv", store)
+    out = run(script(store, "for i in range(1, 5):\n    grid_point(i / 10, i)\n"), tmp_path)
+    assert [line for line in out.splitlines() if line.startswith("ran")] == ["ran 0.4 4 x"]
+    stamps = {r["_stet_timestamp"] for r in records(store)}
+    assert ("2025-01-02T03:04:05.000000+00:00" in stamps) == stamped

@@ -5,9 +5,18 @@ readable store, and every later call with the same parameters is skipped.
 """
 
 from ._admin import reset, status
+from ._convert import convert
 from ._once import DEFAULT_STORE, once
 from ._values import UnsupportedValueError
 from .formats.base import DamagedStoreError
 
-__all__ = ["DEFAULT_STORE", "DamagedStoreError", "UnsupportedValueError", "once", "reset", "status"]
+__all__ = [
+    "DEFAULT_STORE",
+    "DamagedStoreError",
+    "UnsupportedValueError",
+    "convert",
+    "once",
+    "reset",
+    "status",
+]
 __version__ = "0.1.0"

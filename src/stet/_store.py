@@ -29,7 +29,7 @@ from datetime import datetime
 from . import _report
 from ._files import write_atomically
 from ._lock import StoreLock
-from ._values import cell_key, record_keys
+from ._values import cell_key, record_keys, typed_cell
 from .formats import open_format
 from .formats.base import Chunk, DamagedStoreError
 
@@ -470,6 +470,30 @@ class Store:
                 self._reload()
             return removed
 
+    def convert(self, destination: str | os.PathLike[str]) -> int:
+        """Copy every record into a new store at ``destination``; returns how many.
+
+        The destination's extension picks its format. The source may be a CSV made
+        without stet: its columns are then the key, and records without a
+        ``_stet_timestamp`` get the time of the conversion.
+        """
+        target = get_store(destination)
+        with self._mutex, self._file_lock:
+            snapshot = self.snapshot()
+        header, rows = _typed_rows(snapshot)
+        os.makedirs(os.path.dirname(target.path), exist_ok=True)
+        with target._mutex, target._file_lock:
+            if target._file.exists():
+                raise FileExistsError(
+                    f"stet.convert: {target.name} already exists; stet never writes over a "
+                    "store. Give a new path, or remove that one first."
+                )
+            if snapshot.owner is not None:
+                target._write_owner(snapshot.owner)
+            target._file.rewrite(header, rows)
+            target._loaded = False
+        return len(rows)
+
     def settle(self) -> None:
         """Let the format finish deferred work (Parquet compacts its journal); at exit."""
         with self._mutex, self._file_lock:
@@ -510,6 +534,23 @@ _OWNER_ABOUT = (
     "Written by stet: the function whose runs are the records of this store that have "
     "no _stet_function cell."
 )
+
+
+def _typed_rows(snapshot: Snapshot) -> tuple[list[str], list[list[Cell]]]:
+    """A snapshot's rows in the layout of a stet store, numbers as numbers."""
+    source = snapshot.header
+    keys = [c for c in source if not c.startswith(RESERVED_PREFIX)]
+    header = keys + [c for c in (FUNCTION_COLUMN,) if c in source] + [TIMESTAMP_COLUMN]
+    now = now_text()
+    rows = []
+    for row in snapshot.rows:
+        values = dict(zip(source, row, strict=True))
+        cells = [typed_cell(values[c]) for c in keys]
+        if FUNCTION_COLUMN in source:
+            cells.append(str(values[FUNCTION_COLUMN]))
+        cells.append(str(values.get(TIMESTAMP_COLUMN) or now))
+        rows.append(cells)
+    return header, rows
 
 
 def _is_time(text: str) -> bool:

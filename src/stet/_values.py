@@ -45,6 +45,7 @@ __all__ = [
     "plain_of",
     "record_keys",
     "text_of",
+    "typed_cell",
     "value_from_text",
 ]
 
@@ -511,6 +512,13 @@ def cell_key(cell: Cell) -> bytes:
 def cell_text_of(cell: Cell) -> str:
     """The text of a cell, as a CSV file shows it."""
     return cell if type(cell) is str else repr(cell)
+
+
+def typed_cell(cell: Cell) -> Cell:
+    """The same cell with a number's text turned into the number (``"0.10"`` -> ``0.1``)."""
+    if type(cell) is not str or cell == "":
+        return cell
+    return cell_of(value_from_text(cell))
 
 
 def cell_from_json(item: Any) -> Cell:
