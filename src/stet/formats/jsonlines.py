@@ -9,6 +9,7 @@ they first appear.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 
 from .._files import write_atomically
 from .._values import cell_from_json
@@ -27,12 +28,31 @@ __all__ = ["JsonLinesFile", "encode_record", "records_to_chunk"]
 _CELL_TYPES = frozenset({str, int, float})
 
 
+_quoted: dict[str, str] = {}
+
+
+def _member(column: str) -> str:
+    """``"column": ``, the start of a member (memoized: a store has few columns)."""
+    try:
+        return _quoted[column]
+    except KeyError:
+        _quoted[column] = text = encode_basestring(column) + ": "
+        return text
+
+
 def encode_record(header: Sequence[str], values: dict[str, Cell]) -> str:
-    """One record as a JSON object, its members in ``header`` order."""
-    return json.dumps(
-        {column: values[column] for column in header if column in values and values[column] != ""},
-        ensure_ascii=False,
-    )
+    """One record as a JSON object, its members in ``header`` order.
+
+    The same text as ``json.dumps(..., ensure_ascii=False)``, several times faster: a
+    cell is a string or a finite number, which ``repr`` writes as JSON does.
+    """
+    members = []
+    for column in header:
+        cell = values.get(column, "")
+        if cell != "":
+            text = encode_basestring(cell) if type(cell) is str else repr(cell)
+            members.append(_member(column) + text)
+    return "{" + ", ".join(members) + "}"
 
 
 def parse_lines(lines: list[str], first_line: int, name: str) -> list[dict[str, Any]]:
