@@ -479,8 +479,14 @@ class Store:
         """
         target = get_store(destination)
         with self._mutex, self._file_lock:
-            snapshot = self.snapshot()
-        header, rows = _typed_rows(snapshot)
+            if not self._file.exists():
+                raise FileNotFoundError(2, "No store at this path", self.name)
+            reader = open_format(self.path, self.name)
+            try:
+                header, rows = _typed_rows(reader.read_from(0, [], 1))
+            finally:
+                reader.close()
+            owner = self._read_owner()
         os.makedirs(os.path.dirname(target.path), exist_ok=True)
         with target._mutex, target._file_lock:
             if target._file.exists():
@@ -488,8 +494,8 @@ class Store:
                     f"stet.convert: {target.name} already exists; stet never writes over a "
                     "store. Give a new path, or remove that one first."
                 )
-            if snapshot.owner is not None:
-                target._write_owner(snapshot.owner)
+            if owner is not None:
+                target._write_owner(owner)
             target._file.rewrite(header, rows)
             target._loaded = False
         return len(rows)
@@ -536,21 +542,28 @@ _OWNER_ABOUT = (
 )
 
 
-def _typed_rows(snapshot: Snapshot) -> tuple[list[str], list[list[Cell]]]:
-    """A snapshot's rows in the layout of a stet store, numbers as numbers."""
-    source = snapshot.header
+def _typed_rows(chunk: Chunk) -> tuple[list[str], list[tuple[Cell, ...]]]:
+    """A store's records in the layout of a stet store, numbers as numbers."""
+    source = chunk.header
     keys = [c for c in source if not c.startswith(RESERVED_PREFIX)]
     header = keys + [c for c in (FUNCTION_COLUMN,) if c in source] + [TIMESTAMP_COLUMN]
-    now = now_text()
-    rows = []
-    for row in snapshot.rows:
-        values = dict(zip(source, row, strict=True))
-        cells = [typed_cell(values[c]) for c in keys]
-        if FUNCTION_COLUMN in source:
-            cells.append(str(values[FUNCTION_COLUMN]))
-        cells.append(str(values.get(TIMESTAMP_COLUMN) or now))
-        rows.append(cells)
-    return header, rows
+    columns = [_typed_column(chunk.columns[source.index(c)]) for c in keys]
+    if FUNCTION_COLUMN in source:
+        columns.append(chunk.columns[source.index(FUNCTION_COLUMN)])
+    if TIMESTAMP_COLUMN in source:
+        now = now_text()
+        stamps = chunk.columns[source.index(TIMESTAMP_COLUMN)]
+        columns.append([stamp or now for stamp in stamps] if "" in stamps else stamps)
+    else:
+        columns.append([now_text()] * chunk.count)
+    return header, list(zip(*columns, strict=True))
+
+
+def _typed_column(cells: list[Cell]) -> list[Cell]:
+    distinct = set(cells)
+    if len(distinct) * 2 <= len(cells):  # a grid axis: convert each distinct cell once
+        return list(map({cell: typed_cell(cell) for cell in distinct}.__getitem__, cells))
+    return list(map(typed_cell, cells))
 
 
 def _is_time(text: str) -> bool:
