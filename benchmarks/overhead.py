@@ -3,9 +3,10 @@
 Run it from the repository root, with the ``bench`` extra installed
 (``pip install -e ".[bench]"``: numpy, joblib, diskcache, psutil)::
 
-    python benchmarks/overhead.py            # the full run: a few minutes on 2 cores
+    python benchmarks/overhead.py            # the full run: 10 to 15 minutes on 2 cores
     python benchmarks/overhead.py --quick    # small stores only: under a minute
     python benchmarks/overhead.py --json results.json   # also keep the raw numbers
+    python benchmarks/overhead.py --formats csv,parquet # only these in the formats table
 
 For stores of 10^3 to 10^6 records of ``experiment(alpha, beta)``, two floats, it
 measures with messages off (``@stet.once(store=..., verbose=False)``):
@@ -29,6 +30,18 @@ Large stet stores are written directly in stet's CSV layout (header, one line pe
 record, the ``.owner`` file); a self-check first records calls through stet and
 verifies the hand-written file holds the same cells. Every timed skip and hit is
 checked not to have run the function body.
+
+Every store format is then measured the same way (``--formats`` picks them; all five by
+default): at 10^3, 10^5 and 10^6 records (10^3 and 10^4 with ``--quick``), both value
+distributions, each format's store is made by ``stet.convert`` of the hand-written CSV
+store, in a fresh process, and that conversion is timed as its fill. Its open includes
+whatever the format imports on first use (pyarrow for Parquet): nothing is subtracted.
+Its size is the bytes of everything the store consists of (the file; every file of a
+``.parquet`` directory; a ``.sqlite`` database and its ``-wal``), not the ``.owner``
+file, per record, before any process records into it. A CSV store is cut back to its
+length after each process; any other store is put back from a pristine copy (with its
+side files, such as SQLite's ``-wal`` and ``-shm``) before each process, untimed. The
+CSV rows of the formats table are the CSV measurements above, not a second run.
 """
 
 from __future__ import annotations
@@ -82,6 +95,7 @@ class Settings:
     peer_hit_calls: int  # the same for joblib and diskcache, which are slower per call
     peer_miss_calls: int
     imports: int  # fresh processes per import-time measurement
+    format_sizes: tuple[int, ...]  # the sizes of the formats table, every format
 
 
 FULL = Settings(
@@ -95,6 +109,7 @@ FULL = Settings(
     peer_hit_calls=1_000,
     peer_miss_calls=200,
     imports=30,
+    format_sizes=(10**3, 10**5, 10**6),
 )
 QUICK = Settings(
     stet_sizes=(10**3, 10**4),
@@ -107,6 +122,7 @@ QUICK = Settings(
     peer_hit_calls=200,
     peer_miss_calls=50,
     imports=8,
+    format_sizes=(10**3, 10**4),
 )
 TARGETS = {  # at 10^6 records, on the 2-core reference machine
     "skip (us)": 2.0,
@@ -115,6 +131,21 @@ TARGETS = {  # at 10^6 records, on the 2-core reference machine
     "memory (B/record)": 150.0,
     'python -c "import stet" (ms)': 50.0,
 }
+FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
+    "csv": ".csv",
+    "jsonl": ".jsonl",
+    "json": ".json",
+    "sqlite": ".sqlite",
+    "parquet": ".parquet",
+}
+FORMAT_TARGETS = {  # at 10^6 records; a format without an open target has no row for it
+    "csv": {name: TARGETS[name] for name in ("skip (us)", "record (us)", "open (s)")},
+    "jsonl": {"skip (us)": 2.0, "record (us)": 20.0},
+    "json": {"skip (us)": 2.0, "record (us)": 20.0},
+    "sqlite": {"skip (us)": 2.0, "record (us)": 100.0},
+    "parquet": {"skip (us)": 2.0, "record (us)": 100.0, "open (s)": 1.0},
+}
+MEASURED = {"skip (us)": "hit_us", "record (us)": "miss_us", "open (s)": "open_s"}
 
 
 # ------------------------------------------------------------------------ the values
@@ -195,6 +226,28 @@ def check_writer_matches_stet(directory: Path) -> None:
     owner = json.loads(Path(f"{recorded}.owner").read_text(encoding="utf-8"))["function"]
     if cells(recorded) != cells(written) or owner != FUNCTION:
         raise SystemExit(f"the hand-written store differs from stet's: compare {directory}")
+
+
+def store_bytes(home: Path) -> int:
+    """The bytes of a store alone in the directory ``home``: its file or directory (every
+    Parquet part and journal) and what its format keeps beside it (SQLite's ``-wal``);
+    not the ``.owner`` and ``.lock`` files, nor SQLite's ``-shm`` memory index."""
+    return sum(
+        path.stat().st_size
+        for path in home.rglob("*")
+        if path.is_file() and not path.name.endswith((".owner", ".lock", "-shm"))
+    )
+
+
+def restorer(home: Path, pristine: Path) -> Callable[[], None]:
+    """Put the store in ``home`` back as ``pristine`` holds it, side files and all: a
+    Parquet directory, SQLite's ``-wal`` and ``-shm``, whatever a format keeps."""
+
+    def restore() -> None:
+        shutil.rmtree(home)
+        shutil.copytree(pristine, home)
+
+    return restore
 
 
 def fill_joblib(location: Path, pairs: Sequence[Pair]) -> None:
@@ -315,8 +368,22 @@ def fill(spec: dict[str, Any]) -> dict[str, float]:
     return {"fill_s": time.perf_counter() - start}
 
 
+def convert_store(spec: dict[str, Any]) -> dict[str, float]:
+    """Convert the hand-written CSV store into another format (in a fresh process, as a
+    user would: nothing of the CSV is in memory yet, and the process exits after)."""
+    import stet
+
+    start = time.perf_counter()
+    count = stet.convert(spec["convert"], spec["location"])
+    took = time.perf_counter() - start
+    if count != spec["records"]:
+        raise SystemExit(f"stet.convert copied {count} records, not {spec['records']}")
+    return {"fill_s": took}
+
+
 def run_worker(spec: dict[str, Any]) -> dict[str, float]:
-    """Run :func:`measure` or :func:`fill` in a fresh interpreter; return what it found."""
+    """Run :func:`measure`, :func:`fill` or :func:`convert_store` in a fresh interpreter;
+    return what it found."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -336,6 +403,8 @@ class Row:
     values: str
     fill_s: float
     found: dict[str, list[float]] = field(default_factory=dict)  # one value per process
+    format: str = "csv"  # stet's store format (a key of FORMATS)
+    store_bytes: int = 0  # the stet store's size at its nominal number of records
 
     def add(self, found: dict[str, float]) -> None:
         for name, value in found.items():
@@ -351,23 +420,34 @@ class Row:
 
 
 def measure_store(
-    tool: str, location: Path, pairs: Sequence[Pair], values: str, fill_s: float, s: Settings
+    tool: str,
+    location: Path,
+    pairs: Sequence[Pair],
+    values: str,
+    fill_s: float,
+    s: Settings,
+    restore: Callable[[], None] | None = None,
+    sample_path: Path | None = None,
 ) -> Row:
     """Open the store ``s.opens`` times, each in a fresh process, and time its calls.
 
-    Every open sees the store at its nominal size: a stet store only grows by appends, so
-    it is cut back to its length after each process has recorded; a peer's cache cannot
-    be cut back, so only its last process records.
+    Every open sees the store at its nominal size: a stet CSV store only grows by
+    appends, so it is cut back to its length after each process has recorded; a stet
+    store in another format is put back by ``restore`` (from a pristine copy) before each
+    process, untimed; a peer's cache cannot be cut back, so only its last process records.
     """
     stet_tool = tool == "stet"
+    truncate = stet_tool and restore is None
     hits = s.hit_calls if stet_tool else s.peer_hit_calls
     misses = s.miss_calls if stet_tool else s.peer_miss_calls
-    sample_path = location.parent / f"{location.name}.sample.json"
+    sample_path = sample_path or location.parent / f"{location.name}.sample.json"
     sample_path.write_text(json.dumps(stored_sample(pairs, hits)))
-    nominal = location.stat().st_size if stet_tool else 0
-    row = Row(tool, len(pairs), values, fill_s)
+    nominal = location.stat().st_size if truncate else 0
+    row = Row(tool, len(pairs), values, fill_s, store_bytes=nominal)
     for i in range(s.opens):
         records = stet_tool or i == s.opens - 1
+        if restore is not None:
+            restore()
         spec = {
             "tool": tool,
             "location": str(location),
@@ -378,18 +458,39 @@ def measure_store(
             "seed": i,
         }
         found = run_worker(spec)
-        if stet_tool:
+        if truncate:
             os.truncate(location, nominal)
         row.add(found)
     return row
 
 
-def bench_stet(size: int, values: str, work: Path, s: Settings) -> Row:
-    pairs = grid_pairs(size) if values == "grid" else random_pairs(size)
-    location = work / f"stet-{values}-{size}.csv"
+def bench_stet(location: Path, pairs: Sequence[Pair], values: str, s: Settings) -> Row:
+    """Write the CSV store by hand, then measure it; it is left at its nominal size."""
     start = time.perf_counter()
     write_stet_store(location, pairs)
     return measure_store("stet", location, pairs, values, time.perf_counter() - start, s)
+
+
+def bench_format(
+    name: str, source: Path, pairs: Sequence[Pair], values: str, work: Path, s: Settings
+) -> Row:
+    """Convert the CSV store ``source`` into the format ``name``, in a directory of its
+    own with a pristine copy beside it, and measure it."""
+    key = f"{name}-{values}-{len(pairs)}"
+    home, pristine = work / key, work / f"{key}.pristine"
+    home.mkdir()
+    location = home / f"stet{FORMATS[name]}"
+    spec = {"convert": str(source), "location": str(location), "records": len(pairs)}
+    filled = run_worker({"tool": f"stet ({name})", **spec})
+    shutil.copytree(home, pristine)  # the converting process has exited: nothing pending
+    size = store_bytes(pristine)
+    restore = restorer(home, pristine)
+    sample = work / f"{key}.sample.json"
+    row = measure_store("stet", location, pairs, values, filled["fill_s"], s, restore, sample)
+    row.format, row.store_bytes = name, size
+    for directory in (home, pristine):
+        shutil.rmtree(directory)  # a 10^6-record store of each format would add up
+    return row
 
 
 def bench_peer(tool: str, size: int, work: Path, s: Settings) -> Row:
@@ -561,6 +662,18 @@ def import_table(found: dict[str, Any]) -> str:
     return table(["command", "state", "median (ms)", "min (ms)", "difference (ms)"], lines)
 
 
+def worst(rows: Sequence[Row], name: str, scale: float = 1.0) -> tuple[float, float]:
+    """The best and the median of a measurement, on the worse of the rows (distributions)."""
+    best = max((r.best(name) or math.inf) / scale for r in rows)
+    return best, max((r.median(name) or math.inf) / scale for r in rows)
+
+
+def target_cells(target: float, best: float, median: float) -> list[str]:
+    """Target, best, median and whether it is met: "yes" needs both within the target."""
+    met = "yes" if median <= target else "best only" if best <= target else "**no**"
+    return [f"{target:g}", f"{best:.3g}", f"{median:.3g}", met]
+
+
 def target_table(stet_rows: Sequence[Row], imports: dict[str, Any]) -> str:
     """The targets at the largest stet size, on the worse of the two distributions.
 
@@ -569,25 +682,59 @@ def target_table(stet_rows: Sequence[Row], imports: dict[str, Any]) -> str:
     """
     largest = max(r.size for r in stet_rows)
     rows = [r for r in stet_rows if r.size == largest]
-
-    def worst(name: str, scale: float = 1.0) -> tuple[float, float]:
-        best = max((r.best(name) or math.inf) / scale for r in rows)
-        return best, max((r.median(name) or math.inf) / scale for r in rows)
-
     import_ms = imports["cached"]["import stet"]
     measured = {
-        "skip (us)": worst("hit_us"),
-        "record (us)": worst("miss_us"),
-        "open (s)": worst("open_s"),
-        "memory (B/record)": worst("rss_growth", largest),
+        "skip (us)": worst(rows, "hit_us"),
+        "record (us)": worst(rows, "miss_us"),
+        "open (s)": worst(rows, "open_s"),
+        "memory (B/record)": worst(rows, "rss_growth", largest),
         'python -c "import stet" (ms)': (min(import_ms), statistics.median(import_ms)),
     }
-    lines = []
-    for name, (best, median) in measured.items():
-        target = TARGETS[name]
-        met = "yes" if median <= target else "best only" if best <= target else "**no**"
-        lines.append([name, f"{target:g}", f"{best:.3g}", f"{median:.3g}", met])
+    lines = [[name, *target_cells(TARGETS[name], *found)] for name, found in measured.items()]
     header = [f"at {largest:,} records", "target", "best", "median", "met"]
+    return table(header, lines)
+
+
+def formats_table(rows: Sequence[Row]) -> str:
+    """Every format at every size, grouped by size and distribution to compare formats."""
+    order = list(FORMATS)
+    header = [
+        "format",
+        "records",
+        "values",
+        "fill (s)",
+        "open (s), median [min]",
+        "skip (us)",
+        "record (us)",
+        "size (B/record)",
+    ]
+    lines = [
+        [
+            r.format,
+            f"{r.size:,}",
+            r.values,
+            f"{r.fill_s:.2f}",
+            opens(r),
+            us(r.best("hit_us")),
+            us(r.best("miss_us")),
+            f"{r.store_bytes / r.size:.0f}",
+        ]
+        for r in sorted(rows, key=lambda r: (r.size, r.values, order.index(r.format)))
+    ]
+    return table(header, lines)
+
+
+def format_target_table(rows: Sequence[Row]) -> str:
+    """Each format's targets at the largest size of the formats table, as above."""
+    largest = max(r.size for r in rows)
+    lines = []
+    for name, targets in FORMAT_TARGETS.items():
+        at_largest = [r for r in rows if r.format == name and r.size == largest]
+        if at_largest:
+            for what, target in targets.items():
+                found = worst(at_largest, MEASURED[what])
+                lines.append([name, what, *target_cells(target, *found)])
+    header = ["format", f"at {largest:,} records", "target", "best", "median", "met"]
     return table(header, lines)
 
 
@@ -620,10 +767,20 @@ class Results:
     settings: Settings
     stet: list[Row]
     peers: list[Row]
+    formats: list[Row]  # the formats table's rows; its CSV rows are also in ``stet``
     imports: dict[str, Any]
     seconds: float
     load_at_start: str
     load_at_end: str
+
+
+FORMATS_NOTE = (
+    "fill: the CSV store is written by hand (as above); every other format is "
+    "`stet.convert` of that CSV, timed alone in a fresh process. open, skip and record "
+    "as above; open includes importing what the format needs (pyarrow for .parquet). "
+    "size: the store's bytes (a .parquet directory's files, a .sqlite database and its "
+    "-wal; not the .owner file) per record."
+)
 
 
 def report(results: Results) -> str:
@@ -643,6 +800,8 @@ def report(results: Results) -> str:
             + import_table(results.imports)
             + f"\n\n`import stet` loads: {heavy}.",
             "### Targets\n\n" + target_table(results.stet, results.imports),
+            "### Formats\n\n" + formats_table(results.formats) + "\n\n" + FORMATS_NOTE,
+            "### Targets by format\n\n" + format_target_table(results.formats),
         ]
     )
 
@@ -654,16 +813,40 @@ def progress(text: str) -> None:
     print(f"[overhead] {text}", file=sys.stderr, flush=True)
 
 
-def run(s: Settings, work: Path) -> Results:
+def check_formats(names: Sequence[str]) -> None:
+    """Stop at once when a format asked for is not there, rather than midway."""
+    from stet.formats import FORMATS as MODULES
+
+    for name in names:
+        module = f"stet.formats.{MODULES[FORMATS[name]][0]}"
+        if importlib.util.find_spec(module) is None:
+            raise SystemExit(f"{module} is missing: leave {name} out with --formats")
+
+
+def run(s: Settings, work: Path, formats: Sequence[str] = tuple(FORMATS)) -> Results:
     load_at_start, start = load_average(), time.perf_counter()
+    check_formats(formats)
     progress("checking the hand-written store against stet's own")
     (work / "check").mkdir()
     check_writer_matches_stet(work / "check")
-    stet_rows = []
-    for size in s.stet_sizes:
+    stet_rows, format_rows = [], []
+    for size in sorted({*s.stet_sizes, *s.format_sizes}):
+        in_formats = size in s.format_sizes
         for values in ("grid", "random"):
-            progress(f"stet, {size:,} records, {values} values")
-            stet_rows.append(bench_stet(size, values, work, s))
+            pairs = grid_pairs(size) if values == "grid" else random_pairs(size)
+            location = work / f"stet-{values}-{size}.csv"
+            if size in s.stet_sizes or (in_formats and "csv" in formats):
+                progress(f"stet, {size:,} records, {values} values")
+                row = bench_stet(location, pairs, values, s)
+                stet_rows += [row] if size in s.stet_sizes else []
+                format_rows += [row] if in_formats and "csv" in formats else []
+            else:
+                write_stet_store(location, pairs)  # only the source of the conversions
+            for name in formats if in_formats else ():
+                if name != "csv":
+                    progress(f"stet {name}, {size:,} records, {values} values")
+                    format_rows.append(bench_format(name, location, pairs, values, work, s))
+            location.unlink()  # a 10^6-record CSV store is ~70 MB
     peers = []
     for tool, sizes in (("joblib", s.joblib_sizes), ("diskcache", s.diskcache_sizes)):
         for size in sizes:
@@ -672,7 +855,18 @@ def run(s: Settings, work: Path) -> Results:
     progress("import time")
     imports = bench_import(work, s)
     took = time.perf_counter() - start
-    return Results(s, stet_rows, peers, imports, took, load_at_start, load_average())
+    return Results(s, stet_rows, peers, format_rows, imports, took, load_at_start, load_average())
+
+
+def format_names(text: str) -> tuple[str, ...]:
+    """``--formats``: known names, comma-separated, kept in the order of FORMATS."""
+    names = {name.strip().lower().lstrip(".") for name in text.split(",") if name.strip()}
+    unknown = names - set(FORMATS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(sorted(unknown)) or 'none given'}: choose from {', '.join(FORMATS)}"
+        )
+    return tuple(name for name in FORMATS if name in names)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -680,15 +874,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small stores only (< 1 min)")
     parser.add_argument("--json", metavar="PATH", help="also write the raw numbers here")
     parser.add_argument("--dir", metavar="DIR", help="where to put the stores (a temp dir)")
+    parser.add_argument(
+        "--formats",
+        metavar="NAMES",
+        type=format_names,
+        default=tuple(FORMATS),
+        help=f"the formats of the formats table, comma-separated (default: {','.join(FORMATS)})",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
-        print(json.dumps(fill(spec) if "fill" in spec else measure(spec)))
+        work_of = fill if "fill" in spec else convert_store if "convert" in spec else measure
+        print(json.dumps(work_of(spec)))
         return
     work = Path(tempfile.mkdtemp(prefix="stet-overhead-", dir=args.dir))
     try:
-        results = run(QUICK if args.quick else FULL, work)
+        results = run(QUICK if args.quick else FULL, work, args.formats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(report(results))

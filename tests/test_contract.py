@@ -372,3 +372,12 @@ def test_convert_imports_a_csv_made_without_stet(tmp_path: Path, ext: str, stamp
     assert [line for line in out.splitlines() if line.startswith("ran")] == ["ran 0.4 4 x"]
     stamps = {r["_stet_timestamp"] for r in records(store)}
     assert ("2025-01-02T03:04:05.000000+00:00" in stamps) == stamped
+
+
+def test_a_store_removed_before_exit_is_no_error(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / "scratch" / f"runs.{ext}"
+    body = "import shutil\ngrid_point(0.1, 1)\nshutil.rmtree(sys.argv[1])\n"
+    driver = Driver(script(store, body), tmp_path, str(store.parent))
+    code, out, err = driver.finish()
+    assert code == 0 and "ran 0.1 1 x" in out
+    assert err == ""

@@ -502,6 +502,8 @@ class Store:
 
     def settle(self) -> None:
         """Let the format finish deferred work (Parquet compacts its journal); at exit."""
+        if not self._file.exists():
+            return  # removed meanwhile (a temporary directory): nothing to finish
         with self._mutex, self._file_lock:
             self._file.settle()
 
