@@ -397,6 +397,11 @@ def _is_plain_text(s: str) -> bool:
         return False
     if s != s.strip() or "\n" in s or "\r" in s:
         return False
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: an escaped literal keeps files UTF-8
+            return False
     try:
         float(s)
     except ValueError:

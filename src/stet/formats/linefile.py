@@ -29,6 +29,8 @@ def decode(data: bytes, offset: int, name: str) -> str:
 class LineFile:
     """An open-on-demand file descriptor, appends, and the tail of a line file."""
 
+    _FLAGS = os.O_RDWR | os.O_APPEND  # every write lands at the end, whole
+
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name  # how messages name the file
@@ -52,7 +54,7 @@ class LineFile:
         if self._fd is not None:
             return self._fd
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            fd = os.open(self.path, self._FLAGS)
         except FileNotFoundError:
             self._identity = None
             return None

@@ -1,0 +1,212 @@
+"""The JSON format: a JSON array of records, one per line, appended in place.
+
+The file is what ``json.load`` and ``pandas.read_json`` expect, after every append::
+
+    [
+    {"alpha": 0.1, "_stet_timestamp": "..."}
+    ,{"alpha": 0.2, "_stet_timestamp": "..."}
+    ]
+
+Records are encoded as in JSON Lines. Every record after the first starts with its
+comma, so that, as in the other line formats, a record is whole once its newline is
+written. The cursor is the offset of the closing ``]``; an append is one ``pwrite`` of
+the new record line and a new ``]`` line over the old one.
+
+A write torn over the closing line leaves one of: a partial record (set aside, as in the
+other formats), a whole record lacking its newline or lacking the ``]`` line (kept, and
+the file finished), or a ``]`` lacking its newline (valid JSON as it is).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .._files import write_atomically
+from .base import Chunk, DamagedStoreError
+from .jsonlines import encode_record, records_to_chunk
+from .linefile import LineFile, decode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .._values import Cell
+
+__all__ = ["JsonArrayFile"]
+
+_CLOSE = b"]\n"
+
+
+def _pwrite(fd: int, data: bytes, offset: int) -> None:
+    written = os.pwrite(fd, data, offset)
+    while written < len(data):  # a short write: finish it
+        written += os.pwrite(fd, data[written:], offset + written)
+
+
+class JsonArrayFile(LineFile):
+    """A ``.json`` store file: ``[``, one record per line, ``]``."""
+
+    _FLAGS = os.O_RDWR  # written with ``pwrite`` at the cursor, not appended
+
+    def __init__(self, path: str, name: str) -> None:
+        super().__init__(path, name)
+        self._end = 0  # the cursor after the last read or write: where ``]`` is
+        self._opening = 2  # the length of the ``[`` line: records after it need a comma
+
+    def end_if_same(self) -> int | None:
+        """Where ``]`` is when the file ends with ``]\\n`` (one stat); a torn or unfinished
+        end gives another number, and ``read_from`` sees what is there."""
+        size = super().end_if_same()
+        return None if size is None else size - len(_CLOSE)
+
+    def _read_bytes(self, offset: int, limit: int | None) -> tuple[bytes, bool] | None:
+        """The bytes from ``offset`` (all, or about ``limit`` running on to a newline),
+        and whether they reach the end of the file."""
+        fd = self._open()
+        if fd is None:
+            return None
+        size = limit or 1 << 20
+        parts = []
+        while True:
+            part = os.pread(fd, size, offset)
+            parts.append(part)
+            offset += len(part)
+            if len(part) < size:
+                return b"".join(parts), True
+            if limit is not None and b"\n" in part:
+                return b"".join(parts), False
+
+    def read_from(
+        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    ) -> Chunk:
+        read = self._read_bytes(cursor, limit)
+        if read is None:
+            return Chunk([])
+        data, at_eof = read
+        start = cursor
+        if cursor == 0:
+            if at_eof and data.strip() in (b"", b"[]"):  # empty: stet starts it afresh
+                self._end = 0
+                return Chunk(list(header))
+            opening = data.find(b"\n") + 1
+            if data[:opening].strip() != b"[":
+                raise self._not_layout('its first line is not "["')
+            self._opening = opening
+            data, start, first_line = data[opening:], opening, first_line + 1
+        closed = data[:1] == b"]"
+        close = 0 if closed else data.find(b"\n]") + 1
+        if closed or close:  # the closing line: only white space may follow it
+            body, tail = data[:close], data[close:]
+            rest = None if at_eof else self._read_bytes(start + len(data), None)
+            if rest is not None:
+                tail += rest[0]
+            if tail.strip() == b"]":
+                tail = b""
+        else:
+            cut = data.rfind(b"\n") + 1
+            body, tail = data[:cut], data[cut:]
+            if at_eof and not tail and body.strip():  # no closing line: the last record
+                cut = body.rstrip().rfind(b"\n") + 1  # waits for one, as a tail
+                body, tail = body[:cut], body[cut:]
+        text = decode(body, start, self.name)
+        records = self._records(text, first_line, first=start == self._opening)
+        end = self._end = start + len(body)
+        chunk = records_to_chunk(records, header, end, first_line)
+        chunk.tail = tail
+        return chunk
+
+    def _records(self, text: str, first_line: int, *, first: bool) -> list[dict[str, Any]]:
+        """The records of whole lines; ``first``: the lines start right after ``[``."""
+        if first or text[:1] == ",":
+            try:
+                records = json.loads("[" + (text if first else text[1:]) + "]")
+            except ValueError:
+                records = None
+            if (
+                isinstance(records, list)
+                and len(records) == text.count("\n")
+                and all(type(record) is dict for record in records)
+            ):
+                return records
+        records = []  # blank lines, or a line at fault: line by line
+        for number, line in enumerate(text.split("\n")[:-1], start=first_line):
+            if not line.strip():
+                continue
+            comma = not first or bool(records)  # every record but the first starts with one
+            has_comma = line[:1] == ","
+            try:
+                record = json.loads(line[has_comma:]) if has_comma == comma else None
+            except ValueError:
+                record = None
+            if type(record) is not dict:
+                if first and not records:
+                    raise self._not_layout(f"line {number} is not one JSON object")
+                raise DamagedStoreError(
+                    f"{self.name} is damaged: line {number} is not a JSON object"
+                    + (" after a comma" if comma else "")
+                    + ". Repair or delete that line; stet changed nothing."
+                )
+            records.append(record)
+        return records
+
+    def _not_layout(self, problem: str) -> DamagedStoreError:
+        return DamagedStoreError(
+            f"{self.name} is not a .json store as stet writes it (a line '[', one record "
+            f"per line, a line ']'): {problem}. Use another store path; to import these "
+            "records, save them as a CSV (pandas.read_json(path).to_csv(csv_path, "
+            "index=False)) and use stet.convert(csv_path, new_path). stet changed nothing."
+        )
+
+    def parse_tail(self, chunk: Chunk) -> Chunk | None:
+        text = chunk.tail.rstrip()  # a record lacking its newline, or only its ``]`` line
+        record_text = text[1:] if text[:1] == b"," else text
+        if not record_text.startswith(b"{") or b"\n" in record_text:
+            return None
+        try:
+            record = json.loads(record_text.decode("utf-8", "surrogatepass"))
+        except ValueError:
+            return None
+        if type(record) is not dict:
+            return None
+        whole = records_to_chunk([record], chunk.header, 0, chunk.first_line + chunk.count)
+        whole.end = chunk.end + len(text) + 1  # past its newline, where ``]`` goes
+        return whole
+
+    def finish_tail(self, chunk: Chunk) -> None:
+        fd = self._open()
+        if fd is None:
+            raise FileNotFoundError(self.path)
+        _pwrite(fd, b"\n" + _CLOSE, chunk.end - 1)
+        os.ftruncate(fd, chunk.end + len(_CLOSE))  # white space after an unfinished record
+        self._end = chunk.end
+
+    def cut(self, cursor: int) -> None:
+        fd = self._open()
+        if fd is None:
+            return
+        os.ftruncate(fd, cursor)
+        _pwrite(fd, _CLOSE, cursor)  # valid JSON again
+        self._end = cursor
+
+    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
+        fd = self._open()
+        if fd is None:
+            raise FileNotFoundError(self.path)
+        comma = "," if self._end > self._opening else ""
+        line = (comma + encode_record(header, values) + "\n").encode("utf-8", "surrogatepass")
+        _pwrite(fd, line + _CLOSE, self._end)
+        if fsync:
+            os.fsync(fd)
+        self._end += len(line)
+        return self._end
+
+    def add_columns(self, header: Sequence[str]) -> bool:
+        return True  # a record names its own members
+
+    def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        lines = [encode_record(header, dict(zip(header, row, strict=True))) for row in rows]
+        text = "[\n" + "".join(f"{line}\n," for line in lines).removesuffix(",") + "]\n"
+        write_atomically(self.path, text.encode("utf-8", "surrogatepass"))
+        self.close()
