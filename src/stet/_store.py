@@ -321,17 +321,9 @@ class Store:
 
     def _check_header(self, header: list[str]) -> None:
         self._loaded = False  # read again next time: the error stands until it is repaired
-        if header and TIMESTAMP_COLUMN not in header:
-            raise DamagedStoreError(
-                f"{self.name} is not a stet store: it has no {TIMESTAMP_COLUMN} column (its "
-                f"columns: {', '.join(header)}). Use another store path, or import it with "
-                "stet.convert; stet changed nothing."
-            )
-        if len(set(header)) != len(header):
-            raise DamagedStoreError(
-                f"{self.name} is damaged: its header names a column twice "
-                f"({', '.join(header)}). Repair the first line; stet changed nothing."
-            )
+        problem = _header_problem(header, self.name)
+        if problem is not None:
+            raise problem
         self._loaded = True
 
     def _take(self, chunk: Chunk) -> None:
@@ -396,6 +388,9 @@ class Store:
             chunk = reader.read_from(0, [], 1)
         finally:
             reader.close()
+        problem = _header_problem(chunk.header, self.name)
+        if problem is not None:
+            raise problem
         return Snapshot(chunk.header, chunk.rows, self._read_owner())
 
     # -- writing
@@ -542,6 +537,22 @@ _OWNER_ABOUT = (
     "Written by stet: the function whose runs are the records of this store that have "
     "no _stet_function cell."
 )
+
+
+def _header_problem(header: list[str], name: str) -> DamagedStoreError | None:
+    """Why a store's columns are not a stet store's, if they are not."""
+    if header and TIMESTAMP_COLUMN not in header:
+        return DamagedStoreError(
+            f"{name} is not a stet store: it has no {TIMESTAMP_COLUMN} column (its "
+            f"columns: {', '.join(header)}). Use another store path, or import it with "
+            "stet.convert; stet changed nothing."
+        )
+    if len(set(header)) != len(header):
+        return DamagedStoreError(
+            f"{name} is damaged: its header names a column twice "
+            f"({', '.join(header)}). Repair the first line; stet changed nothing."
+        )
+    return None
 
 
 def _typed_rows(chunk: Chunk) -> tuple[list[str], list[tuple[Cell, ...]]]:
