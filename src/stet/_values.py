@@ -295,7 +295,7 @@ def record_keys(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
 def _exact_floats(cells: Sequence[Cell]) -> list[float] | None:
     """The cells as floats, when all are numbers whose key is their packed float."""
     try:
-        if _repeats(cells):  # a grid axis: parse each distinct text once
+        if cells and type(cells[0]) is str and _repeats(cells):  # a text grid axis: parse once
             parsed = {cell: float(cell) + 0.0 for cell in set(cells)}  # + 0.0: -0.0 is 0.0
             floats = list(map(parsed.__getitem__, cells))
         else:
