@@ -177,6 +177,21 @@ def test_two_functions_share_a_store(tmp_path: Path, ext: str) -> None:
     assert "ran 1 1 x" in out
 
 
+def test_fsync_records_are_skipped_after_a_restart(tmp_path: Path, ext: str) -> None:
+    store = tmp_path / f"runs.{ext}"
+    body = """
+        @stet.once(store=sys.argv[1], fsync=True)
+        def synced(i):
+            print("ran", i)
+
+        for i in range(3):
+            synced(i)
+    """
+    assert run(script(store, body), tmp_path, str(store)).count("ran ") == 3
+    again = run(script(store, body), tmp_path, str(store))
+    assert "ran " not in again and again.count("[stet] Skipping synced(") == 3
+
+
 # --------------------------------------------------------------- crashes and tears
 
 
