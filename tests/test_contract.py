@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_identity import PROBE, anything, equal_variant, reference
+from test_identity import anything, equal_variant, reference
 from workers import Driver, run, wait_until
 
 import stet
@@ -30,6 +30,7 @@ from stet._store import Store
 from stet._values import cell_key
 
 FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+PROBE = Path(identity_probe.__file__)
 
 
 @pytest.fixture(params=FORMATS)
@@ -304,6 +305,14 @@ def test_processes_appending_at_once(tmp_path: Path, ext: str) -> None:
 # ------------------------------------------------------------------ damaged files
 
 
+def failure(code: str, directory: Path) -> str:
+    """The standard error of a program that must fail."""
+    driver = Driver(code, directory)
+    exit_code, _, err = driver.finish()
+    assert exit_code != 0, driver.output()
+    return err
+
+
 def test_garbage_in_the_middle_is_refused_and_left_alone(tmp_path: Path, ext: str) -> None:
     store = tmp_path / f"runs.{ext}"
     run(script(store, "for i in range(6):\n    grid_point(i / 4, i)\n"), tmp_path)
@@ -320,15 +329,8 @@ def test_garbage_in_the_middle_is_refused_and_left_alone(tmp_path: Path, ext: st
         lines.insert(len(lines) - 2, b"\xff\xfe not a record {")
         damaged = b"\n".join(lines)
     path.write_bytes(damaged)
-    out = subprocess.run(
-        [sys.executable, "-c", script(store, "grid_point(0.0, 0)\n")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert out.returncode != 0
-    assert "DamagedStoreError" in out.stderr and "stet changed nothing" in out.stderr, out.stderr
+    error = failure(script(store, "grid_point(0.0, 0)\n"), tmp_path)
+    assert "DamagedStoreError" in error and "stet changed nothing" in error, error
     assert path.read_bytes() == damaged
 
 
@@ -339,14 +341,8 @@ def test_a_hand_edited_csv_with_an_extra_column(tmp_path: Path) -> None:
     lines[2] = lines[2] + ",oops"  # one line with a cell too many
     store.write_text("\n".join(lines) + "\n")
     damaged = store.read_bytes()
-    out = subprocess.run(
-        [sys.executable, "-c", script(store, "grid_point(0.0, 0)\n")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert "line 3 has 5 cells where the header has 4" in out.stderr, out.stderr
+    error = failure(script(store, "grid_point(0.0, 0)\n"), tmp_path)
+    assert "line 3 has 5 cells where the header has 4" in error, error
     assert store.read_bytes() == damaged
     # A whole new column, added by hand to the header and every line: a clear message.
     lines = [lines[0] + ",notes"] + [line.removesuffix(",oops") + ",n" for line in lines[1:]]

@@ -363,15 +363,8 @@ _LITERAL_STARTS = frozenset("'\"([{")
 
 
 def cell_text(value: Any) -> str:
-    """The text a cell holds for a live value (the record hot path)."""
-    try:
-        return _TEXT_BY_TYPE[type(value)](value)
-    except KeyError:
-        pass
-    kind = type(value)
-    if kind.__module__ == "numpy" and issubclass(kind, float):  # numpy.float64
-        _TEXT_BY_TYPE[kind] = float.__repr__
-    return text_of(plain_of(value))
+    """The text a CSV cell holds for a live value."""
+    return cell_text_of(cell_of(value))
 
 
 def text_of(value: Plain) -> str:
@@ -383,13 +376,6 @@ def text_of(value: Plain) -> str:
 
 def _str_text(s: str) -> str:
     return s if _is_plain_text(s) else repr(s)
-
-
-_TEXT_BY_TYPE: dict[type, Callable[[Any], str]] = {
-    float: float.__repr__,
-    int: int.__repr__,
-    str: _str_text,
-}
 
 
 def _is_plain_text(s: str) -> bool:
@@ -492,10 +478,13 @@ _CELL_BY_TYPE: dict[type, Callable[[Any], Cell]] = {
 
 def cell_of(value: Any) -> Cell:
     """The cell a store holds for a live value (the record hot path)."""
+    kind = type(value)
     try:
-        return _CELL_BY_TYPE[type(value)](value)
+        return _CELL_BY_TYPE[kind](value)
     except KeyError:
         pass
+    if kind.__module__ == "numpy" and issubclass(kind, float):  # numpy.float64: learn it
+        _CELL_BY_TYPE[kind] = _float_cell
     plain = plain_of(value)
     if isinstance(plain, float) and not isinstance(plain, bool):
         return _float_cell(plain)

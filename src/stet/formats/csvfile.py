@@ -12,7 +12,7 @@ from operator import itemgetter
 
 from .._files import write_atomically
 from .base import Chunk, DamagedStoreError
-from .linefile import LineFile, decode
+from .linefile import LineFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,17 +91,16 @@ class CsvFile(LineFile):
     def read_from(
         self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
     ) -> Chunk:
-        read = self._read(cursor, limit)
+        read = self._read_text(cursor, limit)
         if read is None:
             return Chunk([])
-        complete, tail = read
-        text = decode(complete, cursor, self.name)
+        text, length, tail = read
         if cursor == 0:
             first = text.find("\n") + 1
             header = next(csv.reader([text[:first]]), []) if first else []
             text, first_line = text[first:], first_line + 1
         columns, count = _columns(text, len(header), first_line, self.name)
-        return Chunk(list(header), columns, count, cursor + len(complete), tail, first_line)
+        return Chunk(list(header), columns, count, cursor + length, tail, first_line)
 
     def parse_tail(self, chunk: Chunk) -> Chunk | None:
         try:

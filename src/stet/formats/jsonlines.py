@@ -14,7 +14,7 @@ from json.encoder import encode_basestring
 from .._files import write_atomically
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError
-from .linefile import LineFile, decode
+from .linefile import LineFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -104,14 +104,14 @@ class JsonLinesFile(LineFile):
     def read_from(
         self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
     ) -> Chunk:
-        read = self._read(cursor, limit)
+        read = self._read_text(cursor, limit)
         if read is None:
             return Chunk([])
-        complete, tail = read
-        lines = decode(complete, cursor, self.name).split("\n")
+        text, length, tail = read
+        lines = text.split("\n")
         lines.pop()  # after the last newline
         records = parse_lines(lines, first_line, self.name)
-        chunk = records_to_chunk(records, header, cursor + len(complete), first_line)
+        chunk = records_to_chunk(records, header, cursor + length, first_line)
         chunk.tail = tail
         return chunk
 

@@ -93,6 +93,14 @@ class LineFile:
         cut = data.rfind(b"\n") + 1
         return data[:cut], data[cut:]
 
+    def _read_text(self, offset: int, limit: int | None) -> tuple[str, int, bytes] | None:
+        """The whole lines after ``offset`` as text, their length in bytes, and the tail."""
+        read = self._read(offset, limit)
+        if read is None:
+            return None
+        complete, tail = read
+        return decode(complete, offset, self.name), len(complete), tail
+
     def _whole_tail(self, chunk: Chunk, record: Chunk) -> Chunk:
         """``record``, parsed from ``chunk.tail``, placed where it ends once finished."""
         record.end = chunk.end + len(chunk.tail) + 1
