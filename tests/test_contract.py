@@ -205,12 +205,13 @@ KILL_LOOP = """
 """
 
 
-def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, ext: str) -> None:
+@pytest.mark.parametrize("rounds", [6, pytest.param(24, marks=pytest.mark.stress, id="stress")])
+def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, ext: str, rounds: int) -> None:
     store = tmp_path / f"runs.{ext}"
     notes = tmp_path / "returned.txt"
-    rng = random.Random(ext)
+    rng = random.Random(f"{ext}{rounds}")
     code = script(store, KILL_LOOP)
-    for _ in range(6):
+    for _ in range(rounds):
         driver = Driver(code, tmp_path, str(notes))
         wait_until(lambda: notes.exists() and notes.stat().st_size > 0, driver)
         time.sleep(rng.uniform(0.0, 0.3))
