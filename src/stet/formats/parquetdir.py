@@ -241,7 +241,9 @@ class ParquetDir:
             raise DamagedStoreError(
                 f"{self.name} is not a stet store: stet keeps a .parquet store as a "
                 "directory of part files and a journal, and this is a file. Use another "
-                "store path, or import it with stet.convert; stet changed nothing."
+                "store path; to import its rows, save them as a CSV file (pandas."
+                "read_parquet(path).to_csv(csv_path, index=False)) and use "
+                "stet.convert(csv_path, new_path). stet changed nothing."
             )
         visible = [n for n in os.listdir(self.path) if not n.startswith((".", "_"))]
         if visible:

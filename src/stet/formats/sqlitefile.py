@@ -161,8 +161,9 @@ class SqliteFile:
     def _foreign(self, tables: list[str]) -> DamagedStoreError:
         return DamagedStoreError(
             f"{self.name} is an SQLite database without a {TABLE} table (its tables: "
-            f"{', '.join(tables)}), so it is not a stet store. Use another store path, or "
-            "import its rows with stet.convert; stet changed nothing."
+            f"{', '.join(tables)}), so it is not a stet store. Use another store path; to "
+            "import its rows, save them as a CSV file and use stet.convert(csv_path, "
+            "new_path). stet changed nothing."
         )
 
     def _columns(self, con: sqlite3.Connection) -> list[str]:
