@@ -286,21 +286,24 @@ CONCURRENT = """
 """
 
 
-def test_processes_appending_at_once(tmp_path: Path, ext: str) -> None:
-    store = tmp_path / f"runs.{ext}"
-    go = tmp_path / "go"
-    code = script(store, CONCURRENT)
-    drivers = [Driver(code, tmp_path, str(go)) for _ in range(4)]
-    ready = Path(str(go) + ".ready")
-    wait_until(lambda: ready.exists() and ready.read_text().count("x") == 4)
-    go.write_text("go")
-    for driver in drivers:
-        code_, _, err = driver.finish()
-        assert code_ == 0, err
-    found = records(store)
-    keys = Counter(cell_key(r["alpha"]) + cell_key(r["seed"]) for r in found)
-    assert [key for key, count in keys.items() if count > 1] == [], "a run recorded twice"
-    assert len(found) == 60, f"{len(found)} records, not 60"
+@pytest.mark.parametrize("rounds", [1, pytest.param(8, marks=pytest.mark.stress, id="stress")])
+def test_processes_appending_at_once(tmp_path: Path, ext: str, rounds: int) -> None:
+    """Four processes start one grid on a new store at the same moment: each run once."""
+    for round_ in range(rounds):
+        directory = tmp_path / str(round_)
+        directory.mkdir()
+        store, go = directory / f"runs.{ext}", directory / "go"
+        drivers = [Driver(script(store, CONCURRENT), directory, str(go)) for _ in range(4)]
+        ready = Path(str(go) + ".ready")
+        wait_until(lambda: ready.exists() and ready.read_text().count("x") == 4)  # noqa: B023
+        go.write_text("go")
+        for driver in drivers:
+            code, _, err = driver.finish()
+            assert code == 0, err
+        found = records(store)
+        keys = Counter(cell_key(r["alpha"]) + cell_key(r["seed"]) for r in found)
+        assert [key for key, count in keys.items() if count > 1] == [], "a run recorded twice"
+        assert len(found) == 60, f"{len(found)} records, not 60"
 
 
 # ------------------------------------------------------------------ damaged files

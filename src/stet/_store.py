@@ -335,6 +335,8 @@ class Store:
         count = chunk.count
         if not count:
             return
+        if self._owner is None:  # written before the first record: it may exist by now
+            self._owner = self._read_owner()
         self._next_line = chunk.first_line + count
         self._row_count += count
         if not self._indexes:
@@ -405,6 +407,8 @@ class Store:
             if not self._row_count:
                 self._start(spec)
             self._widen(spec)
+            if key in index.keys:  # a rewrite while widening read the store afresh
+                return False
             header = self._header
             values = {**cells, TIMESTAMP_COLUMN: now_text()}
             if FUNCTION_COLUMN in header:
