@@ -264,14 +264,16 @@ def key_of(value: Any) -> bytes:
 
 
 def _learn_scalar_type(kind: type) -> None:
-    """Give NumPy scalar types a fast path once their first value is seen."""
+    """Give NumPy scalar types a fast key and cell once their first value is seen."""
     numpy = sys.modules.get("numpy")
     if numpy is None or not issubclass(kind, numpy.generic):
         return
     if issubclass(kind, numpy.floating) and numpy.dtype(kind).itemsize <= 8:
         _KEY_BY_TYPE[kind] = lambda x: _float_key(float(x))
+        _CELL_BY_TYPE[kind] = _float_cell
     elif issubclass(kind, numpy.integer):
         _KEY_BY_TYPE[kind] = lambda x: _int_key(int(x))
+        _CELL_BY_TYPE[kind] = lambda x: _int_cell(int(x))
     elif issubclass(kind, numpy.bool_):
         _KEY_BY_TYPE[kind] = lambda x: _bool_key(bool(x))
 
@@ -483,8 +485,7 @@ def cell_of(value: Any) -> Cell:
         return _CELL_BY_TYPE[kind](value)
     except KeyError:
         pass
-    if kind.__module__ == "numpy" and issubclass(kind, float):  # numpy.float64: learn it
-        _CELL_BY_TYPE[kind] = _float_cell
+    _learn_scalar_type(kind)
     plain = plain_of(value)
     if isinstance(plain, float) and not isinstance(plain, bool):
         return _float_cell(plain)
@@ -516,18 +517,13 @@ def typed_cell(cell: Cell) -> Cell:
 
 
 def cell_from_json(item: Any) -> Cell:
-    """A cell from a JSON value written by hand (stet writes numbers and strings only)."""
+    """A cell from a JSON value written by hand (stet writes numbers and strings only).
+
+    A string is already a cell's text; ``null`` means the record lacks the column.
+    """
     if item is None:
         return ""
-    if isinstance(item, bool):
-        return "True" if item else "False"
-    if isinstance(item, int):
-        return _int_cell(item)
-    if isinstance(item, float):
-        return _float_cell(item)
-    if isinstance(item, str):
-        return item
-    return text_of(plain_of(item))
+    return item if type(item) is str else cell_of(item)
 
 
 # ---------------------------------------------------------------------------- display

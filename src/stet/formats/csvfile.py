@@ -88,19 +88,15 @@ def _all_stamps(cells: list[Cell]) -> bool:
 class CsvFile(LineFile):
     """A CSV store file: header line, then one line per record."""
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def parse_text(
+        self, text: str, at_start: bool, header: Sequence[str], first_line: int
     ) -> Chunk:
-        read = self._read_text(cursor, limit)
-        if read is None:
-            return Chunk([])
-        text, length, tail = read
-        if cursor == 0:
+        if at_start:
             first = text.find("\n") + 1
             header = next(csv.reader([text[:first]]), []) if first else []
             text, first_line = text[first:], first_line + 1
         columns, count = _columns(text, len(header), first_line, self.name)
-        return Chunk(list(header), columns, count, cursor + length, tail, first_line)
+        return Chunk(list(header), columns, count, first_line=first_line)
 
     def parse_tail(self, chunk: Chunk) -> Chunk | None:
         try:

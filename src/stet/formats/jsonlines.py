@@ -101,19 +101,13 @@ def records_to_chunk(
 class JsonLinesFile(LineFile):
     """A ``.jsonl`` store file: one JSON object per record, one record per line."""
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def parse_text(
+        self, text: str, at_start: bool, header: Sequence[str], first_line: int
     ) -> Chunk:
-        read = self._read_text(cursor, limit)
-        if read is None:
-            return Chunk([])
-        text, length, tail = read
         lines = text.split("\n")
         lines.pop()  # after the last newline
         records = parse_lines(lines, first_line, self.name)
-        chunk = records_to_chunk(records, header, cursor + length, first_line)
-        chunk.tail = tail
-        return chunk
+        return records_to_chunk(records, header, 0, first_line)
 
     def parse_tail(self, chunk: Chunk) -> Chunk | None:
         try:

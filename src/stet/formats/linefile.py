@@ -12,6 +12,10 @@ import os
 
 from .base import Chunk, DamagedStoreError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = ["LineFile", "decode"]
 
 
@@ -93,13 +97,24 @@ class LineFile:
         cut = data.rfind(b"\n") + 1
         return data[:cut], data[cut:]
 
-    def _read_text(self, offset: int, limit: int | None) -> tuple[str, int, bytes] | None:
-        """The whole lines after ``offset`` as text, their length in bytes, and the tail."""
-        read = self._read(offset, limit)
+    def read_from(
+        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    ) -> Chunk:
+        """The whole lines after ``cursor``, parsed by the format (``parse_text``)."""
+        read = self._read(cursor, limit)
         if read is None:
-            return None
+            return Chunk([])
         complete, tail = read
-        return decode(complete, offset, self.name), len(complete), tail
+        text = decode(complete, cursor, self.name)
+        chunk = self.parse_text(text, cursor == 0, header, first_line)
+        chunk.end, chunk.tail = cursor + len(complete), tail
+        return chunk
+
+    def parse_text(
+        self, text: str, at_start: bool, header: Sequence[str], first_line: int
+    ) -> Chunk:
+        """The records of whole lines of text (``at_start``: the file's first lines)."""
+        raise NotImplementedError
 
     def _whole_tail(self, chunk: Chunk, record: Chunk) -> Chunk:
         """``record``, parsed from ``chunk.tail``, placed where it ends once finished."""
