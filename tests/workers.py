@@ -205,12 +205,12 @@ def fork_sweep(parent_points: int, child_points: int) -> None:
 # -- pausing a thread at a named instant inside stet, with the profiling hook
 
 PAUSE_POINTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    # Store.record holds the store's lock and is about to write its line
-    "before-write": ("call", "append", ("record",)),
+    # Store.record (its _append) holds the store's lock and is about to write its line
+    "before-write": ("call", "append", ("_append",)),
     # the line is written; the store has not yet moved its offset past it
-    "after-write": ("return", "append", ("record",)),
+    "after-write": ("return", "append", ("_append",)),
     # the offset is past the line; the key is not yet in the in-memory index
-    "before-index": ("c_call", "add", ("record",)),
+    "before-index": ("c_call", "add", ("_append",)),
     # an empty store: the owner file is written, the CSV file not yet created
     "start": ("call", "rewrite", ("_start",)),
     # a second function widens the header: the new file is complete under a temporary

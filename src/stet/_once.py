@@ -12,15 +12,20 @@ import functools
 import os
 
 from . import _report
+from ._claims import DEFAULT_LEASE, check_lease
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
+from .formats import is_url
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
+    from ._claims import Claim
     from ._values import Cell
+
+    Prepared = tuple[tuple[Any, ...], bytes, Claim | None]
 
     P = ParamSpec("P")
     R = TypeVar("R")
@@ -207,8 +212,8 @@ class Runner:
             index = self._index = self.store.index_for(self.plan.key_spec(self.label))
         return index
 
-    def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The bound values and key of a call that must run, or None to skip it."""
+    def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prepared | None:
+        """The bound values, key and claim of a call that must run, or None to skip it."""
         plan = self.plan
         values = plan.bind(args, kwargs)
         key = plan.key(values, self.name)
@@ -220,17 +225,33 @@ class Runner:
         if key in index.keys:
             self._skipped(values)
             return None
+        options = self.options
+        claim = None
+        if options.claims:
+            call = plan.describe(self.name, values)
+            claim, holder = self.store.claim(index, key, call, options.lease, options.heartbeat)
+            if claim is None:
+                self._skipped(values, holder)
+                return None
         _report.end_streak()
-        return (values, key)
+        return (values, key, claim)
 
-    def _skipped(self, values: tuple[Any, ...]) -> None:
+    def _skipped(self, values: tuple[Any, ...], holder: Claim | None = None) -> None:
         if self.options.verbose:
             call = self.plan.describe(self.name, values)
-            _report.skipped(self.label, self.name, call, self.options.skip_lines)
+            running = holder.where() if holder is not None else None
+            _report.skipped(self.label, self.name, call, self.options.skip_lines, running)
 
-    def after(self, prepared: tuple[Any, ...]) -> None:
-        values, key = prepared
-        self.store.record(self.index, key, self.plan.cells(values), self.options.fsync)
+    def after(self, prepared: Prepared) -> None:
+        """Record a call that completed (and release its claim)."""
+        values, key, claim = prepared
+        self.store.record(self.index, key, self.plan.cells(values), self.options.fsync, claim)
+
+    def failed(self, prepared: Prepared) -> None:
+        """A call raised: release its claim, so another worker may try the run."""
+        claim = prepared[2]
+        if claim is not None:
+            self.store.release(claim)
 
 
 class _Options:
@@ -242,14 +263,20 @@ class _Options:
         verbose: bool,
         skip_lines: int,
         fsync: bool,
+        claims: bool,
+        lease: float,
+        heartbeat: float | None,
     ) -> None:
         if isinstance(store, str | os.PathLike) and os.fspath(store):
             self.store = os.fspath(store)
         else:
-            raise TypeError(f"@stet.once: store must be a file path, not {store!r}")
+            raise TypeError(f"@stet.once: store must be a file path or URL, not {store!r}")
         if not isinstance(skip_lines, int) or skip_lines < 0:
             raise ValueError(f"@stet.once: skip_lines must be a whole number >= 0: {skip_lines!r}")
-        self.path = os.path.abspath(self.store)  # fixed now: workers and chdir agree
+        # fixed now: workers and chdir agree
+        self.path = self.store if is_url(self.store) else os.path.abspath(self.store)
+        self.claims = bool(claims)
+        self.lease, self.heartbeat = check_lease(lease, heartbeat)
         self.key = key
         self.ignore = ignore
         self.verbose = verbose
@@ -271,6 +298,9 @@ if TYPE_CHECKING:
         verbose: bool = ...,
         skip_lines: int = ...,
         fsync: bool = ...,
+        claims: bool = ...,
+        lease: float = ...,
+        heartbeat: float | None = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -284,6 +314,9 @@ def once(
     verbose: bool = True,
     skip_lines: int = 10,
     fsync: bool = False,
+    claims: bool = True,
+    lease: float = DEFAULT_LEASE,
+    heartbeat: float | None = None,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -294,14 +327,24 @@ def once(
         verbose: print a ``[stet] Skipping ...`` line for skipped calls.
         skip_lines: skip lines printed per streak before the rest are condensed.
         fsync: also ``fsync`` each record, for durability against power loss.
+        claims: claim each run in the store before it runs, so that other workers
+            (processes, machines) skip it while it runs instead of running it too.
+        lease: seconds a claim lives without renewal: how long the run of a worker that
+            died (``kill -9``, a lost node) waits before another worker takes it over.
+            A dead worker of the same machine is noticed at once.
+        heartbeat: seconds between renewals of a running call's claim (default: a
+            quarter of ``lease``; at most half of it).
 
-    A skipped call returns ``None``. ``self`` and ``cls`` are never part of the key.
+    A skipped call returns ``None``, whether its run completed earlier or is running in
+    another worker now. ``self`` and ``cls`` are never part of the key.
     Plain and ``async`` functions and methods can be decorated; generator functions are
     refused, since they return before their body runs.
     """
     key_list = key if key is None or isinstance(key, str) else list(key)
     ignore_list = ignore if ignore is None or isinstance(ignore, str) else list(ignore)
-    options = _Options(store, key_list, ignore_list, verbose, skip_lines, fsync)
+    options = _Options(
+        store, key_list, ignore_list, verbose, skip_lines, fsync, claims, lease, heartbeat
+    )
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(function):
@@ -329,7 +372,11 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
             prepared = runner.before(args, kwargs)
             if prepared is None:
                 return None
-            result = await func(*args, **kwargs)
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException:
+                runner.failed(prepared)
+                raise
             runner.after(prepared)
             return result
 
@@ -340,7 +387,11 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
             prepared = runner.before(args, kwargs)
             if prepared is None:
                 return None
-            result = func(*args, **kwargs)
+            try:
+                result = func(*args, **kwargs)
+            except BaseException:
+                runner.failed(prepared)
+                raise
             runner.after(prepared)
             return result
 

@@ -27,6 +27,7 @@ _lock = threading.Lock()
 _streak_function: str | None = None
 _streak_name = ""
 _streak_count = 0
+_streak_running = 0  # of the streak's skips past its limit, how many were running elsewhere
 _streak_limit = 10
 _hooks_installed = False
 
@@ -47,12 +48,15 @@ def _emit(text: str) -> None:
     print(f"[stet] {text}", file=sys.stdout, flush=True)
 
 
-def skipped(function: str, name: str, call: str, skip_lines: int) -> None:
+def skipped(
+    function: str, name: str, call: str, skip_lines: int, running: str | None = None
+) -> None:
     """Report a skipped call of ``function`` (its unique label; ``name`` is how it reads).
 
-    ``call`` is how the call reads: ``f(alpha=0.1)``.
+    ``call`` is how the call reads: ``f(alpha=0.1)``; ``running`` says where the run is
+    running now (``node7, pid 4121``) when it was skipped for that, not for being done.
     """
-    global _streak_function, _streak_name, _streak_count, _streak_limit
+    global _streak_function, _streak_name, _streak_count, _streak_limit, _streak_running
     _install_hooks()
     with _lock:
         if _streak_function != function:
@@ -61,7 +65,10 @@ def skipped(function: str, name: str, call: str, skip_lines: int) -> None:
             _streak_count, _streak_limit = 0, skip_lines
         _streak_count += 1
         if _streak_count <= _streak_limit:
-            _emit(f"Skipping {call}")
+            where = f": running in another worker ({running})" if running is not None else ""
+            _emit(f"Skipping {call}{where}")
+        elif running is not None:
+            _streak_running += 1
 
 
 def end_streak() -> None:
@@ -71,13 +78,22 @@ def end_streak() -> None:
 
 
 def _flush_locked() -> None:
-    global _streak_function, _streak_count
+    global _streak_function, _streak_count, _streak_running
     hidden = _streak_count - _streak_limit
     if _streak_function is not None and hidden > 0:
         noun = "run" if hidden == 1 else "runs"
         more = " more" if _streak_limit else ""
-        _emit(f"Skipped {hidden:,}{more} completed {noun} of {_streak_name}")
-    _streak_function, _streak_count = None, 0
+        running, done = _streak_running, hidden - _streak_running
+        if not running:
+            _emit(f"Skipped {hidden:,}{more} completed {noun} of {_streak_name}")
+        elif not done:
+            _emit(f"Skipped {hidden:,}{more} {noun} of {_streak_name} running in other workers")
+        else:
+            _emit(
+                f"Skipped {hidden:,}{more} {noun} of {_streak_name}: {done:,} completed, "
+                f"{running:,} running in other workers"
+            )
+    _streak_function, _streak_count, _streak_running = None, 0, 0
 
 
 def _install_hooks() -> None:

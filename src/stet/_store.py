@@ -19,7 +19,6 @@ of a store and every format:
 from __future__ import annotations
 
 import atexit
-import contextlib
 import gc
 import os
 import threading
@@ -27,10 +26,9 @@ import time
 from datetime import datetime
 
 from . import _report
-from ._files import write_atomically
-from ._lock import StoreLock
+from ._claims import Claim, Worker, heartbeat
 from ._values import cell_key, record_keys, typed_cell
-from .formats import open_format
+from .formats import is_url, open_format, redacted
 from .formats.base import Chunk, DamagedStoreError
 
 TYPE_CHECKING = False
@@ -225,9 +223,9 @@ class Store:
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self._file = open_format(path, name)
-        self._file_lock = StoreLock(f"{path}.lock")
+        self._site = self._file.site
+        self._lock = self._site.lock
         self._mutex = threading.RLock()
-        self._owner_path = f"{path}.owner"
         self._header: list[str] = []
         self._cursor = 0
         self._next_line = 1
@@ -236,6 +234,7 @@ class Store:
         self._indexes: dict[str, FunctionIndex] = {}
         self._loaded = False
         self._settle_at_exit = False
+        self._tidy_at_exit = False
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -247,7 +246,7 @@ class Store:
 
     @name.setter
     def name(self, name: str) -> None:
-        self._file.name = name
+        self._file.name = redacted(name)
 
     def __reduce__(self) -> tuple[Callable[..., Store], tuple[str, str]]:
         return (_reopen, (self.path, self.name))
@@ -262,10 +261,10 @@ class Store:
                 return index
             index = FunctionIndex(spec)
             self._indexes[spec.function] = index
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)  # runs/fits.csv: make runs/
+            self._site.prepare()
             self._reload()
             if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
-                with self._file_lock:
+                with self._lock:
                     self._reload()
                     if self._owner is None:
                         self._write_owner(spec.function)
@@ -360,7 +359,7 @@ class Store:
 
     def _mend_tail(self) -> None:
         """Deal with an incomplete last record: one still being written, or torn."""
-        with self._file_lock:  # a writer holding the lock may still be writing that record
+        with self._lock:  # a writer holding the lock may still be writing that record
             chunk = self._file.read_from(self._cursor, self._header, self._next_line)
             self._take(chunk)
             if not chunk.tail:
@@ -372,13 +371,11 @@ class Store:
                     self._file.finish_tail(whole)  # a whole record missing its ending
                     self._take(whole)
                     return
-            torn_path = f"{self.path}.torn"
-            with open(torn_path, "ab") as torn:
-                torn.write(chunk.tail + b"\n")
+            where = self._site.set_aside(chunk.tail)
             self._file.cut(self._cursor)
             _report.line(
                 f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
-                f"in {os.path.basename(torn_path)}; every complete record is kept"
+                f"in {where}; every complete record is kept"
             )
 
     def snapshot(self) -> Snapshot:
@@ -397,30 +394,94 @@ class Store:
 
     # -- writing
 
-    def record(self, index: FunctionIndex, key: bytes, cells: dict[str, Cell], fsync: bool) -> bool:
-        """Append one completed run; False when another writer recorded it first."""
-        spec = index.spec
-        with self._mutex, self._file_lock:
-            self._refresh()
+    def claim(
+        self, index: FunctionIndex, key: bytes, call: str, lease: float, every: float
+    ) -> tuple[Claim | None, Claim | None]:
+        """Claim a run that is about to run, for this worker.
+
+        Returns ``(ours, None)`` when this worker may run it, ``(None, holder)`` when
+        another worker's live claim holds it, and ``(None, None)`` when it completed
+        meanwhile. Ours is renewed every ``every`` seconds until it is recorded or
+        released.
+        """
+        mine = Claim(index.spec.function, key, call, Worker.current(), lease)
+        book = self._site.claims
+        with self._mutex:
+            holder = book.take(mine)
+            if holder is not None:
+                return None, holder
+            if not self._tidy_at_exit:
+                self._tidy_at_exit = True
+                atexit.register(self._tidy)
+            self._refresh()  # claimed first, then checked: a record lands before its release
             if key in index.keys:
-                return False
-            if not self._row_count:
-                self._start(spec)
-            self._widen(spec)
-            if key in index.keys:  # a rewrite while widening read the store afresh
-                return False
-            header = self._header
-            values = {**cells, TIMESTAMP_COLUMN: now_text()}
-            if FUNCTION_COLUMN in header:
-                values[FUNCTION_COLUMN] = spec.function
-            self._cursor = self._file.append(header, values, fsync=fsync)
-            if not self._settle_at_exit:
-                self._settle_at_exit = True
-                atexit.register(self.settle)
-            self._next_line += 1
-            self._row_count += 1
-            index.keys.add(key)
-            return True
+                with self._lock:
+                    book.release(mine)
+                return None, None
+        heartbeat().watch(book, mine, every)
+        return mine, None
+
+    def release(self, claim: Claim) -> None:
+        """Give up a claim whose call did not complete, so another worker may run it."""
+        heartbeat().forget(claim)
+        with self._mutex, self._lock:
+            self._site.claims.release(claim)
+
+    def running(self, function: str | None = None) -> list[Claim]:
+        """The live claims of every worker (of one function, if given)."""
+        with self._mutex:
+            claims = self._site.claims.running()
+        return [c for c in claims if function is None or c.function == function]
+
+    def _tidy(self) -> None:
+        with self._mutex:
+            self._site.tidy()
+
+    def record(
+        self,
+        index: FunctionIndex,
+        key: bytes,
+        cells: dict[str, Cell],
+        fsync: bool,
+        claim: Claim | None = None,
+    ) -> bool:
+        """Append one completed run; False when another writer recorded it first.
+
+        The run's claim, if any, is released once its record is in the store.
+        """
+        with self._mutex, self._lock:
+            try:
+                return self._append(index, key, cells, fsync)
+            finally:
+                if claim is not None:
+                    heartbeat().forget(claim)
+                    self._site.claims.release(claim)
+
+    def _append(
+        self, index: FunctionIndex, key: bytes, cells: dict[str, Cell], fsync: bool
+    ) -> bool:
+        """Append one record under the lock, unless the run is in the store already."""
+        spec = index.spec
+        self._refresh()
+        if key in index.keys:
+            return False
+        if not self._row_count:
+            self._start(spec)
+        self._widen(spec)
+        if key in index.keys:  # a rewrite while widening read the store afresh
+            return False
+        header = self._header
+        values = {**cells, TIMESTAMP_COLUMN: now_text()}
+        if FUNCTION_COLUMN in header:
+            values[FUNCTION_COLUMN] = spec.function
+        self._cursor = self._file.append(header, values, fsync=fsync)
+        if not self._settle_at_exit:
+            self._settle_at_exit = True
+            atexit.register(self.settle)
+        self._next_line += 1
+        self._row_count += 1
+        index.keys.add(key)
+        return True
 
     def _start(self, spec: KeySpec) -> None:
         """An empty store takes the layout of the first function that records into it."""
@@ -461,11 +522,11 @@ class Store:
 
     def remove(self, keep: Callable[[dict[str, Cell]], bool]) -> int:
         """Remove every record ``keep`` rejects; returns how many were removed."""
-        with self._mutex, self._file_lock:
+        with self._mutex, self._lock:
             self._refresh()
             removed = self._rewrite(list(self._header), keep)
             if not self._row_count:
-                _remove(self._owner_path)
+                self._site.remove_owner()
                 self._reload()
             return removed
 
@@ -477,7 +538,7 @@ class Store:
         ``_stet_timestamp`` get the time of the conversion.
         """
         target = get_store(destination)
-        with self._mutex, self._file_lock:
+        with self._mutex, self._lock:
             if not self._file.exists():
                 raise FileNotFoundError(2, "No store at this path", self.name)
             reader = open_format(self.path, self.name)
@@ -486,8 +547,8 @@ class Store:
             finally:
                 reader.close()
             owner = self._read_owner()
-        os.makedirs(os.path.dirname(target.path), exist_ok=True)
-        with target._mutex, target._file_lock:
+        target._site.prepare()
+        with target._mutex, target._lock:
             if target._file.exists():
                 raise FileExistsError(
                     f"stet.convert: {target.name} already exists; stet never writes over a "
@@ -503,44 +564,22 @@ class Store:
         """Let the format finish deferred work (Parquet compacts its journal); at exit."""
         if not self._file.exists():
             return  # removed meanwhile (a temporary directory): nothing to finish
-        with self._mutex, self._file_lock:
+        with self._mutex, self._lock:
             self._file.settle()
 
     # -- the owner file
 
     def _read_owner(self) -> str | None:
-        import json
-
-        try:
-            with open(self._owner_path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError):
-            raise DamagedStoreError(
-                f"{self._owner_path} is damaged; it names the function that wrote "
-                f"{self.name}. Delete it and stet will ask the next function to claim the store."
-            ) from None
-        function = data.get("function") if isinstance(data, dict) else None
-        return function if isinstance(function, str) else None
+        return self._site.read_owner()
 
     def _write_owner(self, function: str) -> None:
-        import json
-
-        text = json.dumps({"function": function, "about": _OWNER_ABOUT}, indent=1) + "\n"
-        write_atomically(self._owner_path, text.encode("utf-8"))
+        self._site.write_owner(function)
         self._owner = function
 
     def _after_fork(self) -> None:
         self._mutex = threading.RLock()  # another thread may have held it at the fork
-        self._file_lock.after_fork()
+        self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
-
-
-_OWNER_ABOUT = (
-    "Written by stet: the function whose runs are the records of this store that have "
-    "no _stet_function cell."
-)
 
 
 def _header_problem(header: list[str], name: str) -> DamagedStoreError | None:
@@ -595,24 +634,20 @@ _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
 def get_store(location: str | os.PathLike[str]) -> Store:
     """The process's one ``Store`` for a location (relative paths: the working directory)."""
-    path = os.path.abspath(os.fspath(location))
+    given = os.fspath(location)
+    path = given if is_url(given) else os.path.abspath(given)
     with _registry_lock:
         store = _registry.get(path)
         if store is None:
-            store = _registry[path] = Store(path, os.fspath(location))
+            store = _registry[path] = Store(path, redacted(given))
         return store
 
 
 def _reopen(path: str, name: str) -> Store:
     store = get_store(path)
-    store.name = name
+    store.name = redacted(name)
     return store
 
 

@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .base import StoreFormat
 
-__all__ = ["FORMATS", "open_format"]
+__all__ = ["FORMATS", "SCHEMES", "is_url", "open_format", "redacted"]
 
 # extension -> (module, class, the extra that installs what it needs, or "")
 FORMATS: dict[str, tuple[str, str, str]] = {
@@ -20,19 +20,57 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     ".db": ("sqlitefile", "SqliteFile", ""),
     ".parquet": ("parquetdir", "ParquetDir", "parquet"),
 }
+# URL scheme -> the same, for stores on a server
+SCHEMES: dict[str, tuple[str, str, str]] = {
+    "postgresql": ("postgres", "PostgresTable", "postgres"),
+    "postgres": ("postgres", "PostgresTable", "postgres"),
+}
+
+
+def is_url(location: str) -> bool:
+    """Whether a store location is a server's URL (``postgresql://...``), not a path."""
+    return "://" in location
+
+
+def redacted(location: str) -> str:
+    """A location as messages may show it: a URL without its password."""
+    if not is_url(location):
+        return location
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
 
 
 def open_format(path: str, name: str) -> StoreFormat:
-    """The format object for a store path, by its extension."""
-    extension = os.path.splitext(path)[1].lower()
-    try:
-        module_name, class_name, extra = FORMATS[extension]
-    except KeyError:
-        supported = ", ".join(FORMATS)
-        raise ValueError(
-            f"stet cannot tell the format of the store {name!r}: its extension "
-            f"{extension or '(none)'} is not one stet knows. Use one of: {supported}"
-        ) from None
+    """The format object for a store path, by its extension, or a URL, by its scheme."""
+    if is_url(path):
+        scheme = path.split("://", 1)[0].lower()
+        if scheme not in SCHEMES:
+            raise ValueError(
+                f"stet cannot open the store {name!r}: it knows no {scheme}:// stores. "
+                f"Use a file path, or one of: {', '.join(f'{s}://' for s in SCHEMES)}"
+            )
+        module_name, class_name, extra = SCHEMES[scheme]
+        extension = f"{scheme}://"
+    else:
+        extension = os.path.splitext(path)[1].lower()
+        try:
+            module_name, class_name, extra = FORMATS[extension]
+        except KeyError:
+            supported = ", ".join(FORMATS)
+            raise ValueError(
+                f"stet cannot tell the format of the store {name!r}: its extension "
+                f"{extension or '(none)'} is not one stet knows. Use one of: {supported}, "
+                "or a postgresql:// URL"
+            ) from None
     try:
         module = importlib.import_module(f"{__name__}.{module_name}")
     except ImportError as error:

@@ -13,15 +13,21 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from types import TracebackType
     from typing import Protocol
 
+    from .._claims import ClaimBook
     from .._values import Cell
 
-__all__ = ["Chunk", "DamagedStoreError", "StoreFormat"]
+__all__ = ["Chunk", "DamagedStoreError", "Site", "StoreConnectionError", "StoreFormat"]
 
 
 class DamagedStoreError(ValueError):
     """A store file stet cannot read; nothing in it was changed."""
+
+
+class StoreConnectionError(ConnectionError):
+    """The connection to a store's server failed; what it did not confirm was not stored."""
 
 
 class Chunk:
@@ -52,10 +58,51 @@ class Chunk:
 
 if TYPE_CHECKING:
 
+    class SiteLock(Protocol):
+        """A reentrant cross-process lock: ``with site.lock: ...``."""
+
+        def __enter__(self) -> None: ...
+
+        def __exit__(
+            self,
+            kind: type[BaseException] | None,
+            error: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None: ...
+
+        def after_fork(self) -> None:
+            """In a forked child: forget the parent's lock."""
+
+    class Site(Protocol):
+        """What a store has beside its rows: its lock, owner, claims, torn tails."""
+
+        lock: SiteLock
+        claims: ClaimBook
+
+        def prepare(self) -> None:
+            """Make what must exist before a first write (a file store's directory)."""
+
+        def read_owner(self) -> str | None:
+            """The function that owns the store's unlabelled records, if one was named."""
+
+        def write_owner(self, function: str) -> None: ...
+
+        def remove_owner(self) -> None: ...
+
+        def set_aside(self, tail: bytes) -> str:
+            """Keep a torn last record somewhere safe; returns where, for the message."""
+
+        def tidy(self) -> None:
+            """At exit: remove what only running calls need."""
+
+        def after_fork(self) -> None:
+            """In a forked child: forget the parent's locks and connections."""
+
     class StoreFormat(Protocol):
         """One store location in one format; every method but reads runs under the lock."""
 
         name: str  # how messages name the store
+        site: Site
 
         def __init__(self, path: str, name: str) -> None:
             """Nothing is read or created until the first call."""

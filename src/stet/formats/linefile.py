@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from .base import Chunk, DamagedStoreError
+from .filesite import FileSite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class LineFile:
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name  # how messages name the file
+        self.site = FileSite(self.path, name)  # lock, owner, claims beside it
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
 

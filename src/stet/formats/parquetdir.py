@@ -46,6 +46,7 @@ import pyarrow.parquet  # type: ignore[import-untyped]
 from .._files import write_atomically
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError
+from .filesite import FileSite
 from .jsonlines import JsonLinesFile
 
 TYPE_CHECKING = False
@@ -73,6 +74,7 @@ class ParquetDir:
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
+        self.site = FileSite(self.path, name)  # lock, owner, claims beside it
         self._journal = _Journal(os.path.join(path, JOURNAL), name)
         self._header: _Header | None = None  # the open journal's header, once read
         self._next: tuple[_Journal, _Header] | None = None  # the journal continuing it

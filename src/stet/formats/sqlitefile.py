@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError
+from .filesite import FileSite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class SqliteFile:
     def __init__(self, path: str, name: str) -> None:
         self.path = os.path.abspath(path)
         self.name = name  # how messages name the file
+        self.site = FileSite(self.path, name)  # lock, owner, claims beside it
         self._con: sqlite3.Connection | None = None
         self._pid = 0  # the process that opened ``_con``
         self._identity: tuple[int, int] | None = None  # the file ``_con`` opened

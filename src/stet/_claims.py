@@ -1,0 +1,281 @@
+"""Claims: a worker's lease on the run it is running, so that no other worker runs it too.
+
+Before a call runs, its worker *claims* the run in the store. A claim is a lease: it lives
+``lease`` seconds past its last renewal, and a background thread (the heartbeat) renews
+the claims of this process while their calls run. A claim whose lease ran out (a worker
+killed, a node lost) is taken over by the next worker that reaches the run; so is one
+whose holder was a process of this very machine that no longer runs, without waiting.
+
+Each kind of store keeps its claims its own way (a :class:`ClaimBook`): files in a
+directory beside a file store, a table in PostgreSQL. The policy is here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Protocol
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "Claim",
+    "ClaimBook",
+    "Heartbeat",
+    "Worker",
+    "check_lease",
+    "heartbeat",
+]
+
+DEFAULT_LEASE = 60.0  # seconds: a dead worker's run waits at most this long
+HEARTBEATS_PER_LEASE = 4  # a claim is renewed this often within one lease by default
+
+
+def check_lease(lease: object, beat: object) -> tuple[float, float]:
+    """The lease and heartbeat interval of ``@stet.once``, checked; the beat defaults."""
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
+        raise ValueError(f"@stet.once: lease must be a number of seconds > 0, not {lease!r}")
+    if beat is None:
+        return float(lease), float(lease) / HEARTBEATS_PER_LEASE
+    if isinstance(beat, bool) or not isinstance(beat, int | float) or not 0 < beat <= lease / 2:
+        raise ValueError(
+            f"@stet.once: heartbeat must be a number of seconds > 0 and at most half the "
+            f"lease ({lease}), so that a live claim is renewed before it expires: {beat!r}"
+        )
+    return float(lease), float(beat)
+
+
+class Worker:
+    """Who holds a claim: this process, named so that others can tell if it still runs."""
+
+    __slots__ = ("host", "machine", "pid", "start", "token")
+
+    def __init__(self, host: str, pid: int, machine: str, start: int, token: str) -> None:
+        self.host = host
+        self.pid = pid
+        self.machine = machine  # this boot of this machine and its pid namespace ("" unknown)
+        self.start = start  # when the process started, in clock ticks since boot (0 unknown)
+        self.token = token  # unique to this process
+
+    @classmethod
+    def current(cls) -> Worker:
+        """This process (computed once per process; a forked child gets its own)."""
+        global _current
+        pid = os.getpid()
+        if _current is None or _current.pid != pid:
+            _current = cls(
+                socket.gethostname(),
+                pid,
+                _machine(),
+                _start_ticks(pid),
+                f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}",
+            )
+        return _current
+
+    def is_gone(self) -> bool:
+        """True when this worker was a process of this machine that no longer runs."""
+        here = Worker.current()
+        if not self.machine or self.machine != here.machine:
+            return False  # another machine, or one that cannot tell: wait for the lease
+        if self.pid == here.pid:
+            return self.token != here.token  # this pid's earlier process (a fork's parent)
+        start = _start_ticks(self.pid)
+        return start == 0 or (self.start != 0 and start != self.start)
+
+
+_current: Worker | None = None
+
+
+def _machine() -> str:
+    """This boot of this machine and this pid namespace: where pids mean the same."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}/{namespace}"
+
+
+def _start_ticks(pid: int) -> int:
+    """When process ``pid`` started (clock ticks since boot); 0 when it does not run.
+
+    A zombie (killed, not yet reaped by its parent) does not run.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    if fields[0] in (b"Z", b"X"):
+        return 0
+    return int(fields[19])
+
+
+class Claim:
+    """One worker's claim on one run of one function."""
+
+    __slots__ = ("call", "function", "handle", "key", "lease", "lost", "worker")
+
+    def __init__(self, function: str, key: bytes, call: str, worker: Worker, lease: float) -> None:
+        self.function = function
+        self.key = key
+        self.call = call  # how the call reads: "calculation(alpha=0.1, beta=0.2)"
+        self.worker = worker
+        self.lease = lease
+        self.handle: object = None  # what the book needs to find its own claim again
+        self.lost = False  # another worker took it over while this one ran
+
+    @property
+    def ident(self) -> str:
+        """A short name of the run, the same in every process: a file name, say."""
+        import hashlib
+
+        digest = hashlib.blake2b(self.function.encode("utf-8", "surrogatepass"), digest_size=16)
+        digest.update(b"\0" + self.key)
+        return digest.hexdigest()
+
+    def holder_is_gone(self) -> bool:
+        return self.worker.is_gone()
+
+    def where(self) -> str:
+        """Who runs it, for messages: ``node7, pid 4121``."""
+        return f"{self.worker.host}, pid {self.worker.pid}"
+
+    def to_json(self) -> str:
+        worker = self.worker
+        return json.dumps(
+            {
+                "function": self.function,
+                "call": self.call,
+                "host": worker.host,
+                "pid": worker.pid,
+                "machine": worker.machine,
+                "start": worker.start,
+                "worker": worker.token,
+                "lease": self.lease,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, key: bytes = b"") -> Claim | None:
+        """A claim as another worker wrote it; None when the text is not one."""
+        try:
+            data = json.loads(text)
+            worker = Worker(
+                str(data["host"]),
+                int(data["pid"]),
+                str(data["machine"]),
+                int(data["start"]),
+                str(data["worker"]),
+            )
+            lease = float(data["lease"])
+            return cls(str(data["function"]), key, str(data["call"]), worker, lease)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+if TYPE_CHECKING:
+
+    class ClaimBook(Protocol):
+        """Where one store keeps its claims."""
+
+        def take(self, claim: Claim) -> Claim | None:
+            """Claim a run: None when it is now ours, else the live claim of its holder.
+
+            A claim whose lease ran out, or whose holder is gone, is taken over atomically.
+            """
+
+        def renew(self, claims: Sequence[Claim]) -> list[Claim]:
+            """Extend our claims by their lease (from the heartbeat thread); returns the
+            ones another worker took over meanwhile."""
+
+        def release(self, claim: Claim) -> None:
+            """Drop our claim, if it is still ours (called with the store's lock held)."""
+
+        def running(self) -> list[Claim]:
+            """Every live claim, of any worker."""
+
+        def after_fork(self) -> None:
+            """In a forked child: forget what belongs to the parent."""
+
+
+class Heartbeat:
+    """One thread per process that renews this process's claims while their calls run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._claims: dict[int, tuple[ClaimBook, Claim, float]] = {}  # id(claim) -> ...
+        self._thread: threading.Thread | None = None
+
+    def watch(self, book: ClaimBook, claim: Claim, every: float) -> None:
+        """Renew ``claim`` every ``every`` seconds until :meth:`forget`."""
+        with self._lock:
+            self._claims[id(claim)] = (book, claim, every)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="stet-heartbeat", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._wake.notify()
+
+    def forget(self, claim: Claim) -> None:
+        with self._lock:
+            self._claims.pop(id(claim), None)
+
+    def _run(self) -> None:
+        import time
+
+        due: dict[int, float] = {}
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                for ident, (_, _, every) in self._claims.items():
+                    due.setdefault(ident, now + every)
+                for ident in [i for i in due if i not in self._claims]:
+                    del due[ident]
+                wait = min(due.values(), default=now + 3600) - now
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                ready = [self._claims[i] for i, when in due.items() if when <= now]
+                for _, claim, every in ready:
+                    due[id(claim)] = now + every
+            self._renew(ready)
+
+    @staticmethod
+    def _renew(ready: list[tuple[ClaimBook, Claim, float]]) -> None:
+        books: dict[int, tuple[ClaimBook, list[Claim]]] = {}
+        for book, claim, _ in ready:
+            books.setdefault(id(book), (book, []))[1].append(claim)
+        for book, claims in books.values():
+            try:
+                lost = book.renew(claims)
+            except Exception:  # a store gone or unreachable: the lease decides, try again
+                continue
+            for claim in lost:
+                claim.lost = True
+
+
+_heartbeat = Heartbeat()
+
+
+def heartbeat() -> Heartbeat:
+    """This process's heartbeat."""
+    return _heartbeat
+
+
+def _after_fork_in_child() -> None:
+    global _heartbeat
+    _heartbeat = Heartbeat()  # the parent's claims are the parent's; no thread survives
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
