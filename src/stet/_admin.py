@@ -14,6 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._claims import Claim
     from ._values import Cell
 
 __all__ = ["reset", "status"]
@@ -25,14 +26,24 @@ if TYPE_CHECKING:
 def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> None:
     """Print what a store holds: how many runs, the last one, and the key columns.
 
+    Runs that are running now in some worker (their claims) are counted beside the
+    completed ones, with the hosts and process ids that run them.
+
     Args:
-        store: the store's path.
+        store: the store's path or URL.
         function: count only this function's runs (its qualified name).
 
     Raises:
         FileNotFoundError: no store exists at ``store``.
     """
-    snapshot = get_store(store).snapshot()
+    handle = get_store(store)
+    running = handle.running(function)
+    try:
+        snapshot = handle.snapshot()
+    except FileNotFoundError:
+        if not running:
+            raise
+        snapshot = Snapshot([], [], None)  # the first runs are running: none completed yet
     rows = _rows_of(snapshot, function)
     stamp = snapshot.header.index(TIMESTAMP_COLUMN) if snapshot.header else -1
     last = max((str(row[stamp]) for row in rows), default="never")
@@ -41,8 +52,9 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
     noun = "experiment" if count == 1 else "experiments"
     what = f" of {function}" if function is not None else ""
     lines = [
-        f"Store: {os.fspath(store)}",
+        f"Store: {handle.name}",
         f"{count:,} completed {noun}{what} recorded",
+        *_running_lines(running),
         f"Last run: {last}",
         f"Key columns: {', '.join(columns) or '(none)'}",
     ]
@@ -53,6 +65,25 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
             counts[name] = counts.get(name, 0) + 1
         lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
     _report.lines(lines)
+
+
+def _running_lines(claims: list[Claim], hosts_shown: int = 5, pids_shown: int = 8) -> list[str]:
+    """``3 running now: node1 (pids 4121, 4122), node2 (pid 77)``, or nothing."""
+    if not claims:
+        return []
+    pids: dict[str, set[int]] = {}
+    for claim in claims:
+        pids.setdefault(claim.worker.host, set()).add(claim.worker.pid)
+    parts = []
+    for host, numbers in list(pids.items())[:hosts_shown]:
+        listed = sorted(numbers)
+        shown = ", ".join(map(str, listed[:pids_shown]))
+        if len(listed) > pids_shown:
+            shown += f" and {len(listed) - pids_shown} more"
+        parts.append(f"{host} ({'pid' if len(listed) == 1 else 'pids'} {shown})")
+    if len(pids) > hosts_shown:
+        parts.append(f"and {len(pids) - hosts_shown} more hosts")
+    return [f"{len(claims):,} running now: {', '.join(parts)}"]
 
 
 def _rows_of(snapshot: Snapshot, function: str | None) -> list[list[Cell]]:
@@ -98,7 +129,7 @@ def reset(
             "to remove as key_dict=..., e.g. stet.reset(key_dict={'alpha': 0.1})"
         )
     handle = get_store(store)
-    name = os.fspath(store)
+    name = handle.name
     try:
         snapshot = handle.snapshot()
     except FileNotFoundError:

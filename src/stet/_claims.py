@@ -68,15 +68,15 @@ class Worker:
         """This process (computed once per process; a forked child gets its own)."""
         global _current
         pid = os.getpid()
-        if _current is None or _current.pid != pid:
-            _current = cls(
-                socket.gethostname(),
-                pid,
-                _machine(),
-                _start_ticks(pid),
-                f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}",
-            )
-        return _current
+        current = _current
+        if current is not None and current.pid == pid:
+            return current
+        with _current_lock:  # threads that start at once must agree on one token
+            if _current is None or _current.pid != pid:
+                host = socket.gethostname()
+                token = f"{host}:{pid}:{secrets.token_hex(4)}"
+                _current = cls(host, pid, _machine(), _start_ticks(pid), token)
+            return _current
 
     def is_gone(self) -> bool:
         """True when this worker was a process of this machine that no longer runs."""
@@ -90,6 +90,7 @@ class Worker:
 
 
 _current: Worker | None = None
+_current_lock = threading.Lock()
 
 
 def _machine() -> str:
@@ -274,7 +275,8 @@ def heartbeat() -> Heartbeat:
 
 
 def _after_fork_in_child() -> None:
-    global _heartbeat
+    global _heartbeat, _current_lock
+    _current_lock = threading.Lock()
     _heartbeat = Heartbeat()  # the parent's claims are the parent's; no thread survives
 
 
