@@ -215,6 +215,7 @@ class Heartbeat:
         self._wake = threading.Condition(self._lock)
         self._claims: dict[int, tuple[ClaimBook, Claim, float]] = {}  # id(claim) -> ...
         self._thread: threading.Thread | None = None
+        self._sleeping = 0.0  # the longest a claim may wait for the thread to wake now
 
     def watch(self, book: ClaimBook, claim: Claim, every: float) -> None:
         """Renew ``claim`` every ``every`` seconds until :meth:`forget`."""
@@ -225,8 +226,8 @@ class Heartbeat:
                     target=self._run, name="stet-heartbeat", daemon=True
                 )
                 self._thread.start()
-            else:
-                self._wake.notify()
+            elif every < self._sleeping:
+                self._wake.notify()  # it sleeps longer than this claim may wait
 
     def forget(self, claim: Claim) -> None:
         with self._lock:
@@ -245,7 +246,10 @@ class Heartbeat:
                     del due[ident]
                 wait = min(due.values(), default=now + 3600) - now
                 if wait > 0:
+                    shortest = min((every for _, _, every in self._claims.values()), default=3600)
+                    self._sleeping = min(shortest, wait)
                     self._wake.wait(wait)
+                    self._sleeping = 0.0
                     continue
                 ready = [self._claims[i] for i, when in due.items() if when <= now]
                 for _, claim, every in ready:

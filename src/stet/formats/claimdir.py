@@ -1,23 +1,27 @@
-"""The claims of a store kept in files: one small file per claimed run, in a directory.
+"""The claims of a store kept in files: a journal of claims, and a file per worker.
 
-``<store>.claims/<run>.claim`` holds the holder's claim as JSON; the file's modification
-time is its last renewal. The claim is written whole under a name of its own, then linked
-to the run's name: the link succeeds for one worker only, so two workers never both win
-a free run, and no worker ever reads half a claim. A lapsed claim is replaced (written
-beside, renamed over) under the store's lock, so two workers never both take over the
-same one. The holder renews through
-its open descriptor, which stays with its own file, and notices a takeover when that file
-has no name left.
+``<store>.claims/journal`` holds one line per event, appended under the store's lock:
+``+<run> <worker> <lease> <function>`` when a worker claims a run (or takes it over),
+``-<run> <worker>`` when it lets go. Each process reads it from where it stopped, so a claim costs
+a lock, a ``stat`` and one small append: no file is created per run.
+
+``<store>.claims/<worker>.worker`` describes each worker (host, pid, this boot of its
+machine); its modification time is the worker's heartbeat, renewed by a background
+thread. A claim lives while its worker's file was touched within the claim's lease and
+its worker is not seen to be gone (a process of this machine that no longer runs).
+
+The journal is rewritten with the live claims alone once it grows past a few hundred
+KiB; readers notice the new file and read it from its start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import threading
 import time
 
-from .._claims import DEFAULT_LEASE, Claim, Worker
+from .._claims import Claim, Worker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,157 +30,244 @@ if TYPE_CHECKING:
 
 __all__ = ["ClaimDirectory"]
 
-_SUFFIX = ".claim"
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_COMPACT_AT = 256 << 10  # bytes of journal before it is rewritten with the live claims
+_APPEND = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
 class ClaimDirectory:
-    """A store's claims as files in one directory."""
+    """A store's claims: a journal and worker files in one directory."""
 
     def __init__(self, directory: str, lock: AbstractContextManager[None]) -> None:
         self.directory = directory
-        self._lock = lock
+        self._journal = os.path.join(directory, "journal")
+        self._lock = lock  # the store's lock; the caller holds the store's mutex
+        self._table: dict[str, tuple[str, float, str]] = {}  # run -> (worker, lease, function)
+        self._fd: int | None = None  # the journal, open for appends and reads
+        self._identity: tuple[int, int] | None = None
+        self._cursor = 0
+        self._workers: dict[str, Worker | None] = {}  # token -> worker, as its file says
+        self._beating = ""  # the worker file this process made and renews
+        self._touched = 0.0  # when this thread last touched it (time.monotonic)
+
+    # -- the calls of the Store
 
     def take(self, claim: Claim) -> Claim | None:
-        ident = claim.ident
-        path = os.path.join(self.directory, ident + _SUFFIX)
-        thread = threading.get_ident()
-        temp = os.path.join(self.directory, f".{ident}.{thread}.{claim.worker.pid}.new")
-        data = claim.to_json().encode("utf-8", "surrogatepass")
-        while True:
-            try:
-                fd = os.open(temp, _CREATE, 0o666)
-            except FileNotFoundError:
-                os.makedirs(self.directory, exist_ok=True)
-                continue
-            try:
-                _write(fd, data)
-                os.link(temp, path)
-            except FileExistsError:
-                os.close(fd)
-                held = _read(path)
-                if held is None:
-                    continue  # released meanwhile: try again
-                holder, seen = held
-                if _is_live(holder, seen):
+        with self._lock:
+            fd = self._catch_up(create=True)
+            assert fd is not None
+            ident = claim.ident
+            held = self._table.get(ident)
+            if held is not None:
+                holder = self._holder(*held)
+                if holder is not None:
                     return holder
-                with self._lock:
-                    if self._take_over(path, temp, data, claim, seen):
-                        return None
-                continue
-            except BaseException:
-                os.close(fd)
-                raise
-            finally:
-                _remove(temp)
-            claim.handle = (fd, path)
+            token = claim.worker.token
+            self._announce(claim.worker, claim.lease)
+            entry = (_file_name(token), claim.lease, claim.function)
+            self._write(fd, _claim_line(ident, entry))
+            self._table[ident] = entry
+            claim.handle = ident
             return None
 
-    def _take_over(
-        self, path: str, temp: str, data: bytes, claim: Claim, seen: os.stat_result
-    ) -> bool:
-        """Replace the lapsed claim at ``path``, unless it changed since it was judged."""
-        try:
-            now = os.stat(path)
-        except FileNotFoundError:
-            return False
-        if (now.st_ino, now.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):
-            return False
-        fd = os.open(temp, _CREATE, 0o666)
-        try:
-            _write(fd, data)
-            os.replace(temp, path)
-        except BaseException:
-            os.close(fd)
-            _remove(temp)
-            raise
-        claim.handle = (fd, path)
-        return True
+    def release(self, claim: Claim) -> None:
+        """Drop our claim, if it is still ours (the caller holds the store's lock)."""
+        ident, claim.handle = claim.handle, None
+        assert isinstance(ident, str), "a claim of another worker"
+        fd = self._catch_up(create=False)
+        mine = _file_name(claim.worker.token)
+        if fd is None or self._table.get(ident, ("",))[0] != mine:
+            return  # taken over while its call ran, or the journal was removed
+        self._write(fd, f"-{ident} {mine}\n")
+        del self._table[ident]
+        if self._cursor > _COMPACT_AT:
+            self._compact()
 
     def renew(self, claims: Sequence[Claim]) -> list[Claim]:
-        lost = []
-        for claim in claims:
-            fd, _ = _handle(claim)
-            os.utime(fd)
-            if not os.fstat(fd).st_nlink:
-                lost.append(claim)
-        return lost
-
-    def release(self, claim: Claim) -> None:
-        fd, path = _handle(claim)
-        claim.handle = None
-        try:
-            mine = os.fstat(fd)
+        """Touch this worker's file: every claim of this worker lives on."""
+        if self._beating:
             with contextlib.suppress(FileNotFoundError):
-                there = os.stat(path)
-                if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
-                    os.remove(path)
-        finally:
-            os.close(fd)
+                os.utime(self._beating)
+            self._touched = time.monotonic()
+        return []
 
     def running(self) -> list[Claim]:
+        reader = ClaimDirectory(self.directory, contextlib.nullcontext())
         try:
-            names = [n for n in os.listdir(self.directory) if n.endswith(_SUFFIX)]
-        except FileNotFoundError:
-            return []
-        claims = []
-        for name in names:
-            held = _read(os.path.join(self.directory, name))
-            if held is not None and _is_live(*held):
-                claims.append(held[0])
-        return claims
+            reader._catch_up(create=False)
+            claims = []
+            for entry in reader._table.values():
+                holder = reader._holder(*entry)
+                if holder is not None:
+                    claims.append(holder)
+            return claims
+        finally:
+            reader._close()
 
     def tidy(self) -> None:
-        """Remove the directory when no claim is left in it."""
-        with contextlib.suppress(OSError):
-            for name in os.listdir(self.directory):  # left by workers killed mid-claim
-                if name.endswith(".new") and _is_gone_pid(name):
-                    _remove(os.path.join(self.directory, name))
-            os.rmdir(self.directory)
+        """At exit: remove this worker's file, and the directory once nothing is claimed."""
+        if not os.path.isdir(self.directory):
+            return  # removed meanwhile (a temporary directory): nothing to tidy
+        with self._lock:
+            if self._beating:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self._beating)
+                self._beating = ""
+            self._catch_up(create=False)
+            if any(self._holder(*entry) for entry in self._table.values()):
+                return  # a claim lives: a worker runs a call
+            self._close()
+            self._remove_gone_workers()
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._journal)
+            with contextlib.suppress(OSError):
+                os.rmdir(self.directory)  # only when no other worker's file is left
 
     def after_fork(self) -> None:
-        pass  # claims are released by the process that took them
+        self._beating = ""  # the parent's file: the child announces itself anew
+        self._fd, self._identity, self._cursor = None, None, 0
+        self._table.clear()
+
+    # -- the journal
+
+    def _catch_up(self, create: bool) -> int | None:
+        """Read what other workers appended; the journal's descriptor (None: no journal)."""
+        try:
+            st = os.stat(self._journal)
+        except FileNotFoundError:
+            self._close()
+            if not create:
+                return None
+            os.makedirs(self.directory, exist_ok=True)
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != self._identity:
+            self._close()
+            fd = os.open(self._journal, _APPEND, 0o666)
+            opened = os.fstat(fd)
+            self._fd, self._identity = fd, (opened.st_dev, opened.st_ino)
+            size = opened.st_size
+        else:
+            size = st.st_size
+        descriptor = self._fd
+        assert descriptor is not None
+        if size > self._cursor:
+            data = os.pread(descriptor, size - self._cursor, self._cursor)
+            whole = data.rfind(b"\n") + 1
+            self._apply(data[:whole])
+            self._cursor += whole
+            if whole < len(data) and create:  # a writer died mid-line: end it
+                self._write(descriptor, "\n")
+        return descriptor
+
+    def _apply(self, data: bytes) -> None:
+        table = self._table
+        for line in data.decode("utf-8", "replace").splitlines():
+            parts = line[1:].split(" ", 3)
+            if line.startswith("+") and len(parts) == 4:
+                with contextlib.suppress(ValueError):
+                    table[parts[0]] = (parts[1], float(parts[2]), parts[3])
+            elif line[:1] == "-" and len(parts) == 2 and table.get(parts[0], ("",))[0] == parts[1]:
+                del table[parts[0]]  # a release ("-"), of the claim that is on record
+
+    def _write(self, fd: int, line: str) -> None:
+        data = line.encode()
+        written = os.write(fd, data)
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        self._cursor += len(data)
+
+    def _compact(self) -> None:
+        """Rewrite the journal with the live claims alone (under the lock)."""
+        lines = "".join(_claim_line(ident, entry) for ident, entry in self._table.items())
+        temp = f"{self._journal}.{os.getpid()}.new"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, lines.encode())
+        finally:
+            os.close(fd)
+        os.replace(temp, self._journal)
+        self._close()
+        self._catch_up(create=False)
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._identity, self._cursor = None, None, 0
+        self._table.clear()
+
+    # -- workers
+
+    def _announce(self, worker: Worker, lease: float) -> None:
+        """Make this worker's file, once per process, or make sure it is fresh.
+
+        Between calls no heartbeat renews it, so a new claim touches it when its last
+        touch is older than an eighth of the lease: the claim lives from the start.
+        """
+        path = os.path.join(self.directory, _file_name(worker.token) + ".worker")
+        if self._beating == path:
+            now = time.monotonic()
+            if now - self._touched > lease / 8:
+                os.utime(path)
+                self._touched = now
+            return
+        data = {
+            "host": worker.host,
+            "pid": worker.pid,
+            "machine": worker.machine,
+            "start": worker.start,
+            "worker": worker.token,
+        }
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        self._beating, self._touched = path, time.monotonic()
+        self._workers[_file_name(worker.token)] = worker
+
+    def _remove_gone_workers(self) -> None:
+        """Remove the files of workers of this machine that no longer run (killed ones)."""
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.directory):
+                path = os.path.join(self.directory, name)
+                if name.endswith(".worker") and path != self._beating:
+                    worker = _read_worker(path)
+                    if worker is not None and worker.is_gone():
+                        with contextlib.suppress(FileNotFoundError):
+                            os.remove(path)
+
+    def _holder(self, token: str, lease: float, function: str) -> Claim | None:
+        """The claim of ``token`` while it lives; None once it lapsed or its worker is gone."""
+        path = os.path.join(self.directory, token + ".worker")
+        try:
+            beat = os.stat(path).st_mtime
+        except FileNotFoundError:
+            return None  # its worker exited
+        if beat + lease < time.time():
+            return None
+        worker = self._workers.get(token)
+        if worker is None:
+            worker = self._workers[token] = _read_worker(path)
+        if worker is None or worker.is_gone():
+            return None
+        return Claim(function, b"", "", worker, lease)
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
+def _claim_line(ident: str, entry: tuple[str, float, str]) -> str:
+    token, lease, function = entry
+    return f"+{ident} {token} {lease!r} {function}\n"
 
 
-def _handle(claim: Claim) -> tuple[int, str]:
-    handle = claim.handle
-    assert isinstance(handle, tuple), "a claim of another worker"
-    return handle
+def _file_name(token: str) -> str:
+    return token.replace(":", "-").replace("/", "-")
 
 
-def _write(fd: int, data: bytes) -> None:
-    written = os.write(fd, data)
-    while written < len(data):
-        written += os.write(fd, data[written:])
-
-
-def _read(path: str) -> tuple[Claim, os.stat_result] | None:
-    """The claim in a file and the file's status; None when the file is gone."""
+def _read_worker(path: str) -> Worker | None:
     try:
-        with open(path, "rb") as handle:
-            seen = os.fstat(handle.fileno())
-            text = handle.read().decode("utf-8", "surrogatepass")
-    except FileNotFoundError:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return Worker(
+            str(data["host"]),
+            int(data["pid"]),
+            str(data["machine"]),
+            int(data["start"]),
+            str(data["worker"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    claim = Claim.from_json(text)
-    if claim is None:  # not written by stet: it lapses after the default lease
-        claim = Claim("?", b"", "?", Worker("an unknown host", 0, "", 0, "?"), DEFAULT_LEASE)
-    return claim, seen
-
-
-def _is_gone_pid(name: str) -> bool:
-    """Whether the worker that wrote the temporary file ``.<run>.<thread>.<pid>.new`` is gone."""
-    pid = name.rsplit(".", 2)[-2]
-    here = Worker.current()
-    return pid.isdigit() and Worker("", int(pid), here.machine, 0, "").is_gone()
-
-
-def _is_live(claim: Claim, seen: os.stat_result) -> bool:
-    if seen.st_mtime + claim.lease < time.time():
-        return False
-    return not claim.holder_is_gone()
