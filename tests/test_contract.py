@@ -1,7 +1,9 @@
 """One store contract, every format: each promise of DESIGN.md, run against each format.
 
 Adding a format means adding its extension to ``FORMATS`` (and, if its appends can be
-torn, to ``TEAR``). Real files and real processes throughout; nothing is mocked.
+torn, to ``TEAR``). Real files, a real PostgreSQL server and real processes throughout;
+nothing is mocked. A test written for files alone (torn bytes, garbage, a directory
+removed) runs over ``FILE_FORMATS``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import secrets
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,8 @@ import stet
 from stet._store import Store
 from stet._values import cell_key
 
-FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+FORMATS = [*FILE_FORMATS, "postgresql"]
 PROBE = Path(identity_probe.__file__)
 
 
@@ -38,17 +44,34 @@ def ext(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def records(store: Path) -> list[dict[str, Any]]:
+def location(request: pytest.FixtureRequest, fmt: str, directory: Path, name: str) -> str:
+    """A new store: a file in ``directory``, or a table of its own on the test server."""
+    if fmt == "postgresql":
+        url = str(request.getfixturevalue("postgres_url"))
+        return f"{url}{'&' if '?' in url else '?'}table={name}_{secrets.token_hex(5)}"
+    return str(directory / f"{name}.{fmt}")
+
+
+@pytest.fixture
+def new_store(request: pytest.FixtureRequest, ext: str) -> Callable[..., str]:
+    """``new_store(directory, name="runs")``: a new store of this test's format."""
+    return lambda directory, name="runs": location(request, ext, directory, name)
+
+
+def records(store: str | Path) -> list[dict[str, Any]]:
     """Every record of a store as stet reads it, absent cells left out."""
-    snapshot = Store(str(store), store.name).snapshot()
+    snapshot = Store(str(store), "store").snapshot()
     return [
         {c: cell for c, cell in zip(snapshot.header, row, strict=True) if cell != ""}
         for row in snapshot.rows
     ]
 
 
-def frame(store: Path) -> pd.DataFrame:
+def frame(store: str | Path) -> pd.DataFrame:
     """The store as pandas reads it with its own reader for the format."""
+    if str(store).startswith("postgresql://"):
+        return _sql_frame(str(store))
+    store = Path(store)
     suffix = store.suffix
     if suffix == ".csv":
         return pd.read_csv(store)
@@ -62,6 +85,19 @@ def frame(store: Path) -> pd.DataFrame:
 
     with sqlite3.connect(store) as connection:
         return pd.read_sql("select * from runs", connection)
+
+
+def _sql_frame(url: str) -> pd.DataFrame:
+    """A PostgreSQL store's table through ``pandas.read_sql`` on a psycopg connection."""
+    import psycopg
+    from psycopg import sql
+
+    address, query = url.split("?", 1)
+    table = dict(part.split("=", 1) for part in query.split("&"))["table"]
+    with psycopg.connect(address) as connection, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas prefers SQLAlchemy; psycopg works
+        text = sql.SQL("select * from {} order by _stet_row").format(sql.Identifier(table))
+        return pd.read_sql(text.as_string(connection), connection).drop(columns="_stet_row")
 
 
 def script(store: Path, *bodies: str) -> str:
@@ -90,8 +126,8 @@ GRID = """
 # ---------------------------------------------------------------- record and skip
 
 
-def test_records_then_skips_in_a_new_process(tmp_path: Path, ext: str) -> None:
-    store = tmp_path / f"runs.{ext}"
+def test_records_then_skips_in_a_new_process(tmp_path: Path, new_store: Callable[..., str]) -> None:
+    store = new_store(tmp_path)
     first = run(script(store, GRID), tmp_path)
     assert first.count("ran ") == 12
     again = run(script(store, GRID), tmp_path)
@@ -103,8 +139,8 @@ def test_records_then_skips_in_a_new_process(tmp_path: Path, ext: str) -> None:
     assert len(numbers) == 6 and numbers["seed"].dtype.kind in "if"
 
 
-def test_numbers_are_typed_columns(tmp_path: Path, ext: str) -> None:
-    store = tmp_path / f"runs.{ext}"
+def test_numbers_are_typed_columns(tmp_path: Path, new_store: Callable[..., str]) -> None:
+    store = new_store(tmp_path)
     run(script(store, "for i in range(5):\n    grid_point(i / 4, i)\n"), tmp_path)
     table = frame(store)
     assert table["alpha"].dtype == "float64"
@@ -120,11 +156,14 @@ def test_numbers_are_typed_columns(tmp_path: Path, ext: str) -> None:
     fresh=st.lists(anything, max_size=6),
 )
 def test_identity_survives_a_restart(
-    tmp_path_factory: pytest.TempPathFactory, ext: str, recorded: list[Any], fresh: list[Any]
+    tmp_path_factory: pytest.TempPathFactory,
+    new_store: Callable[..., str],
+    recorded: list[Any],
+    fresh: list[Any],
 ) -> None:
     """Record values here; a new process skips equal values and runs unequal ones."""
     directory = tmp_path_factory.mktemp("restart")
-    store = str(directory / f"runs.{ext}")
+    store = new_store(directory)
     identity_probe.run(store, recorded)
     probes = [equal_variant(v) for v in recorded] + fresh
     expected = [not any(reference(p) == reference(r) for r in recorded) for p in probes]
@@ -146,8 +185,8 @@ def test_identity_survives_a_restart(
 # ------------------------------------------------------------ reset, two functions
 
 
-def test_reset_one_run_then_all(tmp_path: Path, ext: str) -> None:
-    store = tmp_path / f"runs.{ext}"
+def test_reset_one_run_then_all(tmp_path: Path, new_store: Callable[..., str]) -> None:
+    store = new_store(tmp_path)
     run(script(store, GRID), tmp_path)
     out = run(
         script(store, "stet.reset(sys.argv[1], {'alpha': 0.25}, confirm=False)\n", GRID),
@@ -165,8 +204,8 @@ def test_reset_one_run_then_all(tmp_path: Path, ext: str) -> None:
     assert run(script(store, GRID), tmp_path).count("ran ") == 12
 
 
-def test_two_functions_share_a_store(tmp_path: Path, ext: str) -> None:
-    store = tmp_path / f"runs.{ext}"
+def test_two_functions_share_a_store(tmp_path: Path, new_store: Callable[..., str]) -> None:
+    store = new_store(tmp_path)
     body = "grid_point(0.5, 1)\nfor step in (1, 2, 3):\n    other(step)\n"
     first = run(script(store, body), tmp_path)
     assert first.count("ran ") == 1 and first.count("other ") == 3
@@ -178,8 +217,10 @@ def test_two_functions_share_a_store(tmp_path: Path, ext: str) -> None:
     assert "ran 1 1 x" in out
 
 
-def test_fsync_records_are_skipped_after_a_restart(tmp_path: Path, ext: str) -> None:
-    store = tmp_path / f"runs.{ext}"
+def test_fsync_records_are_skipped_after_a_restart(
+    tmp_path: Path, new_store: Callable[..., str]
+) -> None:
+    store = new_store(tmp_path)
     body = """
         @stet.once(store=sys.argv[1], fsync=True)
         def synced(i):
@@ -206,8 +247,10 @@ KILL_LOOP = """
 
 
 @pytest.mark.parametrize("rounds", [6, pytest.param(24, marks=pytest.mark.stress, id="stress")])
-def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, ext: str, rounds: int) -> None:
-    store = tmp_path / f"runs.{ext}"
+def test_kill_9_at_random_moments_loses_nothing(
+    tmp_path: Path, ext: str, new_store: Callable[..., str], rounds: int
+) -> None:
+    store = new_store(tmp_path)
     notes = tmp_path / "returned.txt"
     rng = random.Random(f"{ext}{rounds}")
     code = script(store, KILL_LOOP)
@@ -287,12 +330,14 @@ CONCURRENT = """
 
 
 @pytest.mark.parametrize("rounds", [1, pytest.param(8, marks=pytest.mark.stress, id="stress")])
-def test_processes_appending_at_once(tmp_path: Path, ext: str, rounds: int) -> None:
+def test_processes_appending_at_once(
+    tmp_path: Path, new_store: Callable[..., str], rounds: int
+) -> None:
     """Four processes start one grid on a new store at the same moment: each run once."""
     for round_ in range(rounds):
         directory = tmp_path / str(round_)
         directory.mkdir()
-        store, go = directory / f"runs.{ext}", directory / "go"
+        store, go = new_store(directory), directory / "go"
         drivers = [Driver(script(store, CONCURRENT), directory, str(go)) for _ in range(4)]
         ready = Path(str(go) + ".ready")
         wait_until(lambda: ready.exists() and ready.read_text().count("x") == 4)  # noqa: B023
@@ -317,6 +362,7 @@ def failure(code: str, directory: Path) -> str:
     return err
 
 
+@pytest.mark.parametrize("ext", FILE_FORMATS)
 def test_garbage_in_the_middle_is_refused_and_left_alone(tmp_path: Path, ext: str) -> None:
     store = tmp_path / f"runs.{ext}"
     run(script(store, "for i in range(6):\n    grid_point(i / 4, i)\n"), tmp_path)
@@ -366,10 +412,12 @@ TRICKY = [0.1, 3, -0.0, float("nan"), 2**60, None, True, "1", "None", "", (1, "a
 
 
 @pytest.mark.parametrize("target", FORMATS)
-def test_convert_keeps_every_identity(tmp_path: Path, ext: str, target: str) -> None:
-    source = str(tmp_path / f"source.{ext}")
+def test_convert_keeps_every_identity(
+    tmp_path: Path, request: pytest.FixtureRequest, new_store: Callable[..., str], target: str
+) -> None:
+    source = new_store(tmp_path, "source")
     identity_probe.run(source, TRICKY)
-    destination = tmp_path / "copy" / f"runs.{target}"
+    destination = location(request, target, tmp_path / "copy", "runs")
     assert stet.convert(source, destination) == len(TRICKY)
     assert identity_probe.run(str(destination), [*TRICKY, 0.2]) == [False] * len(TRICKY) + [True]
     with pytest.raises(FileExistsError, match="never writes over a store"):
@@ -377,12 +425,14 @@ def test_convert_keeps_every_identity(tmp_path: Path, ext: str, target: str) -> 
 
 
 @pytest.mark.parametrize("stamped", [False, True])
-def test_convert_imports_a_csv_made_without_stet(tmp_path: Path, ext: str, stamped: bool) -> None:
+def test_convert_imports_a_csv_made_without_stet(
+    tmp_path: Path, new_store: Callable[..., str], stamped: bool
+) -> None:
     earlier = pd.DataFrame({"alpha": [0.1, 0.2, 0.3], "seed": [1, 2, 3]})
     if stamped:
         earlier["_stet_timestamp"] = "2025-01-02T03:04:05.000000+00:00"
     earlier.to_csv(tmp_path / "earlier.csv", index=False)
-    store = tmp_path / f"runs.{ext}"
+    store = new_store(tmp_path)
     stet.convert(tmp_path / "earlier.csv", store)
     out = run(script(store, "for i in range(1, 5):\n    grid_point(i / 10, i)\n"), tmp_path)
     assert [line for line in out.splitlines() if line.startswith("ran")] == ["ran 0.4 4 x"]
@@ -390,6 +440,7 @@ def test_convert_imports_a_csv_made_without_stet(tmp_path: Path, ext: str, stamp
     assert ("2025-01-02T03:04:05.000000+00:00" in stamps) == stamped
 
 
+@pytest.mark.parametrize("ext", FILE_FORMATS)
 def test_a_store_removed_before_exit_is_no_error(tmp_path: Path, ext: str) -> None:
     store = tmp_path / "scratch" / f"runs.{ext}"
     body = "import shutil\ngrid_point(0.1, 1)\nshutil.rmtree(sys.argv[1])\n"

@@ -33,20 +33,23 @@ def is_url(location: str) -> bool:
 
 
 def redacted(location: str) -> str:
-    """A location as messages may show it: a URL without its password."""
+    """A location as messages may show it: a URL without its password.
+
+    The password goes from the user part (``user:secret@host``, any number of hosts)
+    and from the query (``?password=secret``).
+    """
     if not is_url(location):
         return location
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+    user, at, hosts = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}{at}{hosts}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = parts.query
+    if any(key == "password" for key, _ in pairs):
+        query = urlencode([(key, value) for key, value in pairs if key != "password"])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def open_format(path: str, name: str) -> StoreFormat:

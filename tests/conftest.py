@@ -1,0 +1,43 @@
+"""Shared fixtures: a real PostgreSQL server for the session, started on first use.
+
+``postgres_url`` starts one throwaway server (see ``pgserver.py``) the first time a test
+asks for it and stops it at the end of the session. Where no server can start, the
+tests that need it skip with the reason, unless ``STET_REQUIRE_POSTGRES=1`` (CI sets
+it): then they fail. ``postgres_store`` is a store URL with a table of its own per test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pgserver
+import pytest
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pgserver.Server]:
+    """The session's PostgreSQL server (skips, or fails in CI, when none can start)."""
+    server, reason = pgserver.start()
+    if server is None:
+        if os.environ.get("STET_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"STET_REQUIRE_POSTGRES=1, and {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: pgserver.Server) -> str:
+    """``postgresql://stet:<password>@127.0.0.1:<port>/stet``."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> str:
+    """A store URL whose table no other test uses."""
+    separator = "&" if "?" in postgres_url else "?"
+    return f"{postgres_url}{separator}table=t_{secrets.token_hex(6)}"
