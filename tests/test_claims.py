@@ -325,3 +325,32 @@ def test_threads_of_one_process_never_run_the_same_call_twice(tmp_path: Path) ->
 def test_bad_lease_options_are_refused_clearly(options: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         stet.once(**options)
+
+
+POOL = """
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+    import stet
+
+    @stet.once(store=sys.argv[1], skip_lines=0)
+    def work(i):
+        return i
+
+    if __name__ == "__main__":
+        with ProcessPoolExecutor(2) as pool:
+            print(sum(1 for r in pool.map(work, range(40)) if r is None), flush=True)
+"""
+
+
+def test_pool_workers_tidy_up_and_end_their_streaks(tmp_path: Path) -> None:
+    """A pool's worker leaves with os._exit, skipping atexit; stet finishes its work there too."""
+    store = tmp_path / "runs.csv"
+    (tmp_path / "pool_sweep.py").write_text(textwrap.dedent(POOL))
+    code = "import runpy, sys; runpy.run_path('pool_sweep.py', run_name='__main__')"
+    assert run(code, tmp_path, str(store)).splitlines() == ["0"]
+    assert not (tmp_path / "runs.csv.claims").exists()
+    again = run(code, tmp_path, str(store)).splitlines()
+    assert "40" in again  # every call skipped (the workers' summaries may come after)
+    condensed = [line for line in again if line.startswith("[stet] Skipped ")]
+    assert sum(int(line.split()[2]) for line in condensed) == 40  # every worker's summary
+    assert not (tmp_path / "runs.csv.claims").exists()

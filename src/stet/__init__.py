@@ -8,11 +8,12 @@ from ._admin import reset, status
 from ._convert import convert
 from ._once import DEFAULT_STORE, once
 from ._values import UnsupportedValueError
-from .formats.base import DamagedStoreError
+from .formats.base import DamagedStoreError, StoreConnectionError
 
 __all__ = [
     "DEFAULT_STORE",
     "DamagedStoreError",
+    "StoreConnectionError",
     "UnsupportedValueError",
     "convert",
     "once",

@@ -12,10 +12,7 @@ directory beside a file store, a table in PostgreSQL. The policy is here.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
-import socket
 import threading
 
 TYPE_CHECKING = False
@@ -73,6 +70,9 @@ class Worker:
             return current
         with _current_lock:  # threads that start at once must agree on one token
             if _current is None or _current.pid != pid:
+                import secrets
+                import socket
+
                 host = socket.gethostname()
                 token = f"{host}:{pid}:{secrets.token_hex(4)}"
                 _current = cls(host, pid, _machine(), _start_ticks(pid), token)
@@ -150,6 +150,8 @@ class Claim:
         return f"{self.worker.host}, pid {self.worker.pid}"
 
     def to_json(self) -> str:
+        import json
+
         worker = self.worker
         return json.dumps(
             {
@@ -167,6 +169,8 @@ class Claim:
     @classmethod
     def from_json(cls, text: str, key: bytes = b"") -> Claim | None:
         """A claim as another worker wrote it; None when the text is not one."""
+        import json
+
         try:
             data = json.loads(text)
             worker = Worker(

@@ -7,10 +7,11 @@ another function, ``status``/``reset``, the end of a notebook cell, or the proce
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import threading
+
+from ._exit import at_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,7 +46,10 @@ def lines(texts: Sequence[str]) -> None:
 
 
 def _emit(text: str) -> None:
-    print(f"[stet] {text}", file=sys.stdout, flush=True)
+    stdout = sys.stdout
+    if stdout is not None:  # one write: lines of processes writing at once never mix
+        stdout.write(f"[stet] {text}\n")
+        stdout.flush()
 
 
 def skipped(
@@ -102,7 +106,7 @@ def _install_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    atexit.register(end_streak)
+    at_exit(end_streak)
     ipython_module = sys.modules.get("IPython")
     get_ipython = getattr(ipython_module, "get_ipython", None)
     shell = get_ipython() if get_ipython is not None else None

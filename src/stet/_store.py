@@ -18,7 +18,7 @@ of a store and every format:
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import gc
 import os
 import threading
@@ -27,9 +27,10 @@ from datetime import datetime
 
 from . import _report
 from ._claims import Claim, Worker, heartbeat
+from ._exit import at_exit
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
-from .formats.base import Chunk, DamagedStoreError
+from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -412,7 +413,7 @@ class Store:
                 return None, holder
             if not self._tidy_at_exit:
                 self._tidy_at_exit = True
-                atexit.register(self._tidy)
+                at_exit(self._tidy)
             self._refresh()  # claimed first, then checked: a record lands before its release
             if key in index.keys:
                 with self._lock:
@@ -434,7 +435,8 @@ class Store:
         return [c for c in claims if function is None or c.function == function]
 
     def _tidy(self) -> None:
-        with self._mutex:
+        """At exit: let the site remove what only running calls needed."""
+        with self._mutex, contextlib.suppress(StoreConnectionError):
             self._site.tidy()
 
     def record(
@@ -477,7 +479,7 @@ class Store:
         self._cursor = self._file.append(header, values, fsync=fsync)
         if not self._settle_at_exit:
             self._settle_at_exit = True
-            atexit.register(self.settle)
+            at_exit(self.settle)
         self._next_line += 1
         self._row_count += 1
         index.keys.add(key)
@@ -562,10 +564,11 @@ class Store:
 
     def settle(self) -> None:
         """Let the format finish deferred work (Parquet compacts its journal); at exit."""
-        if not self._file.exists():
-            return  # removed meanwhile (a temporary directory): nothing to finish
-        with self._mutex, self._lock:
-            self._file.settle()
+        with contextlib.suppress(StoreConnectionError):  # a server gone: nothing to finish
+            if not self._file.exists():
+                return  # removed meanwhile (a temporary directory): nothing to finish
+            with self._mutex, self._lock:
+                self._file.settle()
 
     # -- the owner file
 
