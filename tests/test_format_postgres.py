@@ -27,7 +27,8 @@ import pytest
 import stet
 from stet._claims import Claim, Worker
 from stet.formats.base import DamagedStoreError, StoreConnectionError
-from stet.formats.postgres import PostgresTable, display_name
+from stet.formats.pglink import display_name
+from stet.formats.postgres import PostgresTable
 
 TIMEOUT = 120
 

@@ -1,0 +1,210 @@
+"""Connections to a PostgreSQL store's server: the URL, libpq's settings, the password.
+
+A store's URL is split into libpq's connection string and the table's name; messages
+show it without its password. A :class:`_Link` is one connection, opened on first use and
+made anew after a fork or a loss; connections are closed at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import weakref
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import TextLoader
+
+from .base import StoreConnectionError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, TypeAlias, TypeVar
+
+    Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
+    T = TypeVar("T")
+
+__all__ = ["DEFAULT_TABLE", "display_name"]
+
+DEFAULT_TABLE = "stet_runs"
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_TABLE = 63 - len("_claims")  # PostgreSQL cuts identifiers at 63 bytes
+# libpq settings stet gives unless the URL does: a server or network that stops answering
+# is noticed within about a minute (keepalives when idle, tcp_user_timeout when sending).
+_CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "application_name": "stet",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+_TIMESTAMPTZ = 1184  # timestamptz's type OID: read as text, made stet's text in bulk
+
+_SESSION = (
+    "SELECT set_config('TimeZone', 'UTC', false),"  # timestamps read as UTC
+    " set_config('extra_float_digits', '3', false),"  # floats as text: exact
+    " set_config('jit', 'off', false)"  # compiling a read of 64k rows costs more than it saves
+)
+
+_abandoned: list[Connection] = []  # inherited over fork: never used, never closed
+_links: weakref.WeakSet[_Link] = weakref.WeakSet()  # closed at exit
+
+
+# ------------------------------------------------------------------------ the location
+
+
+def display_name(location: str) -> str:
+    """The store's URL as messages show it: without its password."""
+    parts = urlsplit(location)
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.partition(':')[0]}@{hostinfo}" if at else parts.netloc
+    query = "&".join(p for p in parts.query.split("&") if _parameter(p) != "password")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _parameter(segment: str) -> str:
+    return unquote(segment.partition("=")[0]).strip().lower()
+
+
+def _split(location: str, name: str) -> tuple[str, str]:
+    """The connection string for libpq (``table=`` taken out) and the table's name."""
+    parts = urlsplit(location)
+    segments = [p for p in parts.query.split("&") if p]
+    tables = [unquote(p.partition("=")[2]) for p in segments if _parameter(p) == "table"]
+    if len(tables) > 1:
+        raise ValueError(
+            f"the store {name} names its table {len(tables)} times (table=); give one table="
+        )
+    table = tables[0] if tables else DEFAULT_TABLE
+    if not _TABLE_NAME.fullmatch(table) or len(table) > _MAX_TABLE:
+        raise ValueError(
+            f"stet cannot use table={table!r} in the store {name}: a table name must be a "
+            f"plain identifier (letters, digits and _, not starting with a digit, at most "
+            f"{_MAX_TABLE} characters), such as ?table=runs. Choose one like that."
+        )
+    query = "&".join(p for p in segments if _parameter(p) != "table")
+    return urlunsplit(parts._replace(query=query)), table
+
+
+# ------------------------------------------------------------------------ connections
+
+
+class _Link:
+    """One connection to the server: opened on first use, made anew after a fork or a loss.
+
+    ``pinned`` is set while the store's lock is held on this connection: a connection
+    lost then is not replaced until the lock is let go, as the lock died with it.
+    """
+
+    def __init__(self, conninfo: str, name: str, secrets: Sequence[str]) -> None:
+        self.conninfo = conninfo
+        self.name = name
+        self._secrets = [s for s in secrets if len(s) >= 3]
+        self._con: Connection | None = None
+        self._pid = 0
+        self.pinned = False
+        _links.add(self)
+
+    def connection(self, doing: str, failed: str) -> Connection:
+        """The open connection, or a new one."""
+        con = self.current()
+        if con is not None:
+            return con
+        if self.pinned:
+            raise StoreConnectionError(
+                f"stet lost its connection to {self.name}, and the store's lock with it, "
+                f"while {doing}; {failed}. stet connects again on the next call."
+            )
+        self.drop()
+        try:
+            con = psycopg.connect(self.conninfo, autocommit=True)
+            con.execute(_SESSION)
+            con.adapters.register_loader(_TIMESTAMPTZ, TextLoader)  # made stet's text in bulk
+        except psycopg.Error as error:
+            raise StoreConnectionError(
+                f"stet cannot connect to {self.name} ({self.scrub(error)}) while {doing}; "
+                f"{failed}. Check the URL, the password and that the server runs."
+            ) from None
+        self._con, self._pid = con, os.getpid()
+        return con
+
+    def current(self) -> Connection | None:
+        """The open connection of this process, if there is one (nothing is opened)."""
+        con = self._con
+        if con is None or self._pid != os.getpid() or con.closed or con.broken:
+            return None
+        return con
+
+    def run(
+        self, work: Callable[[Connection], T], doing: str, failed: str, *, retry: bool = False
+    ) -> T:
+        """``work(connection)``; a lost connection raises StoreConnectionError.
+
+        With ``retry`` (work that changes nothing, or may be done twice), a connection
+        found broken outside the lock is replaced and ``work`` tried once more.
+        """
+        for attempt in range(2):
+            fresh = self._con is None or self._pid != os.getpid()
+            con = self.connection(doing, failed)
+            try:
+                return work(con)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                broken = con.closed or con.broken
+                if broken:
+                    self.drop()
+                if retry and broken and not fresh and not self.pinned and attempt == 0:
+                    continue
+                raise StoreConnectionError(
+                    f"the connection to {self.name} failed while {doing} "
+                    f"({self.scrub(error)}); {failed}. stet connects again on the next call."
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def scrub(self, error: BaseException) -> str:
+        """An error's text on one line, without the password."""
+        text = " ".join(str(error).split())
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def drop(self) -> None:
+        """Forget the connection: close it if it is this process's, else leave it be."""
+        con, self._con = self._con, None
+        if con is None:
+            return
+        if self._pid != os.getpid():
+            _abandoned.append(con)  # the parent's: closing it would end the parent's session
+            return
+        with contextlib.suppress(psycopg.Error):
+            con.close()
+
+    def after_fork(self) -> None:
+        if self._con is not None and self._pid != os.getpid():
+            _abandoned.append(self._con)
+            self._con = None
+        self.pinned = False
+
+
+@atexit.register
+def _close_all() -> None:
+    for link in list(_links):
+        if not link.pinned:
+            link.drop()
+
+
+def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
+    """The password as the URL spells it and as libpq reads it."""
+    try:
+        password = str(conninfo_to_dict(conninfo).get("password") or "")
+    except psycopg.Error:
+        raise ValueError(
+            f"stet cannot read the store URL {name}; the form is "
+            "postgresql://user:password@host:5432/dbname?table=runs"
+        ) from None
+    spelled = urlsplit(location).password or ""
+    return [s for s in {password, spelled, quote(password, safe="")} if s]
