@@ -52,10 +52,16 @@ class ClaimDirectory:
     # -- the calls of the Store
 
     def take(self, claim: Claim) -> Claim | None:
+        ident = claim.ident
+        self._catch_up(create=False)  # whole lines only: a run held by a live worker is
+        held = self._table.get(ident)  # skipped without waiting for the lock
+        if held is not None:
+            holder = self._holder(*held)
+            if holder is not None:
+                return holder
         with self._lock:
             fd = self._catch_up(create=True)
             assert fd is not None
-            ident = claim.ident
             held = self._table.get(ident)
             if held is not None:
                 holder = self._holder(*held)
