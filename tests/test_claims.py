@@ -15,6 +15,7 @@ import socket
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +197,22 @@ CALL = """
 """
 
 
+_holders: list[Driver] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_holder_left() -> Iterator[None]:
+    """A test that fails while a holder waits at its gate must not leave it running."""
+    yield
+    while _holders:
+        _holders.pop().kill_session()
+
+
 def hold(tmp_path: Path, location: str) -> tuple[Driver, Path]:
     """A worker inside ``work(1)``, holding its claim until ``gate`` exists."""
     gate = tmp_path / "gate"
     holder = Driver(textwrap.dedent(HOLD), tmp_path, location, str(gate))
+    _holders.append(holder)
     wait_until(lambda: Path(f"{gate}.in").exists(), holder)
     return holder, gate
 
