@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,40 @@ def test_lock_prints_both_locks() -> None:
     out = run("lock.py")
     assert "| stet StoreLock" in out
     assert "| filelock" in out
+
+
+def test_parallel_quick_partitions_the_grid_among_workers(tmp_path: Path) -> None:
+    found = tmp_path / "out.json"
+    out = run("parallel.py", "--quick", "--formats", "csv,sqlite", "--json", str(found))
+    rows = json.loads(found.read_text(encoding="utf-8"))["rows"]
+    workers, scenarios = (1, 2, 4), ("trivial", "sleep 1 ms")
+    stet_rows = [r for r in rows if r["tool"] == "stet"]
+    expected = {(f, "trivial", 1, False) for f in ("csv", "sqlite")}
+    expected |= {(f, s, n, True) for f in ("csv", "sqlite") for s in scenarios for n in workers}
+    assert {(r["format"], r["scenario"], r["workers"], r["claims"]) for r in stet_rows} == expected
+    for row in stet_rows:
+        assert row["samples"]
+        for sample in row["samples"]:
+            # every run of the grid executed by exactly one worker, recorded exactly once
+            assert len(sample["executions"]) == row["workers"]
+            assert sum(sample["executions"]) == row["grid"]
+            assert sample["duplicates"] == sample["missing"] == 0
+            assert sample["recorded"] == row["grid"] + row["workers"]  # + one warm-up each
+            assert sample["second_pass"] == 0
+            assert not sample["claims_left"]
+            assert sample["messages"] == []
+    peers = [r for r in rows if r["tool"] != "stet"]
+    found_peers = {(r["tool"], r["scenario"], r["workers"]) for r in peers}
+    tools = ("joblib", "diskcache", "loop")
+    assert found_peers == {(t, s, n) for t in tools for s in scenarios for n in workers}
+    for row in peers:
+        for sample in row["samples"]:
+            assert sum(sample["executions"]) == row["grid"] + sample["duplicates"]
+            assert sample["missing"] == sample["second_pass"] == 0
+    # the hand-written loop cannot see the other workers: every worker runs every run
+    loop = next(
+        r for r in peers if (r["tool"], r["scenario"], r["workers"]) == ("loop", "trivial", 4)
+    )
+    assert loop["samples"][0]["executions"] == [loop["grid"]] * 4
+    for heading in ("Trivial body", "Claim overhead, one process", "Target", "Body sleeping"):
+        assert f"### {heading}" in out
