@@ -17,7 +17,7 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Protocol
 
 __all__ = [
@@ -122,16 +122,31 @@ def _start_ticks(pid: int) -> int:
 class Claim:
     """One worker's claim on one run of one function."""
 
-    __slots__ = ("call", "function", "handle", "key", "lease", "lost", "worker")
+    __slots__ = ("_call", "function", "handle", "key", "lease", "lost", "worker")
 
-    def __init__(self, function: str, key: bytes, call: str, worker: Worker, lease: float) -> None:
+    def __init__(
+        self,
+        function: str,
+        key: bytes,
+        call: str | Callable[[], str],
+        worker: Worker,
+        lease: float,
+    ) -> None:
         self.function = function
         self.key = key
-        self.call = call  # how the call reads: "calculation(alpha=0.1, beta=0.2)"
+        self._call = call  # the text, or what makes it when a book first asks
         self.worker = worker
         self.lease = lease
         self.handle: object = None  # what the book needs to find its own claim again
         self.lost = False  # another worker took it over while this one ran
+
+    @property
+    def call(self) -> str:
+        """How the call reads: ``calculation(alpha=0.1, beta=0.2)``."""
+        call = self._call
+        if not isinstance(call, str):
+            call = self._call = call()
+        return call
 
     @property
     def ident(self) -> str:

@@ -228,7 +228,7 @@ class Runner:
         options = self.options
         claim = None
         if options.claims:
-            call = plan.describe(self.name, values)
+            call = functools.partial(plan.describe, self.name, values)  # made if needed
             claim, holder = self.store.claim(index, key, call, options.lease, options.heartbeat)
             if claim is None:
                 self._skipped(values, holder)

@@ -396,7 +396,12 @@ class Store:
     # -- writing
 
     def claim(
-        self, index: FunctionIndex, key: bytes, call: str, lease: float, every: float
+        self,
+        index: FunctionIndex,
+        key: bytes,
+        call: str | Callable[[], str],
+        lease: float,
+        every: float,
     ) -> tuple[Claim | None, Claim | None]:
         """Claim a run that is about to run, for this worker.
 

@@ -17,6 +17,7 @@ KiB; readers notice the new file and read it from its start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -260,6 +261,7 @@ def _claim_line(ident: str, entry: tuple[str, float, str]) -> str:
     return f"+{ident} {token} {lease!r} {function}\n"
 
 
+@functools.cache
 def _file_name(token: str) -> str:
     return token.replace(":", "-").replace("/", "-")
 
