@@ -46,7 +46,6 @@ CSV rows of the formats table are the CSV measurements above, not a second run.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import json
@@ -58,13 +57,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _cli import command_line, load_average, measure_and_report, table
 
 FUNCTION = "experiment"  # the qualname stet records as the store's owner
 Pair = tuple[float, float]
@@ -566,11 +566,6 @@ def opens(row: Row) -> str:
     return f"{row.median('open_s'):.3f} [{row.best('open_s'):.3f}]"
 
 
-def table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
-    rule = ["---:" if i else "---" for i in range(len(header))]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *lines])
-
-
 def stet_table(rows: Sequence[Row]) -> str:
     header = [
         "records",
@@ -753,13 +748,6 @@ def versions() -> str:
     )
 
 
-def load_average() -> str:
-    """The machine's load: others' work on a shared machine shows up in every timing."""
-    if not hasattr(os, "getloadavg"):
-        return "unknown"
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
 @dataclass
 class Results:
     """Everything one run measured."""
@@ -858,44 +846,20 @@ def run(s: Settings, work: Path, formats: Sequence[str] = tuple(FORMATS)) -> Res
     return Results(s, stet_rows, peers, format_rows, imports, took, load_at_start, load_average())
 
 
-def format_names(text: str) -> tuple[str, ...]:
-    """``--formats``: known names, comma-separated, kept in the order of FORMATS."""
-    names = {name.strip().lower().lstrip(".") for name in text.split(",") if name.strip()}
-    unknown = names - set(FORMATS)
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"{', '.join(sorted(unknown)) or 'none given'}: choose from {', '.join(FORMATS)}"
-        )
-    return tuple(name for name in FORMATS if name in names)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="small stores only (< 1 min)")
-    parser.add_argument("--json", metavar="PATH", help="also write the raw numbers here")
-    parser.add_argument("--dir", metavar="DIR", help="where to put the stores (a temp dir)")
-    parser.add_argument(
-        "--formats",
-        metavar="NAMES",
-        type=format_names,
-        default=tuple(FORMATS),
-        help=f"the formats of the formats table, comma-separated (default: {','.join(FORMATS)})",
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    formats_help = "the formats of the formats table, comma-separated"
+    options = command_line(__doc__, "small stores only (< 1 min)", list(FORMATS), formats_help)
+    args = options.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
         work_of = fill if "fill" in spec else convert_store if "convert" in spec else measure
         print(json.dumps(work_of(spec)))
         return
-    work = Path(tempfile.mkdtemp(prefix="stet-overhead-", dir=args.dir))
-    try:
-        results = run(QUICK if args.quick else FULL, work, args.formats)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(report(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(asdict(results), indent=1) + "\n", encoding="utf-8")
+
+    def measure_all(work: Path) -> Results:
+        return run(QUICK if args.quick else FULL, work, args.formats)
+
+    measure_and_report(args, "stet-overhead-", measure_all, report)
 
 
 if __name__ == "__main__":

@@ -72,12 +72,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from _cli import command_line, load_average, measure_and_report, table
 
 ROOT = Path(__file__).resolve().parent.parent
 Pair = tuple[float, float]
@@ -573,12 +575,6 @@ def filesystem(path: Path) -> str:
     return kind
 
 
-def load_average() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "unknown"
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
 def run(s: Settings, work: Path, formats: Sequence[str], url: str | None) -> Results:
     load_at_start, start = load_average(), time.perf_counter()
     pg, why = None, ""
@@ -605,11 +601,6 @@ def run(s: Settings, work: Path, formats: Sequence[str], url: str | None) -> Res
 
 
 # ---------------------------------------------------------------------- reports
-
-
-def table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
-    rule = ["---" if i == 0 else "---:" for i in range(len(header))]
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *lines])
 
 
 def us(value: float | None) -> str:
@@ -888,53 +879,28 @@ def report(results: Results) -> str:
 # ---------------------------------------------------------------------- main
 
 
-def format_names(text: str) -> tuple[str, ...]:
-    """``--formats``: known names, comma-separated, kept in the order of FORMATS."""
-    aliases = {"postgres": "postgresql", "pg": "postgresql"}
-    names = {aliases.get(n, n) for n in (p.strip().lower().lstrip(".") for p in text.split(","))}
-    names.discard("")
-    unknown = names - set(FORMATS)
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"{', '.join(sorted(unknown)) or 'none given'}: choose from {', '.join(FORMATS)}"
-        )
-    return tuple(name for name in FORMATS if name in names)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="small grids, 1, 2 and 4 workers")
-    parser.add_argument("--json", metavar="PATH", help="also write the raw numbers here")
-    parser.add_argument("--dir", metavar="DIR", help="where to put the stores (a temp dir)")
-    parser.add_argument(
-        "--formats",
-        metavar="NAMES",
-        type=format_names,
-        default=tuple(FORMATS),
-        help=f"comma-separated (default: {','.join(FORMATS)})",
-    )
-    parser.add_argument(
+    aliases = {"postgres": "postgresql", "pg": "postgresql"}
+    quick = "small grids, 1, 2 and 4 workers"
+    options = command_line(__doc__, quick, list(FORMATS), "comma-separated", aliases)
+    options.add_argument(
         "--postgres-url",
         metavar="URL",
         help=f"a PostgreSQL server to use (default: ${ENV_URL}, else a throwaway server)",
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--verify", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    options.add_argument("--verify", help=argparse.SUPPRESS)
+    args = options.parse_args(argv)
     if args.worker:
         worker(json.loads(args.worker))
         return
     if args.verify:
         verify(json.loads(args.verify))
         return
-    work = Path(tempfile.mkdtemp(prefix="stet-parallel-", dir=args.dir))
-    try:
-        results = run(QUICK if args.quick else FULL, work, args.formats, args.postgres_url)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(report(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(asdict(results), indent=1) + "\n", encoding="utf-8")
+
+    def measure_all(work: Path) -> Results:
+        return run(QUICK if args.quick else FULL, work, args.formats, args.postgres_url)
+
+    measure_and_report(args, "stet-parallel-", measure_all, report)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import pickle
 import random
 import secrets
+import signal
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,8 @@ from workers import Driver, run, wait_until
 
 import stet
 from stet._store import Store
-from stet._values import cell_key
+from stet._values import cell_key, typed_cell
+from stet.formats import open_format
 
 FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
 FORMATS = [*FILE_FORMATS, "postgresql"]
@@ -100,12 +102,49 @@ def _sql_frame(url: str) -> pd.DataFrame:
         return pd.read_sql(text.as_string(connection), connection).drop(columns="_stet_row")
 
 
-def script(store: Path, *bodies: str) -> str:
+# Programs in a fresh interpreter, as users run theirs (test_format_*.py import these too).
+
+HEADER = """
+import os, sys, stet
+store = sys.argv[1]
+"""
+
+
+def python(directory: Path, code: str, *args: str) -> str:
+    """Run ``HEADER + code`` with ``args`` in a fresh interpreter in ``directory``; its
+    output, standard error too. It must exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", HEADER + code, *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def start(directory: Path, code: str, *args: str) -> subprocess.Popen[str]:
+    """Start ``HEADER + code`` like ``python``; the test reads its output as it comes."""
+    return subprocess.Popen(
+        [sys.executable, "-c", HEADER + code, *args],
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ran(output: str) -> list[str]:
+    """What the lines ``ran ...`` of a program's output say, in order."""
+    return [line[4:] for line in output.splitlines() if line.startswith("ran ")]
+
+
+def script(store: str | Path, *bodies: str, fsync: bool = False) -> str:
     """A program that defines ``grid_point`` and ``other`` on ``store``, then runs ``bodies``."""
     return textwrap.dedent(f"""
         import sys, stet
 
-        @stet.once(store={str(store)!r})
+        @stet.once(store={str(store)!r}, fsync={fsync!r})
         def grid_point(alpha, seed, label="x"):
             print("ran", alpha, seed, label, flush=True)
             return alpha
@@ -139,13 +178,44 @@ def test_records_then_skips_in_a_new_process(tmp_path: Path, new_store: Callable
     assert len(numbers) == 6 and numbers["seed"].dtype.kind in "if"
 
 
-def test_numbers_are_typed_columns(tmp_path: Path, new_store: Callable[..., str]) -> None:
+def test_pandas_reads_natural_dtypes(tmp_path: Path, new_store: Callable[..., str]) -> None:
+    """Numbers are typed columns, text is text, and the timestamps carry their time zone."""
     store = new_store(tmp_path)
-    run(script(store, "for i in range(5):\n    grid_point(i / 4, i)\n"), tmp_path)
+    run(script(store, "for i in range(5):\n    grid_point(i / 4, i, 'resnet')\n"), tmp_path)
     table = frame(store)
     assert table["alpha"].dtype == "float64"
     assert table["seed"].dtype == "int64"
     assert table["alpha"].tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert table["seed"].tolist() == [0, 1, 2, 3, 4]
+    assert table["label"].tolist() == ["resnet"] * 5
+    stamps = pd.to_datetime(table["_stet_timestamp"])
+    assert stamps.dt.tz is not None and stamps.notna().all()
+
+
+MIXED = """
+    values = [0.1, 3, 2**60, 2**53, float("nan"), float("inf"), None, "3", "", True, (1, 2),
+              "it's, \\"quoted\\"\\nand two lines", 1e300, -7, -0.0, "nul\\x00inside", "\\\\N"]
+
+    @stet.once(store=sys.argv[1], verbose=False)
+    def f(a, b=1):
+        print("ran", repr(a), flush=True)
+
+    for value in values:
+        f(value)
+    f(3.0)  # the run f(3)
+    f(0.0)  # the run f(-0.0)
+"""
+
+
+def test_mixed_values_round_trip_across_processes(
+    tmp_path: Path, new_store: Callable[..., str]
+) -> None:
+    store = new_store(tmp_path)
+    first = ran(run(script(store, MIXED), tmp_path, str(store)))
+    assert len(first) == 17 and "3.0" not in first and "0.0" not in first
+    assert ran(run(script(store, MIXED), tmp_path, str(store))) == []  # all skipped after restart
+    found = records(store)
+    assert len(found) == 17 and {typed_cell(r["b"]) for r in found} == {1}
 
 
 @settings(
@@ -204,6 +274,38 @@ def test_reset_one_run_then_all(tmp_path: Path, new_store: Callable[..., str]) -
     assert run(script(store, GRID), tmp_path).count("ran ") == 12
 
 
+RESET_WORKER = """
+    import os, time
+    other(1); other(2)
+    open(sys.argv[1] + ".ready", "w").close()
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.001)
+    other(3)  # not done: reads what changed, and learns that 1 and 2 are gone
+    other(1); other(2)
+"""
+
+
+def test_a_reset_is_noticed_by_another_process(
+    tmp_path: Path, new_store: Callable[..., str]
+) -> None:
+    store, go = new_store(tmp_path), tmp_path / "go"
+    worker = Driver(script(store, RESET_WORKER), tmp_path, str(go))
+    wait_until(lambda: Path(f"{go}.ready").exists(), worker)
+    stet.reset(store, confirm=False)
+
+    def other(step: int) -> None:  # the worker's function: the same name and parameters
+        pass
+
+    record = stet.once(store=store, verbose=False)(other)
+    for step in (5, 6, 7):  # records past the worker's cursor
+        record(step)
+    go.touch()
+    code, out, err = worker.finish()
+    assert code == 0, err
+    assert out.splitlines() == ["other 1", "other 2", "other 3", "other 1", "other 2"]
+    assert sorted(typed_cell(r["step"]) for r in records(store)) == [1, 2, 3, 5, 6, 7]
+
+
 def test_two_functions_share_a_store(tmp_path: Path, new_store: Callable[..., str]) -> None:
     store = new_store(tmp_path)
     body = "grid_point(0.5, 1)\nfor step in (1, 2, 3):\n    other(step)\n"
@@ -245,27 +347,38 @@ KILL_LOOP = """
         returned.flush()
 """
 
+AGAIN = """
+    for i in map(int, open(sys.argv[1]).read().split()):
+        grid_point(i / 8, i % 3, label=f"n{i}")
+    grid_point(-1, 0)
+"""
+
 
 @pytest.mark.parametrize("rounds", [6, pytest.param(24, marks=pytest.mark.stress, id="stress")])
 def test_kill_9_at_random_moments_loses_nothing(
     tmp_path: Path, ext: str, new_store: Callable[..., str], rounds: int
 ) -> None:
+    """A writer killed mid-sweep, again and again, with and without fsync: every call that
+    returned is in the store once, and a new process skips every one of them."""
     store = new_store(tmp_path)
     notes = tmp_path / "returned.txt"
     rng = random.Random(f"{ext}{rounds}")
-    code = script(store, KILL_LOOP)
-    for _ in range(rounds):
-        driver = Driver(code, tmp_path, str(notes))
+    done: set[int] = set()
+    for round_ in range(rounds):
+        driver = Driver(script(store, KILL_LOOP, fsync=round_ % 2 == 1), tmp_path, str(notes))
         wait_until(lambda: notes.exists() and notes.stat().st_size > 0, driver)
         time.sleep(rng.uniform(0.0, 0.3))
         driver.kill()
-        driver.finish()
+        assert driver.finish()[0] == -signal.SIGKILL, driver.output()
         returned = {int(line) for line in notes.read_text().splitlines() if line}
         labels = Counter(str(r["label"]) for r in records(store))
         assert not [label for label, n in labels.items() if n > 1], "a record twice"
         assert {f"n{i}" for i in returned} <= set(labels), "a returned call was lost"
+        done |= returned
         notes.unlink()
-    run(script(store, "grid_point(-1, 0)\n"), tmp_path)  # the store opens and takes more
+    notes.write_text(" ".join(map(str, sorted(done))))
+    again = run(script(store, AGAIN), tmp_path, str(notes))  # the store opens and takes more
+    assert ran(again) == ["-1 0 x"], "a returned call ran again in a new process"
 
 
 def _data_file(store: Path) -> Path:
@@ -319,36 +432,130 @@ def test_a_torn_last_record_is_set_aside(tmp_path: Path, ext: str, keep: int | N
 
 
 CONCURRENT = """
-    import os, time
-    go = sys.argv[1]
+    import os, random, time
+    go, size, order = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    grid = [(i / 2, i % 5) for i in range(size)]
+    if order:  # a worker of its own order (0: every worker in the same order)
+        random.Random(order).shuffle(grid)
     open(go + ".ready", "a").write("x\\n")
     while not os.path.exists(go):
         time.sleep(0.0005)
-    for i in range(60):
-        grid_point(i / 2, i % 5)
+    for alpha, seed in grid:
+        grid_point(alpha, seed)
 """
 
 
-@pytest.mark.parametrize("rounds", [1, pytest.param(8, marks=pytest.mark.stress, id="stress")])
+@pytest.mark.parametrize(
+    ("order", "size", "rounds"),
+    [
+        ("same", 60, 1),
+        ("shuffled", 300, 1),
+        pytest.param("same", 60, 8, marks=pytest.mark.stress, id="stress"),
+    ],
+)
 def test_processes_appending_at_once(
-    tmp_path: Path, new_store: Callable[..., str], rounds: int
+    tmp_path: Path, new_store: Callable[..., str], order: str, size: int, rounds: int
 ) -> None:
-    """Four processes start one grid on a new store at the same moment: each run once."""
+    """Four processes start one grid on a new store at the same moment, in the same order
+    or each in its own: each run is executed once and recorded once."""
     for round_ in range(rounds):
         directory = tmp_path / str(round_)
         directory.mkdir()
         store, go = new_store(directory), directory / "go"
-        drivers = [Driver(script(store, CONCURRENT), directory, str(go)) for _ in range(4)]
+        drivers = [
+            Driver(script(store, CONCURRENT), directory, str(go), str(size), str(n))
+            for n in ((1, 2, 3, 4) if order == "shuffled" else (0, 0, 0, 0))
+        ]
         ready = Path(str(go) + ".ready")
         wait_until(lambda: ready.exists() and ready.read_text().count("x") == 4)  # noqa: B023
         go.write_text("go")
+        executed: Counter[str] = Counter()
         for driver in drivers:
-            code, _, err = driver.finish()
+            code, out, err = driver.finish()
             assert code == 0, err
+            executed.update(ran(out))
+        assert [call for call, count in executed.items() if count > 1] == [], "a run ran twice"
+        assert len(executed) == size, f"{len(executed)} runs executed, not {size}"
         found = records(store)
         keys = Counter(cell_key(r["alpha"]) + cell_key(r["seed"]) for r in found)
         assert [key for key, count in keys.items() if count > 1] == [], "a run recorded twice"
-        assert len(found) == 60, f"{len(found)} records, not 60"
+        assert len(found) == size, f"{len(found)} records, not {size}"
+
+
+FORK = """
+    import os
+
+    @stet.once(store=sys.argv[1], verbose=False)
+    def f(i):
+        print("ran", os.getpid(), i, flush=True)
+
+    f(1)
+    pid = os.fork()
+    if pid == 0:
+        f(2); f(1)
+        sys.exit(0)  # runs the exit handlers: the parent's store must survive them
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, status
+    f(3); f(2); f(1)
+"""
+
+
+def test_fork_with_an_open_store(tmp_path: Path, new_store: Callable[..., str]) -> None:
+    store = new_store(tmp_path)
+    lines = [line.split() for line in ran(run(script(store, FORK), tmp_path, str(store)))]
+    assert [int(i) for _, i in lines] == [1, 2, 3]
+    assert lines[0][0] == lines[2][0] != lines[1][0]  # 2 ran in the child, 3 in the parent
+    assert sorted(typed_cell(r["i"]) for r in records(store)) == [1, 2, 3]
+
+
+# ------------------------------------------------------------------- the format itself
+
+
+def cells(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows as stet reads their cells: a number's text (in a CSV file) as the number."""
+    return [[typed_cell(cell) for cell in row] for row in rows]
+
+
+def test_reads_in_pieces_and_notices_a_rewrite(
+    tmp_path: Path, ext: str, new_store: Callable[..., str]
+) -> None:
+    """A reader takes the store a piece at a time, sees an append at its cursor, and
+    notices a rewrite (a new generation: read from 0 again)."""
+    store = new_store(tmp_path)
+    writer, reader = open_format(store, "writer"), open_format(store, "reader")
+    header = ["i", "x", "note", "_stet_timestamp"]
+    stamp = "2026-03-12T11:48:59.428400+00:00"
+    rows = [[i, "" if i % 3 else f"t{i}", "n" * 64, stamp] for i in range(1, 1001)]
+    with writer.site.lock:
+        writer.rewrite(header, rows)
+    got: list[list[Any]] = []
+    cursor = 0
+    while True:
+        chunk = reader.read_from(cursor, header, 1, limit=64 * 300)
+        assert chunk.header == header
+        assert chunk.count <= 300 or ext == "parquet"  # its files: 65,536 rows a piece
+        got += chunk.rows
+        if chunk.end == cursor:
+            break
+        cursor = chunk.end
+    assert cells(got) == rows and (got == rows or ext == "csv")  # CSV cells are text
+    assert reader.end_if_same() == cursor
+    with writer.site.lock:  # a writer appends where its own reading ended, as a store does
+        assert writer.read_from(0, header, 1).end == cursor
+        end = writer.append(header, {"i": 1001, "note": "n", "_stet_timestamp": stamp}, fsync=False)
+    assert reader.end_if_same() == end != cursor
+    assert cells(reader.read_from(cursor, header, 1).rows) == [[1001, "", "n", stamp]]
+    if ext in ("sqlite", "postgresql"):  # their cursor is a row id
+        assert (cursor, end) == (1000, 1001)
+    with writer.site.lock:
+        writer.rewrite(header, rows[:10])
+    assert reader.end_if_same() is None  # the generation changed: read from 0 again,
+    reader.close()  # as a store does, after letting go of what it had open
+    again = reader.read_from(0, [], 1)
+    found = [dict(zip(again.header, row, strict=True)) for row in cells(again.rows)]
+    assert found == [dict(zip(header, row, strict=True)) for row in rows[:10]]
+    writer.close()
+    reader.close()
 
 
 # ------------------------------------------------------------------ damaged files

@@ -1,58 +1,32 @@
 """The PostgreSQL store format: typed columns, widening, rewrites, credentials, lost
-connections, fork, claims in the database.
+connections, claims in the database.
 
 A real server (``conftest.postgres_url``: started by the session, see ``pgserver.py``),
-real processes, real ``kill -9`` and ``fork``; nothing is mocked. Each test has a table
-of its own (``postgres_store``).
+real processes, real ``kill -9``; nothing is mocked. Each test has a table of its own
+(``postgres_store``). What every format promises (round trips, many processes, kill -9,
+fork, reading in pieces, pandas) is tested in test_contract.py, for PostgreSQL too.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import pandas as pd
 import pgserver
 import psycopg
 import pytest
+from test_contract import python, ran, start
 
 import stet
 from stet._claims import Claim, Worker
 from stet.formats.base import DamagedStoreError, StoreConnectionError
 from stet.formats.pglink import display_name
 from stet.formats.postgres import PostgresTable
-
-TIMEOUT = 120
-
-HEADER = """
-import os, sys, stet
-store = sys.argv[1]
-"""
-
-
-def python(directory: Path, code: str, *args: str) -> str:
-    """Run ``code`` in a fresh interpreter; its output (standard error too). Must exit 0."""
-    done = subprocess.run(
-        [sys.executable, "-c", HEADER + code, *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
-
-
-def ran(output: str) -> list[str]:
-    return [line[4:] for line in output.splitlines() if line.startswith("ran ")]
 
 
 def table_of(url: str) -> str:
@@ -132,50 +106,25 @@ def test_a_bad_table_name_is_refused_clearly(
 # ------------------------------------------------------------- values and columns
 
 
-MIXED = """
-values = [0.1, 3, 2**60, 2**53, float("nan"), float("inf"), None, "3", "", True, (1, 2),
-          "it's, \\"quoted\\"\\nand two lines", 1e300, -7, -0.0, "nul\\x00inside", "\\\\N"]
+def test_mixed_values_make_a_text_column(postgres_store: str) -> None:
+    """A column of numbers and text is text, each cell as a CSV file would show it.
 
-@stet.once(store=store, verbose=False)
-def f(a, b=1):
-    print("ran", repr(a), flush=True)
+    (That mixed values round-trip across processes: test_contract.py, for every format.)
+    """
 
-for value in values:
-    f(value)
-f(3.0)  # the run f(3)
-f(0.0)  # the run f(-0.0)
-"""
+    @stet.once(store=postgres_store, verbose=False)
+    def f(a: object, b: int = 1) -> None:
+        pass
 
-
-def test_mixed_values_round_trip_across_processes(tmp_path: Path, postgres_store: str) -> None:
-    first = ran(python(tmp_path, MIXED, postgres_store))
-    assert len(first) == 17 and "3.0" not in first and "0.0" not in first
-    assert ran(python(tmp_path, MIXED, postgres_store)) == []  # every run skipped
+    for value in (0.1, 3, 2**60, float("nan"), None, "3", "", True, "nul\x00inside", "\\N"):
+        f(value)
+    assert f(3.0) is None  # the run f(3)
     types = column_types(postgres_store)
     assert types["a"] == "text" and types["b"] == "bigint"
     assert types["_stet_timestamp"] == "timestamp with time zone"
     assert next(iter(types)) == "_stet_row"
     cells = {a for (a,) in query(postgres_store, f'SELECT a FROM "{table_of(postgres_store)}"')}
     assert {"0.1", "3", "1152921504606846976", "'3'", "''", "True", "nan"} <= cells
-
-
-def test_pandas_reads_natural_dtypes(tmp_path: Path, postgres_store: str) -> None:
-    code = """
-@stet.once(store=store)
-def f(rate, seed, model):
-    pass
-for seed in range(4):
-    f(0.1 * seed, seed, "resnet")
-"""
-    python(tmp_path, code, postgres_store)
-    with psycopg.connect(server_url(postgres_store)) as con, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # pandas prefers SQLAlchemy; psycopg works
-        frame = pd.read_sql(f'SELECT * FROM "{table_of(postgres_store)}"', con)
-    assert str(frame["rate"].dtype) == "float64"
-    assert str(frame["seed"].dtype) == "int64"
-    assert frame["model"].tolist() == ["resnet"] * 4
-    assert frame["seed"].tolist() == [0, 1, 2, 3]
-    assert pd.to_datetime(frame["_stet_timestamp"], utc=True).notna().all()
 
 
 WIDEN = """
@@ -202,35 +151,6 @@ def test_widening_a_column_keeps_every_identity(tmp_path: Path, postgres_store: 
     assert ran(python(tmp_path, WIDEN, postgres_store, "'1'", "3")) == ["'1'", "3"]
 
 
-def test_reads_in_pieces_and_notices_a_rewrite(postgres_store: str) -> None:
-    writer = PostgresTable(postgres_store, "w")
-    reader = PostgresTable(postgres_store, "r")
-    header = ["i", "x", "_stet_timestamp"]
-    stamp = "2026-03-12T11:48:59.428400+00:00"
-    rows: list[list[Any]] = [[i, "" if i % 3 else f"t{i}", stamp] for i in range(1, 1001)]
-    with writer.site.lock:
-        writer.rewrite(header, rows)
-    got: list[list[Any]] = []
-    cursor = 0
-    while True:
-        chunk = reader.read_from(cursor, header, 1, limit=64 * 300)
-        assert chunk.header == header and chunk.count <= 300
-        got += chunk.rows
-        if chunk.end == cursor:
-            break
-        cursor = chunk.end
-    assert got == rows and reader.end_if_same() == cursor == 1000
-    with writer.site.lock:
-        writer.append(header, {"i": 1001, "_stet_timestamp": stamp}, fsync=False)
-    assert reader.end_if_same() == 1001
-    with writer.site.lock:
-        writer.rewrite(header, rows[:10])  # the same columns: truncated, not dropped
-    assert reader.end_if_same() is None  # the generation changed: read from 0 again
-    assert reader.read_from(0, [], 1).rows == rows[:10]
-    writer.close()
-    reader.close()
-
-
 def test_a_big_rewrite_copies_and_reads_back(fmt: PostgresTable) -> None:
     header = ["alpha", "seed", "model", "_stet_function", "_stet_timestamp"]
     stamp = "2026-03-12T11:48:59.000001+00:00"
@@ -244,50 +164,16 @@ def test_a_big_rewrite_copies_and_reads_back(fmt: PostgresTable) -> None:
     assert chunk.rows == rows
 
 
-def test_a_reset_is_noticed_by_another_process(tmp_path: Path, postgres_store: str) -> None:
-    code = """
-@stet.once(store=store, verbose=False)
-def f(i):
-    print("ran", i, flush=True)
-f(1); f(2)
-print("ready", flush=True)
-sys.stdin.readline()
-f(3)  # not done: reads what changed, and learns that 1 and 2 are gone
-f(1); f(2)
-"""
-    worker = subprocess.Popen(
-        [sys.executable, "-c", HEADER + code, postgres_store],
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdin is not None and worker.stdout is not None
-    try:
-        assert [worker.stdout.readline() for _ in range(3)] == ["ran 1\n", "ran 2\n", "ready\n"]
-        stet.reset(postgres_store, confirm=False)
+def test_a_reset_is_a_new_generation(postgres_store: str) -> None:
+    """The meta table counts the table's generations: how a reader notices a reset.
 
-        @stet.once(store=postgres_store, verbose=False)
-        def f(i: int) -> None:
-            pass
-
-        for i in (5, 6, 7):  # row ids past the worker's cursor
-            f(i)
-        worker.stdin.write("go\n")
-        worker.stdin.close()
-        assert ran(worker.stdout.read()) == ["3", "1", "2"]
-    finally:
-        worker.kill()
-        worker.wait()
+    (That another process notices it: test_contract.py, for every format.)
+    """
+    f = stet.once(store=postgres_store, verbose=False)(lambda i: i)
+    f(1)
+    stet.reset(postgres_store, confirm=False)
+    assert f(5) == 5 and f(1) == 1
     table = table_of(postgres_store)
-    assert sorted(i for (i,) in query(postgres_store, f'SELECT i FROM "{table}"')) == [
-        1,
-        2,
-        3,
-        5,
-        6,
-        7,
-    ]
     [(generation,)] = query(postgres_store, f'SELECT generation FROM "{table}_meta"')
     assert generation == 3  # made, reset, made again by f(5)
 
@@ -443,106 +329,6 @@ def test_a_connection_lost_inside_the_lock(fmt: PostgresTable, postgres_store: s
     assert [row[0] for row in fmt.read_from(0, [], 1).rows] == [1, 3, 4]
 
 
-# ------------------------------------------------------------------ processes
-
-
-def test_fork_with_an_open_store(tmp_path: Path, postgres_store: str) -> None:
-    code = """
-@stet.once(store=store, verbose=False)
-def f(i):
-    print("ran", os.getpid(), i, flush=True)
-f(1)
-pid = os.fork()
-if pid == 0:
-    f(2); f(1)
-    sys.exit(0)  # runs the exit handlers: the parent's connections must survive them
-_, status = os.waitpid(pid, 0)
-assert status == 0, status
-f(3); f(2); f(1)
-"""
-    lines = [line.split() for line in ran(python(tmp_path, code, postgres_store))]
-    assert [int(i) for _, i in lines] == [1, 2, 3]
-    assert lines[0][0] == lines[2][0] != lines[1][0]  # 2 ran in the child, 3 in the parent
-    table = table_of(postgres_store)
-    assert sorted(query(postgres_store, f'SELECT i FROM "{table}"')) == [(1,), (2,), (3,)]
-
-
-def test_four_processes_append_at_once(tmp_path: Path, postgres_store: str) -> None:
-    go = tmp_path / "go"
-    code = """
-import random, time
-@stet.once(store=store, verbose=False)
-def f(i, label="x"):
-    print("ran", i, flush=True)
-grid = list(range(150))
-random.Random(int(sys.argv[3])).shuffle(grid)
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.001)
-for i in grid:
-    f(i)
-"""
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", HEADER + code, postgres_store, str(go), str(seed)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for seed in range(4)
-    ]
-    time.sleep(0.5)
-    go.touch()
-    outputs = [worker.communicate(timeout=TIMEOUT)[0] for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0, 0, 0]
-    executed = [i for out in outputs for i in ran(out)]
-    assert sorted(map(int, executed)) == list(range(150))  # claims: each run executed once
-    table = table_of(postgres_store)
-    assert query(postgres_store, f'SELECT count(*), count(DISTINCT i) FROM "{table}"') == [
-        (150, 150)
-    ]
-
-
-LOOP = """
-@stet.once(store=store, verbose=False, fsync=sys.argv[2] == "fsync")
-def f(i):
-    return i
-for i in range(10**6):
-    if (done := f(i)) is not None:  # None: skipped, done in an earlier round
-        print(done, flush=True)
-"""
-
-
-def test_kill_9_of_a_writer_loses_nothing_reported_done(
-    tmp_path: Path, postgres_store: str
-) -> None:
-    printed: set[int] = set()
-    table = table_of(postgres_store)
-    for after, fsync in ((40, "no fsync"), (200, "fsync"), (7, "no fsync")):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", HEADER + LOOP, postgres_store, fsync],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert writer.stdout is not None
-        lines = [writer.stdout.readline() for _ in range(after)]
-        writer.send_signal(signal.SIGKILL)
-        lines += writer.stdout.readlines()
-        assert writer.wait() == -signal.SIGKILL
-        printed.update(int(line) for line in lines if line.endswith("\n"))
-        stored = {i for (i,) in query(postgres_store, f'SELECT i FROM "{table}"')}
-        assert printed <= stored
-    check = """
-@stet.once(store=store, verbose=False, lease=1)
-def f(i):
-    print("ran", i)
-for i in range(int(sys.argv[2])):
-    f(i)
-"""
-    again = ran(python(tmp_path, check, postgres_store, str(max(printed) + 1)))
-    assert not printed & {int(i) for i in again}
-
-
 # ------------------------------------------------------------------ claims
 
 
@@ -601,12 +387,7 @@ def slow(i):
     time.sleep(600)
 slow(1)
 """
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HEADER + code, postgres_store],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = start(tmp_path, code, postgres_store)
     assert holder.stdout is not None
     try:
         assert holder.stdout.readline() == "running 1\n"
@@ -640,12 +421,7 @@ def slow(i):
     print("ran", i, flush=True)
 slow(1)
 """
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HEADER + code, postgres_store, "3"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = start(tmp_path, code, postgres_store, "3")
     assert holder.stdout is not None
     try:
         assert holder.stdout.readline() == "running 1\n"

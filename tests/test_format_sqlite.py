@@ -1,6 +1,8 @@
-"""The SQLite store format: typed values, WAL, a unique index, many processes, kill -9.
+"""The SQLite store format: typed values, WAL, a unique index, an intact file after kill -9.
 
 Real database files, real processes, real ``kill -9`` and ``fork``; nothing is mocked.
+What every format promises (round trips, many processes, kill -9, fork, reading in
+pieces, pandas) is tested in test_contract.py, for SQLite too.
 """
 
 from __future__ import annotations
@@ -9,36 +11,15 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from test_contract import python, ran, start
 
 import stet
 from stet.formats.base import DamagedStoreError
 from stet.formats.sqlitefile import SqliteFile
-
-TIMEOUT = 120
-
-HEADER = """
-import os, sys, stet
-store = sys.argv[1]
-"""
-
-
-def python(directory: Path, code: str, *args: str) -> str:
-    """Run ``code`` in a fresh interpreter in ``directory``; its output. It must exit 0."""
-    done = subprocess.run(
-        [sys.executable, "-c", HEADER + code, *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -46,31 +27,21 @@ def query(path: Path, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
 
 
-def ran(output: str) -> list[str]:
-    return [line[4:] for line in output.splitlines() if line.startswith("ran ")]
-
-
-MIXED = """
-values = [0.1, 3, 2**60, 2**53, float("nan"), float("inf"), None, "3", "", True, (1, 2),
-          "it's, \\"quoted\\"\\nand two lines", 1e300, -7, -0.0]
-
-@stet.once(store=store, verbose=False)
-def f(a, b=1):
-    print("ran", repr(a), flush=True)
-
-for value in values:
-    f(value)
-f(3.0)  # the run f(3)
-f(0.0)  # the run f(-0.0)
-"""
-
-
 @pytest.mark.parametrize("extension", [".sqlite", ".db"])
-def test_mixed_values_round_trip_across_processes(tmp_path: Path, extension: str) -> None:
+def test_values_keep_their_sqlite_types(tmp_path: Path, extension: str) -> None:
+    """Numbers are REAL or INTEGER; an integer a double cannot hold, and text, are TEXT.
+
+    (That mixed values round-trip across processes: test_contract.py, for every format.)
+    """
     store = tmp_path / f"runs{extension}"
-    first = ran(python(tmp_path, MIXED, str(store)))
-    assert len(first) == 15 and "3.0" not in first and "0.0" not in first
-    assert ran(python(tmp_path, MIXED, str(store))) == []  # every run skipped after restart
+
+    @stet.once(store=store, verbose=False)
+    def f(a: object, b: int = 1) -> None:
+        pass
+
+    for value in (0.1, 3, 2**60, 2**53, float("nan"), None, "3", "", True, 1e300, -7):
+        f(value)
+    assert f(3.0) is None  # the run f(3)
     typed = dict(query(store, "SELECT quote(a), typeof(a) FROM runs"))
     assert typed["0.1"] == typed["1.0e+300"] == "real"
     assert typed["3"] == typed["-7"] == "integer"
@@ -119,64 +90,6 @@ for i in range(3):
         '0.25,"point 1"',
         '0.5,"point 2"',
     ]
-
-
-def test_pandas_reads_natural_dtypes(tmp_path: Path) -> None:
-    store = tmp_path / "runs.sqlite"
-    code = """
-@stet.once(store=store)
-def f(rate, seed, model):
-    pass
-for seed in range(4):
-    f(0.1 * seed, seed, "resnet")
-"""
-    python(tmp_path, code, str(store))
-    with sqlite3.connect(store) as con:
-        frame = pd.read_sql("SELECT * FROM runs", con)
-    assert str(frame["rate"].dtype) == "float64"
-    assert str(frame["seed"].dtype) == "int64"
-    assert frame["model"].tolist() == ["resnet"] * 4
-    assert frame["seed"].tolist() == [0, 1, 2, 3]
-    assert pd.to_datetime(frame["_stet_timestamp"]).dt.tz is not None
-
-
-def test_a_reset_is_noticed_by_another_process(tmp_path: Path) -> None:
-    store = tmp_path / "runs.sqlite"
-    code = """
-@stet.once(store=store, verbose=False)
-def f(i):
-    print("ran", i, flush=True)
-f(1); f(2)
-print("ready", flush=True)
-sys.stdin.readline()
-f(3)  # not done: reads what changed, and learns that 1 and 2 are gone
-f(1); f(2)
-"""
-    worker = subprocess.Popen(
-        [sys.executable, "-c", HEADER + code, str(store)],
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdin is not None and worker.stdout is not None
-    try:
-        assert [worker.stdout.readline() for _ in range(3)] == ["ran 1\n", "ran 2\n", "ready\n"]
-        stet.reset(store, confirm=False)
-
-        @stet.once(store=store, verbose=False)
-        def f(i: int) -> None:
-            pass
-
-        for i in (5, 6, 7):  # row ids past the worker's cursor
-            f(i)
-        worker.stdin.write("go\n")
-        worker.stdin.close()
-        assert ran(worker.stdout.read()) == ["3", "1", "2"]
-    finally:
-        worker.kill()
-        worker.wait()
-    assert sorted(i for (i,) in query(store, "SELECT i FROM runs")) == [1, 2, 3, 5, 6, 7]
 
 
 def test_two_functions_share_a_store_through_added_columns(tmp_path: Path) -> None:
@@ -235,119 +148,45 @@ def test_a_file_that_is_not_a_stet_store_is_refused_and_left_alone(
     assert store.read_bytes() == before
 
 
-LOOP = """
-@stet.once(store=store, verbose=False, fsync=sys.argv[2] == "fsync")
-def f(i):
-    return i
-for i in range(10**6):
-    if (done := f(i)) is not None:  # None: skipped, done in an earlier round
-        print(done, flush=True)
-"""
-
-
-@pytest.mark.parametrize("fsync", ["no fsync", "fsync"])
-def test_kill_9_of_a_writer_loses_nothing_reported_done(tmp_path: Path, fsync: str) -> None:
-    store = tmp_path / "runs.sqlite"
-    printed: set[int] = set()
-    for after in (50, 400, 7):  # kill it three times, at different moments
-        writer = subprocess.Popen(
-            [sys.executable, "-c", HEADER + LOOP, str(store), fsync],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert writer.stdout is not None
-        lines = [writer.stdout.readline() for _ in range(after)]
-        writer.send_signal(signal.SIGKILL)
-        lines += writer.stdout.readlines()  # what it printed before it died
-        assert writer.wait() == -signal.SIGKILL
-        printed.update(int(line) for line in lines if line.endswith("\n"))
-        stored = {i for (i,) in query(store, "SELECT i FROM runs")}
-        assert printed <= stored
-    assert query(store, "PRAGMA integrity_check") == [("ok",)]
-    check = """
+WRITER = """
 @stet.once(store=store, verbose=False)
 def f(i):
-    print("ran", i)
-for i in range(int(sys.argv[2])):
-    f(i)
-"""
-    again = ran(python(tmp_path, check, str(store), str(max(printed) + 1)))
-    assert not printed & {int(i) for i in again}
-
-
-def test_four_processes_append_at_once(tmp_path: Path) -> None:
-    store, go = tmp_path / "runs.sqlite", tmp_path / "go"
-    code = """
-import random, time
-@stet.once(store=store, verbose=False)
-def f(i, label="x"):
     pass
-grid = list(range(300))
-random.Random(int(sys.argv[3])).shuffle(grid)
-while not os.path.exists(sys.argv[2]):
-    time.sleep(0.001)
-for i in grid:
+f(-1)  # the store is open when the process forks
+child = os.fork()
+for i in range(0 if child == 0 else 1, 600, 2):  # the child takes the even points
+    f(i)
+if child == 0:
+    os._exit(0)
+os.waitpid(child, 0)
+print("looping", flush=True)
+for i in range(600, 10**6):  # until it is killed
     f(i)
 """
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", HEADER + code, str(store), str(go), str(seed)],
-            cwd=tmp_path,
-        )
-        for seed in range(4)
-    ]
-    time.sleep(0.5)  # let them start; the test holds without it, only with less overlap
-    go.touch()
-    assert [worker.wait(TIMEOUT) for worker in workers] == [0, 0, 0, 0]
-    assert query(store, "SELECT count(*), count(DISTINCT i) FROM runs") == [(300, 300)]
-    assert query(store, "PRAGMA integrity_check") == [("ok",)]
 
 
-def test_fork_with_an_open_store(tmp_path: Path) -> None:
+def test_fork_kill_9_and_concurrent_writers_leave_an_intact_database(tmp_path: Path) -> None:
+    """SQLite's own check of every page and index, after what could tear a database file:
+    two writers that fork with the store open (four at once), both killed mid-write.
+
+    (That no run is lost or recorded twice then: test_contract.py, for every format.)
+    """
     store = tmp_path / "runs.sqlite"
-    code = """
-@stet.once(store=store, verbose=False)
-def f(i):
-    print("ran", os.getpid(), i, flush=True)
-f(1)
-pid = os.fork()
-if pid == 0:
-    f(2); f(1)
-    sys.exit(0)
-_, status = os.waitpid(pid, 0)
-assert status == 0, status
-f(3); f(2); f(1)
-"""
-    lines = [line.split() for line in ran(python(tmp_path, code, str(store)))]
-    assert [int(i) for _, i in lines] == [1, 2, 3]
-    assert lines[0][0] == lines[2][0] != lines[1][0]  # 2 ran in the child, 3 in the parent
-    assert sorted(query(store, "SELECT i FROM runs")) == [(1,), (2,), (3,)]
+    writers = [start(tmp_path, WRITER, str(store)) for _ in range(2)]
+    try:
+        lines = [writer.stdout.readline() for writer in writers if writer.stdout]
+        assert lines == ["looping\n"] * 2  # each forked, and its child has finished
+        time.sleep(0.3)  # both write records, each is killed wherever it is
+        for writer in writers:
+            writer.send_signal(signal.SIGKILL)
+        assert [writer.wait(60) for writer in writers] == [-signal.SIGKILL] * 2
+    finally:
+        for writer in writers:
+            writer.kill()
+            writer.wait()
     assert query(store, "PRAGMA integrity_check") == [("ok",)]
-
-
-def test_reads_in_pieces_and_notices_a_rewrite(tmp_path: Path) -> None:
-    path = str(tmp_path / "runs.sqlite")
-    writer, reader = SqliteFile(path, "runs.sqlite"), SqliteFile(path, "runs.sqlite")
-    header = ["i", "x", "_stet_timestamp"]
-    rows = [[i, "" if i % 3 else f"t{i}", "2026"] for i in range(1, 1001)]
-    writer.rewrite(header, rows)
-    got: list[list[object]] = []
-    cursor = 0
-    while True:
-        chunk = reader.read_from(cursor, header, 1, limit=64 * 300)
-        assert chunk.header == header and chunk.count <= 300
-        got += chunk.rows
-        if chunk.end == cursor:
-            break
-        cursor = chunk.end
-    assert got == rows and reader.end_if_same() == cursor == 1000
-    writer.append(header, {"i": 1001, "_stet_timestamp": "2026"}, fsync=False)
-    assert reader.end_if_same() == 1001
-    writer.rewrite(header, rows[:10])
-    assert reader.end_if_same() is None  # the generation changed: read from 0 again
-    writer.close()
-    reader.close()
+    [(count, distinct)] = query(store, "SELECT count(*), count(DISTINCT i) FROM runs")
+    assert count == distinct > 600
 
 
 def test_values_written_by_hand_become_cells(tmp_path: Path) -> None:

@@ -148,7 +148,10 @@ class ClaimDirectory:
             st = None
         if st is None or (st.st_dev, st.st_ino) != self._identity:
             self._close()
-            fd = os.open(self._journal, _APPEND, 0o666)
+            try:  # without the lock, another worker's exit may remove it meanwhile
+                fd = os.open(self._journal, _APPEND if create else _APPEND & ~os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                return None
             opened = os.fstat(fd)
             self._fd, self._identity = fd, (opened.st_dev, opened.st_ino)
             size = opened.st_size

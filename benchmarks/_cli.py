@@ -1,0 +1,96 @@
+"""What the benchmark scripts share: their command line, their working directory, their
+tables.
+
+``overhead.py`` and ``parallel.py`` import it; they run as ``python benchmarks/<x>.py``,
+so this directory is on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TypeVar
+
+Results = TypeVar("Results")
+
+
+def format_names(
+    known: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> Callable[[str], tuple[str, ...]]:
+    """The ``--formats`` parser: ``known`` names (or ``aliases`` of them), comma-separated,
+    given back in the order of ``known``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        given = (part.strip().lower().lstrip(".") for part in text.split(","))
+        names = {(aliases or {}).get(name, name) for name in given}
+        names.discard("")
+        unknown = names - set(known)
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"{', '.join(sorted(unknown)) or 'none given'}: choose from {', '.join(known)}"
+            )
+        return tuple(name for name in known if name in names)
+
+    return parse
+
+
+def command_line(
+    doc: str | None,
+    quick: str,
+    formats: Sequence[str],
+    formats_help: str,
+    aliases: Mapping[str, str] | None = None,
+) -> argparse.ArgumentParser:
+    """The options both scripts take: ``--quick``, ``--json``, ``--dir``, ``--formats``
+    (all of ``formats`` by default) and the hidden ``--worker`` of their own processes."""
+    found = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    found.add_argument("--quick", action="store_true", help=quick)
+    found.add_argument("--json", metavar="PATH", help="also write the raw numbers here")
+    found.add_argument("--dir", metavar="DIR", help="where to put the stores (a temp dir)")
+    found.add_argument(
+        "--formats",
+        metavar="NAMES",
+        type=format_names(formats, aliases),
+        default=tuple(formats),
+        help=f"{formats_help} (default: {','.join(formats)})",
+    )
+    found.add_argument("--worker", help=argparse.SUPPRESS)
+    return found
+
+
+def measure_and_report(
+    args: argparse.Namespace,
+    prefix: str,
+    measure: Callable[[Path], Results],
+    report: Callable[[Results], str],
+) -> None:
+    """Measure in a new temporary directory (under ``--dir``), removed afterwards; print
+    the report, and write the raw numbers (a dataclass) to ``--json`` if given."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=args.dir))
+    try:
+        results = measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(report(results))
+    if args.json:
+        raw = asdict(results)  # type: ignore[call-overload]  # Results: a dataclass
+        Path(args.json).write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
+
+
+def table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: the first column aligned left, the others right."""
+    rule = ["---" if i == 0 else "---:" for i in range(len(header))]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *lines])
+
+
+def load_average() -> str:
+    """The machine's load: others' work on a shared machine shows up in every timing."""
+    if not hasattr(os, "getloadavg"):
+        return "unknown"
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
