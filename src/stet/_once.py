@@ -321,7 +321,8 @@ def once(
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
     Args:
-        store: the store file; its extension picks the format (``.csv``).
+        store: the store file, whose extension picks the format (``.csv``), or a
+            ``postgresql://user@host:5432/db?table=runs`` URL.
         key: the parameters that identify a run (default: all of them, defaults applied).
         ignore: parameters that do not identify a run (the complement of ``key``).
         verbose: print a ``[stet] Skipping ...`` line for skipped calls.
