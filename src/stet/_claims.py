@@ -122,7 +122,7 @@ def _start_ticks(pid: int) -> int:
 class Claim:
     """One worker's claim on one run of one function."""
 
-    __slots__ = ("_call", "function", "handle", "key", "lease", "lost", "worker")
+    __slots__ = ("_call", "function", "handle", "key", "lease", "worker")
 
     def __init__(
         self,
@@ -138,7 +138,6 @@ class Claim:
         self.worker = worker
         self.lease = lease
         self.handle: object = None  # what the book needs to find its own claim again
-        self.lost = False  # another worker took it over while this one ran
 
     @property
     def call(self) -> str:
@@ -163,42 +162,6 @@ class Claim:
     def where(self) -> str:
         """Who runs it, for messages: ``node7, pid 4121``."""
         return f"{self.worker.host}, pid {self.worker.pid}"
-
-    def to_json(self) -> str:
-        import json
-
-        worker = self.worker
-        return json.dumps(
-            {
-                "function": self.function,
-                "call": self.call,
-                "host": worker.host,
-                "pid": worker.pid,
-                "machine": worker.machine,
-                "start": worker.start,
-                "worker": worker.token,
-                "lease": self.lease,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str, key: bytes = b"") -> Claim | None:
-        """A claim as another worker wrote it; None when the text is not one."""
-        import json
-
-        try:
-            data = json.loads(text)
-            worker = Worker(
-                str(data["host"]),
-                int(data["pid"]),
-                str(data["machine"]),
-                int(data["start"]),
-                str(data["worker"]),
-            )
-            lease = float(data["lease"])
-            return cls(str(data["function"]), key, str(data["call"]), worker, lease)
-        except (ValueError, KeyError, TypeError):
-            return None
 
 
 if TYPE_CHECKING:
@@ -285,8 +248,8 @@ class Heartbeat:
                 lost = book.renew(claims)
             except Exception:  # a store gone or unreachable: the lease decides, try again
                 continue
-            for claim in lost:
-                claim.lost = True
+            for claim in lost:  # another worker took it over: renewing it is pointless
+                _heartbeat.forget(claim)
 
 
 _heartbeat = Heartbeat()

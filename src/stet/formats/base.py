@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from .._claims import ClaimBook
     from .._values import Cell
 
-__all__ = ["Chunk", "DamagedStoreError", "Site", "StoreConnectionError", "StoreFormat"]
+__all__ = [
+    "Chunk",
+    "DamagedStoreError",
+    "Site",
+    "StoreConnectionError",
+    "StoreFormat",
+    "WholeRecords",
+]
 
 
 class DamagedStoreError(ValueError):
@@ -54,6 +61,19 @@ class Chunk:
     @property
     def rows(self) -> list[list[Cell]]:
         return [list(row) for row in zip(*self.columns, strict=True)]
+
+
+class WholeRecords:
+    """For formats whose every record is committed whole (databases): no torn tail."""
+
+    def parse_tail(self, chunk: Chunk) -> Chunk | None:
+        return None
+
+    def finish_tail(self, chunk: Chunk) -> None:
+        pass
+
+    def cut(self, cursor: int) -> None:
+        pass
 
 
 if TYPE_CHECKING:

@@ -44,7 +44,7 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .._values import cell_of, cell_text_of
-from .base import Chunk, DamagedStoreError
+from .base import Chunk, DamagedStoreError, WholeRecords
 from .pglink import _CONNECT_DEFAULTS, _TIMESTAMPTZ, _Link, _secrets_of, _split, display_name
 from .pgsite import PostgresSite
 
@@ -78,7 +78,7 @@ _WIDER = {"int": 0, "float": 1, "text": 2}
 # ------------------------------------------------------------------------ the format
 
 
-class PostgresTable:
+class PostgresTable(WholeRecords):
     """A store kept in a table of a PostgreSQL database (see the module's docstring)."""
 
     def __init__(self, path: str, name: str) -> None:
@@ -190,15 +190,6 @@ class PostgresTable:
             f"{self.name}: the table {self.table} has no {ROW} column, so stet did not make "
             f"it and it is not a stet store. Use another table= in the URL; stet changed nothing."
         )
-
-    def parse_tail(self, chunk: Chunk) -> Chunk | None:
-        return None  # every commit is whole
-
-    def finish_tail(self, chunk: Chunk) -> None:
-        pass
-
-    def cut(self, cursor: int) -> None:
-        pass
 
     # -- writing (under the store's lock)
 

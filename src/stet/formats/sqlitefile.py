@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .._values import cell_from_json
-from .base import Chunk, DamagedStoreError
+from .base import Chunk, DamagedStoreError, WholeRecords
 from .filesite import FileSite
 
 TYPE_CHECKING = False
@@ -76,7 +76,7 @@ def _cells(values: tuple[Any, ...], column: str, name: str) -> list[Cell]:
     return [cell_from_json(value) for value in values]
 
 
-class SqliteFile:
+class SqliteFile(WholeRecords):
     """A ``.sqlite`` / ``.db`` store: the table ``runs`` of an SQLite database."""
 
     def __init__(self, path: str, name: str) -> None:
@@ -273,15 +273,6 @@ class SqliteFile:
         values = zip(*rows, strict=True)
         cells = [_cells(v, c, self.name) for v, c in zip(values, columns, strict=True)]
         return Chunk(columns, cells, len(rows), end, first_line=first_line)
-
-    def parse_tail(self, chunk: Chunk) -> Chunk | None:
-        return None  # every commit is whole
-
-    def finish_tail(self, chunk: Chunk) -> None:
-        pass
-
-    def cut(self, cursor: int) -> None:
-        pass
 
     # -- writing (under the Store's lock)
 
