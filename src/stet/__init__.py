@@ -13,11 +13,27 @@ from .formats.base import DamagedStoreError, StoreConnectionError
 __all__ = [
     "DEFAULT_STORE",
     "DamagedStoreError",
+    "Failure",
     "StoreConnectionError",
+    "SweepSummary",
     "UnsupportedValueError",
     "convert",
     "once",
     "reset",
     "status",
+    "sweep",
 ]
 __version__ = "0.1.0"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._sweep import Failure, SweepSummary, sweep
+else:
+
+    def __getattr__(name: str) -> object:
+        """The sweep runner loads on first use: ``import stet`` stays fast."""
+        if name in ("Failure", "SweepSummary", "sweep"):
+            from . import _sweep
+
+            return getattr(_sweep, name)
+        raise AttributeError(f"module 'stet' has no attribute {name!r}")

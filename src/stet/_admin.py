@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from . import _report
+from ._grid import Grid
 from ._once import DEFAULT_STORE
-from ._store import FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, Snapshot, get_store
-from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of
+from ._store import (
+    FUNCTION_COLUMN,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+    FunctionIndex,
+    KeySpec,
+    Snapshot,
+    get_store,
+)
+from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +32,12 @@ if TYPE_CHECKING:
     StorePath = str | os.PathLike[str]
 
 
-def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> None:
+def status(
+    store: StorePath = DEFAULT_STORE,
+    *,
+    function: str | None = None,
+    grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]] | None = None,
+) -> None:
     """Print what a store holds: how many runs, the last one, and the key columns.
 
     Runs that are running now in some worker (their claims) are counted beside the
@@ -32,10 +46,24 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
     Args:
         store: the store's path or URL.
         function: count only this function's runs (its qualified name).
+        grid: a sweep's grid (as ``stet.sweep`` takes it): also print how far the sweep
+            has got, ``37/220 done (16.8%), 2 running, ETA 1h12m``. Its names must be
+            the store's key columns; the ETA comes from the pace of the latest records.
 
     Raises:
         FileNotFoundError: no store exists at ``store``.
     """
+    _status(store, function, grid, None)
+
+
+def _status(
+    store: StorePath,
+    function: str | None,
+    grid: Any,
+    spec_grid: tuple[KeySpec, Grid] | None,
+) -> None:
+    """``status``; ``spec_grid`` is a decorated function's own key and grid, if known."""
+    projected = grid is not None and spec_grid is None
     handle = get_store(store)
     running = handle.running(function)
     try:
@@ -44,6 +72,10 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
         if not running:
             raise
         snapshot = Snapshot([], [], None)  # the first runs are running: none completed yet
+    if grid is not None or spec_grid is not None:
+        if spec_grid is None:
+            spec_grid = _store_grid(snapshot, function, grid)
+        function = spec_grid[0].function
     rows = _rows_of(snapshot, function)
     stamp = snapshot.header.index(TIMESTAMP_COLUMN) if snapshot.header else -1
     last = max((str(row[stamp]) for row in rows), default="never")
@@ -53,6 +85,7 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
     what = f" of {function}" if function is not None else ""
     lines = [
         f"Store: {handle.name}",
+        *([_progress_line(snapshot, rows, running, *spec_grid, projected)] if spec_grid else []),
         f"{count:,} completed {noun}{what} recorded",
         *_running_lines(running),
         f"Last run: {last}",
@@ -65,6 +98,104 @@ def status(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> 
             counts[name] = counts.get(name, 0) + 1
         lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
     _report.lines(lines)
+
+
+def _store_grid(snapshot: Snapshot, function: str | None, grid: Any) -> tuple[KeySpec, Grid]:
+    """The key and grid of a sweep known only by its grid: its names are key columns."""
+    owner = "stet.status(grid=...)"
+    if function is None:
+        functions = {snapshot.function_of(row) for row in snapshot.rows} - {None}
+        if len(functions) > 1:
+            raise ValueError(
+                f"{owner}: the store holds runs of several functions "
+                f"({', '.join(sorted(map(str, functions)))}); name one with function=..."
+            )
+        function = str(functions.pop()) if functions else snapshot.owner or ""
+    if not isinstance(grid, Mapping) and isinstance(grid, Iterable):
+        grid = list(grid)  # read twice: for its names, then its runs
+    names = list(grid) if isinstance(grid, Mapping) else _names_of(grid)
+    spec = KeySpec(function, tuple(names), (None,) * len(names), (None,) * len(names))
+    return spec, Grid(grid, owner, None, (), spec.columns, spec.default_keys)
+
+
+def _names_of(grid: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for combination in grid:
+        if isinstance(combination, Mapping):
+            seen.update(dict.fromkeys(combination))
+    return list(seen)
+
+
+def _progress_line(
+    snapshot: Snapshot,
+    rows: list[list[Cell]],
+    running: list[Claim],
+    spec: KeySpec,
+    grid: Grid,
+    projected: bool,
+) -> str:
+    """``37/220 done (16.8%), 2 running, 1 failed last time, ETA 1h12m``.
+
+    ``projected``: the grid's names are the key (a grid known without its function);
+    else ``spec`` is the function's own key, defaults included.
+    """
+    from ._claims import run_ident
+    from ._sweep import duration, last_failures
+
+    header = snapshot.header
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
+    done: set[bytes]
+    if projected:  # the grid's names are compared; other key columns are not
+        positions = [header.index(c) if c in header else -1 for c in spec.columns]
+        if any(p < 0 for p in positions) or not rows:
+            done = set()
+        else:
+            keyed = [i for i, row in enumerate(rows) if all(row[p] != "" for p in positions)]
+            done = set(record_keys([[columns[p][i] for i in keyed] for p in positions]))
+    else:
+        index = FunctionIndex(spec)
+        if rows:
+            index.add_columns(header, columns)
+        done = index.keys
+    total, pending = grid.scan(done)
+    count = total - len(pending)
+    left = {run_ident(spec.function, key) for _, key in pending} if running else set()
+    now = sum(1 for claim in running if claim.ident in left)
+    share = f" ({100 * count / total:.1f}%)" if total else ""
+    parts = [f"{count:,}/{total:,} done{share}", f"{now:,} running"]
+    failed = last_failures(spec.function)
+    if failed:
+        parts.append(f"{failed:,} failed last time")
+    if pending:
+        stamp = snapshot.header.index(TIMESTAMP_COLUMN)
+        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], len(pending), now)
+        if seconds is not None:
+            parts.append(f"ETA {duration(seconds)}")
+    return ", ".join(parts)
+
+
+_PACE_RECORDS = 100  # the ETA follows the pace of this many latest records
+
+
+def _eta(stamps: list[str], left: int, running: int) -> float | None:
+    """Seconds until ``left`` more runs are done at the pace of the latest records.
+
+    None when the pace is unknown, or when the sweep seems to have stopped: nothing
+    is running and no record came for ten times the usual interval.
+    """
+    import time
+    from datetime import datetime
+
+    try:
+        times = sorted(datetime.fromisoformat(stamp).timestamp() for stamp in stamps)
+    except ValueError:
+        return None
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    interval = (times[-1] - times[0]) / (len(times) - 1)
+    if not running and time.time() - times[-1] > max(60.0, 10 * interval):
+        return None
+    return left * interval
 
 
 def _running_lines(claims: list[Claim], hosts_shown: int = 5, pids_shown: int = 8) -> list[str]:

@@ -28,6 +28,7 @@ __all__ = [
     "Worker",
     "check_lease",
     "heartbeat",
+    "run_ident",
 ]
 
 DEFAULT_LEASE = 60.0  # seconds: a dead worker's run waits at most this long
@@ -119,10 +120,19 @@ def _start_ticks(pid: int) -> int:
     return int(fields[19])
 
 
+def run_ident(function: str, key: bytes) -> str:
+    """A short name of one run of one function, the same in every process."""
+    import hashlib
+
+    digest = hashlib.blake2b(function.encode("utf-8", "surrogatepass"), digest_size=16)
+    digest.update(b"\0" + key)
+    return digest.hexdigest()
+
+
 class Claim:
     """One worker's claim on one run of one function."""
 
-    __slots__ = ("_call", "function", "handle", "key", "lease", "worker")
+    __slots__ = ("_call", "_ident", "function", "handle", "key", "lease", "worker")
 
     def __init__(
         self,
@@ -131,9 +141,11 @@ class Claim:
         call: str | Callable[[], str],
         worker: Worker,
         lease: float,
+        ident: str | None = None,
     ) -> None:
         self.function = function
         self.key = key
+        self._ident = ident  # given by a book that keeps idents, not keys
         self._call = call  # the text, or what makes it when a book first asks
         self.worker = worker
         self.lease = lease
@@ -150,11 +162,10 @@ class Claim:
     @property
     def ident(self) -> str:
         """A short name of the run, the same in every process: a file name, say."""
-        import hashlib
-
-        digest = hashlib.blake2b(self.function.encode("utf-8", "surrogatepass"), digest_size=16)
-        digest.update(b"\0" + self.key)
-        return digest.hexdigest()
+        ident = self._ident
+        if ident is None:
+            ident = self._ident = run_ident(self.function, self.key)
+        return ident
 
     def holder_is_gone(self) -> bool:
         return self.worker.is_gone()

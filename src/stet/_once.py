@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
     from ._claims import Claim
+    from ._grid import Grid
     from ._values import Cell
 
     Prepared = tuple[tuple[Any, ...], bytes, Claim | None]
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 
         def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co | None: ...
 
-        def status(self) -> None:
-            """Print this function's runs in its store."""
+        def status(self, grid: Any = None) -> None:
+            """Print this function's runs in its store (and a sweep's progress over
+            ``grid``)."""
 
         def reset(
             self,
@@ -121,6 +123,26 @@ class CallPlan:
             for name, i in zip(self.key_names, self.key_positions, strict=True)
         }
 
+    def grid(self, grid: Any, owner: str, function: str) -> Grid:
+        """A sweep's grid of calls of this function, checked against its parameters."""
+        from ._grid import Grid
+
+        kinds = [p.kind for p in self.signature.parameters.values()]
+        takes_any = any(kind.name == "VAR_KEYWORD" for kind in kinds)
+        named = [
+            name
+            for name, kind in zip(self.names, kinds, strict=True)
+            if kind.name in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+        ]
+        required = [
+            name
+            for name, default in zip(self.names, self.defaults, strict=True)
+            if name in named and default is _MISSING
+        ]
+        spec = self.key_spec(function)
+        parameters = None if takes_any else named
+        return Grid(grid, owner, parameters, required, spec.columns, spec.default_keys)
+
     def describe(self, function: str, values: tuple[Any, ...]) -> str:
         """How the call reads in messages: ``calculation(alpha=0.0, beta=1.0)``."""
         arguments = ", ".join(
@@ -194,6 +216,7 @@ class Runner:
     """The per-function state behind a wrapper: its plan, store and index."""
 
     def __init__(self, func: Callable[..., Any], plan: CallPlan, options: _Options) -> None:
+        self.function = func  # undecorated
         self.plan = plan
         self.options = options
         self.name = getattr(func, "__name__", "function")
@@ -217,23 +240,32 @@ class Runner:
         plan = self.plan
         values = plan.bind(args, kwargs)
         key = plan.key(values, self.name)
+        decision = self.decide(values, key)
+        if isinstance(decision, tuple):
+            _report.end_streak()
+            return decision
+        self._skipped(values, decision)
+        return None
+
+    def decide(self, values: tuple[Any, ...], key: bytes) -> Prepared | Claim | None:
+        """Whether a bound call runs: its preparation, or why not, silently.
+
+        Returns what :meth:`after` needs when the call must run; ``None`` when the run
+        is done; the holder's claim when another worker runs it now.
+        """
         index = self._index or self.index
         if key in index.keys:
-            self._skipped(values)
             return None
         self.store.refresh()  # another process may have completed it meanwhile
         if key in index.keys:
-            self._skipped(values)
             return None
         options = self.options
         claim = None
         if options.claims:
-            call = functools.partial(plan.describe, self.name, values)  # made if needed
+            call = functools.partial(self.plan.describe, self.name, values)  # made if needed
             claim, holder = self.store.claim(index, key, call, options.lease, options.heartbeat)
             if claim is None:
-                self._skipped(values, holder)
-                return None
-        _report.end_streak()
+                return holder
         return (values, key, claim)
 
     def _skipped(self, values: tuple[Any, ...], holder: Claim | None = None) -> None:
@@ -399,6 +431,7 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
         wrapper = sync_wrapper
     functools.update_wrapper(wrapper, func)
     vars(wrapper).update(
+        _stet_runner=runner,  # what stet.sweep reaches a decorated function by
         store=options.store,
         status=functools.partial(_function_status, runner),
         reset=functools.partial(_function_reset, runner),
@@ -421,10 +454,15 @@ def _is_coroutine_function(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
-def _function_status(runner: Runner) -> None:
-    from ._admin import status
+def _function_status(runner: Runner, grid: Any = None) -> None:
+    from ._admin import _status
 
-    status(runner.options.store, function=runner.label)
+    owner = f"{runner.label}.status(grid=...)"
+    spec_grid = None
+    if grid is not None:
+        plan = runner.plan
+        spec_grid = (plan.key_spec(runner.label), plan.grid(grid, owner, runner.label))
+    _status(runner.options.store, runner.label, None, spec_grid)
 
 
 def _function_reset(

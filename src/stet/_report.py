@@ -15,7 +15,7 @@ from ._exit import at_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "confirm",
@@ -45,7 +45,21 @@ def lines(texts: Sequence[str]) -> None:
         _emit(text)
 
 
+def route_through(write: Callable[[str], object] | None) -> None:
+    """Print lines with ``write`` (a progress bar's, which keeps the bar below), or again
+    to standard output (``None``)."""
+    global _write
+    _write = write
+
+
+_write: Callable[[str], object] | None = None
+
+
 def _emit(text: str) -> None:
+    write = _write
+    if write is not None:
+        write(f"[stet] {text}")
+        return
     stdout = sys.stdout
     if stdout is not None:  # one write: lines of processes writing at once never mix
         stdout.write(f"[stet] {text}\n")

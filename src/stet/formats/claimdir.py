@@ -102,8 +102,8 @@ class ClaimDirectory:
         try:
             reader._catch_up(create=False)
             claims = []
-            for entry in reader._table.values():
-                holder = reader._holder(*entry)
+            for ident, entry in reader._table.items():
+                holder = reader._holder(*entry, ident=ident)
                 if holder is not None:
                     claims.append(holder)
             return claims
@@ -242,7 +242,9 @@ class ClaimDirectory:
                         with contextlib.suppress(FileNotFoundError):
                             os.remove(path)
 
-    def _holder(self, token: str, lease: float, function: str) -> Claim | None:
+    def _holder(
+        self, token: str, lease: float, function: str, ident: str | None = None
+    ) -> Claim | None:
         """The claim of ``token`` while it lives; None once it lapsed or its worker is gone."""
         path = os.path.join(self.directory, token + ".worker")
         try:
@@ -256,7 +258,7 @@ class ClaimDirectory:
             worker = self._workers[token] = _read_worker(path)
         if worker is None or worker.is_gone():
             return None
-        return Claim(function, b"", "", worker, lease)
+        return Claim(function, b"", "", worker, lease, ident)
 
 
 def _claim_line(ident: str, entry: tuple[str, float, str]) -> str:

@@ -1,0 +1,502 @@
+"""``stet.sweep``: run every combination of a grid that is not done yet, on any executor.
+
+The sweep reads the store once, leaves out every run that is done, and hands the rest
+to the executor in batches (one run per batch at first; then as many as take about a
+tenth of a second, so that trivial runs do not pay an executor's cost each). In each
+worker the decorated function's own machinery decides, claims and records, exactly as a
+call of the function would: the sweep adds bookkeeping, not another way to record.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
+from dataclasses import dataclass, field
+
+from . import _report
+from ._claims import Claim
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, Literal
+
+    from ._grid import Run
+    from ._once import Runner
+
+__all__ = ["Failure", "SweepSummary", "sweep"]
+
+BATCH_SECONDS = 0.1  # a batch of quick runs takes about this long in its worker
+MAX_BATCH = 1000
+
+# What became of one run in a worker
+RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE = "ran", "failed", "done", "running"
+
+
+@dataclass
+class Failure:
+    """A run that raised: how it reads, its parameters, and the traceback."""
+
+    call: str  # calculation(alpha=0.1, seed=3)
+    parameters: dict[str, Any]
+    error: str  # ValueError: alpha must be positive
+    traceback: str
+
+    def __str__(self) -> str:
+        return f"{self.call} failed: {self.error}"
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did. ``total`` counts distinct runs; the other counts add up to it."""
+
+    function: str
+    total: int = 0
+    done_before: int = 0  # completed before the sweep started
+    ran: int = 0  # run and recorded by this sweep
+    failed: int = 0  # raised (see ``failures``)
+    running_elsewhere: int = 0  # skipped: another worker was running them
+    done_elsewhere: int = 0  # skipped: another worker completed them meanwhile
+    not_run: int = 0  # not started: interrupted, or stopped after max_failures
+    seconds: float = 0.0  # wall time
+    failures: list[Failure] = field(default_factory=list)
+    interrupted: bool = False  # stopped by Ctrl-C (KeyboardInterrupt)
+    stopped: bool = False  # stopped after max_failures failures
+
+    @property
+    def done(self) -> int:
+        """Runs of the grid that are completed now."""
+        return self.done_before + self.ran + self.done_elsewhere
+
+    def __str__(self) -> str:
+        parts = [f"{self.ran:,} ran"]
+        if self.failed:
+            parts.append(f"{self.failed:,} failed")
+        if self.running_elsewhere:
+            parts.append(f"{self.running_elsewhere:,} running in other workers")
+        if self.done_elsewhere:
+            parts.append(f"{self.done_elsewhere:,} done by other workers")
+        if self.not_run:
+            parts.append(f"{self.not_run:,} not started")
+        return (
+            f"Sweep of {self.function}: {self.done:,}/{self.total:,} done "
+            f"({self.done_before:,} before); {', '.join(parts)}, in {duration(self.seconds)}"
+        )
+
+
+def duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``4m30s``, ``1h12m``, ``3d4h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
+
+
+_last_failures: dict[str, int] = {}  # function -> failures of its last sweep in this process
+
+
+def last_failures(function: str) -> int | None:
+    """How many runs failed in this process's last sweep of ``function`` (None: no sweep)."""
+    return _last_failures.get(function)
+
+
+def runner_of(func: object, owner: str) -> Runner:
+    runner: Runner | None = getattr(func, "_stet_runner", None)
+    if runner is None:
+        raise TypeError(
+            f"{owner}: {func!r} is not a @stet.once function; decorate it with @stet.once "
+            "(the sweep records through it)"
+        )
+    return runner
+
+
+def sweep(
+    func: Callable[..., Any],
+    grid: Mapping[str, Iterable[Any]] | Iterable[Mapping[str, Any]],
+    *,
+    executor: Executor | None = None,
+    progress: bool | Literal["always"] = True,
+    max_failures: int | None = None,
+) -> SweepSummary:
+    """Run every combination of ``grid`` that is not done yet; return what happened.
+
+    Args:
+        func: a ``@stet.once`` function.
+        grid: a dict of axes, ``{"alpha": [0.1, 0.2], "seed": range(20)}`` (every
+            combination, the first axis varying slowest), or an iterable of dicts of
+            parameter values (explicit combinations). A run the grid gives twice runs once.
+        executor: where the runs run: ``None`` runs them in this process, one after
+            another; any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``,
+            loky's, a Dask ``Client.get_executor()``, an MPI or SLURM executor) runs
+            them in its workers, which record into the same store.
+        progress: a progress bar over the whole grid, starting at the runs already
+            done: ``True`` shows it on a terminal or in a notebook, ``"always"`` also
+            elsewhere (on standard error), ``False`` never.
+        max_failures: stop starting runs once this many have failed (default: never
+            stop; every failure is counted and its traceback kept).
+
+    Runs that are done are never submitted. Ctrl-C stops the sweep: no further run
+    starts, runs waiting in the executor are cancelled, and runs that already started
+    finish (press Ctrl-C again not to wait for them); the store stays consistent and a
+    rerun continues where this one stopped. The ``KeyboardInterrupt`` is raised again
+    once the summary is printed.
+    """
+    owner = "stet.sweep"
+    runner = runner_of(func, owner)
+    owner = f"stet.sweep({runner.label})"
+    if max_failures is not None and (
+        isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1
+    ):
+        raise ValueError(f"{owner}: max_failures must be a whole number >= 1 or None")
+    if progress not in (True, False, "always"):
+        raise ValueError(f"{owner}: progress must be True, False or 'always', not {progress!r}")
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(
+            f"{owner}: executor must be a concurrent.futures.Executor (for Dask: "
+            f"client.get_executor()), not {executor!r}"
+        )
+    if _is_async(runner):
+        raise TypeError(f"{owner}: async functions cannot be swept yet; sweep a plain function")
+    started = time.perf_counter()
+    _report.end_streak()
+    index = runner.index
+    runner.store.refresh()
+    total, pending = runner.plan.grid(grid, owner, runner.label).scan(index.keys)
+    summary = SweepSummary(runner.label, total=total, done_before=total - len(pending))
+    run = _Sweep(func, runner, summary, pending, progress, max_failures)
+    try:
+        run.start()
+        if executor is None:
+            run.in_process()
+        else:
+            run.on(executor)
+    finally:
+        run.finish(started)
+    return summary
+
+
+def _is_async(runner: Runner) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(runner.function)
+
+
+class _Sweep:
+    """One sweep in progress: the runs left, the counts, the bar."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        runner: Runner,
+        summary: SweepSummary,
+        pending: list[Run],
+        progress: bool | str,
+        max_failures: int | None,
+    ) -> None:
+        self.func = func  # travels to workers (by reference or by value), its runner with it
+        self.runner = runner
+        self.summary = summary
+        self.pending = pending
+        self.next = 0  # pending[next:] are not submitted yet
+        self.progress = progress
+        self.max_failures = max_failures
+        self.bar: Any = None
+        self.run_seconds = 0.0  # summed durations of the runs that ran here
+        self.runs_timed = 0
+
+    @property
+    def stopping(self) -> bool:
+        summary = self.summary
+        return summary.interrupted or summary.stopped
+
+    def start(self) -> None:
+        summary = self.summary
+        if summary.done_before == summary.total:
+            _report.line(
+                f"Sweep of {summary.function}: all {summary.total:,} runs are done; nothing to run"
+            )
+            return
+        _report.line(
+            f"Sweep of {summary.function}: {summary.done_before:,}/{summary.total:,} done; "
+            f"running {len(self.pending):,}"
+        )
+        self.bar = _bar(self.progress, summary)
+        if self.bar is not None:
+            _report.route_through(self.bar.write)
+
+    def in_process(self) -> None:
+        try:
+            for position, (kwargs, _) in enumerate(self.pending):
+                if self.stopping:
+                    break
+                self.next = position + 1
+                self._take([run_one(self.runner, kwargs)], [kwargs])
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            raise
+
+    def on(self, executor: Executor) -> None:
+        window = max(2 * _capacity(executor), 4)
+        in_flight: dict[Future[list[Outcome]], list[dict[str, Any]]] = {}
+        waiting_twice = False
+        try:
+            while True:
+                try:
+                    while not self.stopping and len(in_flight) < window and self._left():
+                        batch = self._batch(window)
+                        in_flight[executor.submit(run_batch, self.func, batch)] = batch
+                    if not in_flight:
+                        return
+                    finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        batch = in_flight.pop(future)
+                        self._settle(future, batch)
+                except BrokenExecutor as error:
+                    self._lost(in_flight, error)
+                    return
+                except KeyboardInterrupt:
+                    if waiting_twice or not in_flight:
+                        raise
+                    waiting_twice = True
+                    self.summary.interrupted = True
+                    for future in list(in_flight):
+                        if future.cancel():
+                            in_flight.pop(future)
+                    if in_flight:
+                        _report.line(
+                            f"Interrupted: waiting for {len(in_flight):,} started "
+                            f"{'batch' if len(in_flight) == 1 else 'batches'} to finish; "
+                            "press Ctrl-C again not to wait (their runs then finish, or are "
+                            "released, in the workers)"
+                        )
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            raise
+
+    def _left(self) -> bool:
+        return self.next < len(self.pending)
+
+    def _batch(self, window: int) -> list[dict[str, Any]]:
+        """The next runs to submit together: more of them the quicker runs are."""
+        left = len(self.pending) - self.next
+        size = 1
+        if self.runs_timed:
+            mean = self.run_seconds / self.runs_timed
+            size = min(MAX_BATCH, max(1, int(BATCH_SECONDS / max(mean, 1e-7))))
+            size = min(size, max(1, left // (2 * window)))  # keep every worker busy
+        batch = [kwargs for kwargs, _ in self.pending[self.next : self.next + size]]
+        self.next += len(batch)
+        return batch
+
+    def _settle(self, future: Future[list[Outcome]], batch: list[dict[str, Any]]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            self._take(future.result(), batch)
+            return
+        if isinstance(error, KeyboardInterrupt):  # Ctrl-C reached the worker too
+            self.summary.interrupted = True
+        if isinstance(error, BrokenExecutor):
+            raise error
+        self._take(self._outcomes_after(error, batch), batch)
+
+    def _outcomes_after(self, error: BaseException, batch: list[dict[str, Any]]) -> list[Outcome]:
+        """A batch whose task failed as a whole (a lost worker): what the store says."""
+        runner = self.runner
+        runner.store.refresh()
+        keys = runner.index.keys
+        plan = runner.plan
+        text = _error_text(error)
+        import traceback
+
+        trace = "".join(traceback.format_exception(error))
+        outcomes: list[Outcome] = []
+        for kwargs in batch:
+            values = plan.bind((), kwargs)
+            if plan.key(values, runner.name) in keys:
+                outcomes.append((RAN, 0.0, None))
+            elif isinstance(error, KeyboardInterrupt):
+                outcomes.append(("not run", 0.0, None))
+            else:
+                outcomes.append((FAILED, 0.0, (plan.describe(runner.name, values), text, trace)))
+        return outcomes
+
+    def _lost(
+        self, in_flight: dict[Future[list[Outcome]], list[dict[str, Any]]], error: BaseException
+    ) -> None:
+        """The executor broke (a pool whose worker died): count what the store holds."""
+        for batch in in_flight.values():
+            self._take(self._outcomes_after(error, batch), batch)
+        in_flight.clear()
+        _report.line(
+            f"The executor broke ({_error_text(error)}); stopping. Runs it did not finish "
+            "are not recorded: rerun the sweep with a new executor to continue"
+        )
+        self.summary.stopped = True
+
+    def _take(self, outcomes: list[Outcome], batch: list[dict[str, Any]]) -> None:
+        """Count what became of a batch's runs."""
+        summary = self.summary
+        advanced = 0
+        for (kind, seconds, failure), kwargs in zip(outcomes, batch, strict=True):
+            if kind == RAN:
+                summary.ran += 1
+                self.run_seconds += seconds
+                self.runs_timed += 1
+            elif kind == FAILED:
+                assert failure is not None
+                summary.failed += 1
+                self.run_seconds += seconds
+                self.runs_timed += 1
+                call, text, trace = failure
+                summary.failures.append(Failure(call, dict(kwargs), text, trace))
+                _report.line(f"{call} failed: {text}")
+                if self.max_failures is not None and summary.failed >= self.max_failures:
+                    if not summary.stopped:
+                        _report.line(
+                            f"Stopping: {summary.failed:,} runs failed "
+                            f"(max_failures={self.max_failures})"
+                        )
+                    summary.stopped = True
+            elif kind == DONE_ELSEWHERE:
+                summary.done_elsewhere += 1
+            elif kind == RUNNING_ELSEWHERE:
+                summary.running_elsewhere += 1
+            else:
+                continue  # not run: counted at the end
+            advanced += 1
+        bar = self.bar
+        if bar is not None and advanced:
+            bar.update(advanced)
+            others = []
+            if summary.failed:
+                others.append(f"{summary.failed:,} failed")
+            if summary.running_elsewhere:
+                others.append(f"{summary.running_elsewhere:,} elsewhere")
+            if others:
+                bar.set_postfix_str(", ".join(others), refresh=False)
+
+    def finish(self, started: float) -> None:
+        summary = self.summary
+        counted = (
+            summary.done_before
+            + summary.ran
+            + summary.failed
+            + summary.running_elsewhere
+            + summary.done_elsewhere
+        )
+        summary.not_run = summary.total - counted
+        summary.seconds = time.perf_counter() - started
+        if self.bar is not None:
+            self.bar.close()
+            _report.route_through(None)
+        _last_failures[summary.function] = summary.failed
+        if self.pending:
+            _report.line(str(summary))
+            if summary.interrupted:
+                _report.line("Interrupted: rerun the sweep to continue where it stopped")
+
+
+if TYPE_CHECKING:
+    # a run's fate, its duration, and for a failure (call, "Type: message", traceback)
+    Outcome = tuple[str, float, tuple[str, str, str] | None]
+
+
+def run_batch(func: Callable[..., Any], batch: list[dict[str, Any]]) -> list[Outcome]:
+    """In a worker: run a batch of runs of a ``@stet.once`` function, one after another."""
+    runner = runner_of(func, "stet.sweep")
+    return [run_one(runner, kwargs) for kwargs in batch]
+
+
+def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
+    """Run one combination unless it is done or running elsewhere; what became of it."""
+    plan = runner.plan
+    values = plan.bind((), kwargs)
+    decision = runner.decide(values, plan.key(values, runner.name))
+    if decision is None:
+        return (DONE_ELSEWHERE, 0.0, None)
+    if isinstance(decision, Claim):
+        return (RUNNING_ELSEWHERE, 0.0, None)
+    start = time.perf_counter()
+    try:
+        runner.function(**kwargs)
+    except Exception as error:
+        seconds = time.perf_counter() - start
+        runner.failed(decision)
+        trace = _traceback_of(error)
+        return (FAILED, seconds, (plan.describe(runner.name, values), _error_text(error), trace))
+    except BaseException:
+        runner.failed(decision)
+        raise
+    seconds = time.perf_counter() - start
+    runner.after(decision)
+    return (RAN, seconds, None)
+
+
+def _traceback_of(error: BaseException) -> str:
+    """The traceback of a run's exception, from the run's own frame on."""
+    import traceback
+
+    tb = error.__traceback__
+    inner = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    return "".join(traceback.format_exception(type(error), error, inner))
+
+
+def _error_text(error: BaseException) -> str:
+    message = str(error)
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
+
+
+def _capacity(executor: Executor) -> int:
+    """How many runs an executor runs at once, as far as it tells."""
+    workers = getattr(executor, "_max_workers", None)  # process and thread pools, loky
+    if isinstance(workers, int) and workers > 0:
+        return workers
+    client = getattr(executor, "_client", None)  # a Dask ClientExecutor
+    if client is not None:
+        try:
+            return max(1, int(sum(client.nthreads().values())))
+        except Exception:
+            pass
+    import os
+
+    return os.cpu_count() or 1
+
+
+def _bar(progress: bool | str, summary: SweepSummary) -> Any:
+    if progress is False or (progress is True and not _interactive()):
+        return None
+    if progress == "always" and not _interactive():
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(
+        total=summary.total,
+        initial=summary.done_before,
+        desc=summary.function,
+        unit="run",
+        dynamic_ncols=True,
+    )
+
+
+def _interactive() -> bool:
+    """Standard error is a terminal, or this runs in a Jupyter kernel."""
+    stderr = sys.stderr
+    if stderr is not None and hasattr(stderr, "isatty") and stderr.isatty():
+        return True
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
