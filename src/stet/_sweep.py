@@ -256,7 +256,7 @@ class _Sweep:
                         batch = self._batch(window)
                         in_flight[executor.submit(run_batch, self.func, batch)] = batch
                     if not in_flight:
-                        return
+                        break
                     finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
                     for future in finished:
                         batch = in_flight.pop(future)
@@ -282,6 +282,8 @@ class _Sweep:
         except KeyboardInterrupt:
             self.summary.interrupted = True
             raise
+        if self.summary.interrupted:  # the started runs finished: now stop as Ctrl-C does
+            raise KeyboardInterrupt
 
     def _left(self) -> bool:
         return self.next < len(self.pending)
