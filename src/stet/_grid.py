@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Container, Iterator, Sequence
     from typing import Any
 
-    Run = tuple[dict[str, Any], bytes]  # a combination's keyword arguments and its key
-    Pair = tuple[tuple[Any, ...], bytes]  # a combination's values, in grid order, and key
+    # a combination's values (in grid order, or as the dict the grid listed) and its key
+    Pair = tuple[tuple[Any, ...] | Mapping[str, Any], bytes]
 
 __all__ = ["Grid"]
 
@@ -56,10 +56,12 @@ class Grid:
             self.axes: list[tuple[str, list[Any]]] | None = [
                 (name, self._axis(name, values)) for name, values in grid.items()
             ]
-            self._check_names([name for name, _ in self.axes])
+            self._axis_names = [name for name, _ in self.axes]
+            self._check_names(self._axis_names)
             self.combinations: list[Mapping[str, Any]] = []
         elif isinstance(grid, Iterable) and not isinstance(grid, str | bytes):
             self.axes = None
+            self._axis_names = []
             self.combinations = list(grid)
             for combination in self.combinations:
                 if not isinstance(combination, Mapping):
@@ -85,22 +87,28 @@ class Grid:
             seen.update(dict.fromkeys(combination))
         return list(seen)
 
-    def scan(self, done: Container[bytes]) -> tuple[int, list[Run]]:
+    def scan(self, done: Container[bytes]) -> tuple[int, list[Pair]]:
         """How many distinct runs the grid holds, and those whose key is not in ``done``.
 
+        Each run left is ``(values, key)``; :meth:`kwargs` makes its keyword arguments.
         A run that the grid gives twice (an axis outside the key, a repeated value)
         counts once, as its first combination.
         """
         if self.axes is None:
             runs = list(self._listed_runs())
             return len(runs), [run for run in runs if run[1] not in done]
-        names = [name for name, _ in self.axes]
         total = 0
         pending = []
-        for total, (values, key) in enumerate(self._axes_pairs(self.axes), 1):  # noqa: B007
-            if key not in done:
-                pending.append((dict(zip(names, values, strict=True)), key))
+        for total, pair in enumerate(self._axes_pairs(self.axes), 1):  # noqa: B007
+            if pair[1] not in done:
+                pending.append(pair)
         return total, pending
+
+    def kwargs(self, values: tuple[Any, ...] | Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of a combination that :meth:`scan` gave."""
+        if isinstance(values, Mapping):
+            return dict(values)
+        return dict(zip(self._axis_names, values, strict=True))
 
     def _axis(self, name: str, values: Any) -> list[Any]:
         if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
@@ -178,7 +186,7 @@ class Grid:
         )
         return _unique(pairs) if repeats else pairs
 
-    def _listed_runs(self) -> Iterator[Run]:
+    def _listed_runs(self) -> Iterator[Pair]:
         seen: set[bytes] = set()
         for combination in self.combinations:
             parts = []
@@ -190,7 +198,7 @@ class Grid:
             key = b"".join(parts)
             if key not in seen:
                 seen.add(key)
-                yield dict(combination), key
+                yield combination, key
 
 
 def _unique(pairs: Iterator[Pair]) -> Iterator[Pair]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from typing import Any, Literal
 
-    from ._grid import Run
+    from ._grid import Grid, Pair
     from ._once import Runner
 
 __all__ = ["Failure", "SweepSummary", "sweep"]
@@ -171,9 +171,10 @@ def sweep(
     _report.end_streak()
     index = runner.index
     runner.store.refresh()
-    total, pending = runner.plan.grid(grid, owner, runner.label).scan(index.keys)
+    combinations = runner.plan.grid(grid, owner, runner.label)
+    total, pending = combinations.scan(index.keys)
     summary = SweepSummary(runner.label, total=total, done_before=total - len(pending))
-    run = _Sweep(func, runner, summary, pending, progress, max_failures)
+    run = _Sweep(func, runner, summary, combinations, pending, progress, max_failures)
     try:
         run.start()
         if executor is None:
@@ -199,13 +200,15 @@ class _Sweep:
         func: Callable[..., Any],
         runner: Runner,
         summary: SweepSummary,
-        pending: list[Run],
+        grid: Grid,
+        pending: list[Pair],
         progress: bool | str,
         max_failures: int | None,
     ) -> None:
         self.func = func  # travels to workers (by reference or by value), its runner with it
         self.runner = runner
         self.summary = summary
+        self.grid = grid
         self.pending = pending
         self.next = 0  # pending[next:] are not submitted yet
         self.progress = progress
@@ -236,10 +239,11 @@ class _Sweep:
 
     def in_process(self) -> None:
         try:
-            for position, (kwargs, _) in enumerate(self.pending):
+            for position, (values, _) in enumerate(self.pending):
                 if self.stopping:
                     break
                 self.next = position + 1
+                kwargs = self.grid.kwargs(values)
                 self._take([run_one(self.runner, kwargs)], [kwargs])
         except KeyboardInterrupt:
             self.summary.interrupted = True
@@ -296,7 +300,8 @@ class _Sweep:
             mean = self.run_seconds / self.runs_timed
             size = min(MAX_BATCH, max(1, int(BATCH_SECONDS / max(mean, 1e-7))))
             size = min(size, max(1, left // (2 * window)))  # keep every worker busy
-        batch = [kwargs for kwargs, _ in self.pending[self.next : self.next + size]]
+        kwargs = self.grid.kwargs
+        batch = [kwargs(values) for values, _ in self.pending[self.next : self.next + size]]
         self.next += len(batch)
         return batch
 
