@@ -10,6 +10,7 @@ yet takes a fraction of a second.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from collections.abc import Iterable, Mapping
 
@@ -97,12 +98,7 @@ class Grid:
         if self.axes is None:
             runs = list(self._listed_runs())
             return len(runs), [run for run in runs if run[1] not in done]
-        total = 0
-        pending = []
-        for total, pair in enumerate(self._axes_pairs(self.axes), 1):  # noqa: B007
-            if pair[1] not in done:
-                pending.append(pair)
-        return total, pending
+        return self._scan_axes(self.axes, done)
 
     def kwargs(self, values: tuple[Any, ...] | Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments of a combination that :meth:`scan` gave."""
@@ -155,8 +151,10 @@ class Grid:
             )
         return default
 
-    def _axes_pairs(self, axes: list[tuple[str, list[Any]]]) -> Iterator[Pair]:
-        """Each combination's values, in grid order, with its key."""
+    def _scan_axes(
+        self, axes: list[tuple[str, list[Any]]], done: Container[bytes]
+    ) -> tuple[int, list[Pair]]:
+        """:meth:`scan` of a dict of axes, looping in C where no run repeats."""
         names = [name for name, _ in axes]
         parts: list[list[bytes]] = []
         for name, values in axes:
@@ -174,17 +172,26 @@ class Grid:
                 parts.append([self._default_key(position)])  # one value: the order holds
         keys: Iterator[bytes]
         if not order:
-            keys = itertools.repeat(b"")
+            keys = itertools.repeat(b"", math.prod(map(len, parts)))  # no key: one run
         elif len(order) == 1:
             keys = map(operator.itemgetter(order[0]), itertools.product(*parts))
         else:
             keys = map(b"".join, map(operator.itemgetter(*order), itertools.product(*parts)))
-        pairs = zip(itertools.product(*[values for _, values in axes]), keys, strict=False)
+        combinations = itertools.product(*[values for _, values in axes])
         # a run repeats only when an axis is not part of the key, or repeats a value
         repeats = len(parts) > len(order) or any(
             len(set(parts[i])) < len(parts[i]) for i in set(order)
         )
-        return _unique(pairs) if repeats else pairs
+        if repeats:
+            total = 0
+            pending = []
+            for total, pair in enumerate(_unique(zip(combinations, keys, strict=True)), 1):  # noqa: B007
+                if pair[1] not in done:
+                    pending.append(pair)
+            return total, pending
+        listed = list(keys)
+        left = map(operator.not_, map(done.__contains__, listed))
+        return len(listed), list(itertools.compress(zip(combinations, listed, strict=True), left))
 
     def _listed_runs(self) -> Iterator[Pair]:
         seen: set[bytes] = set()
