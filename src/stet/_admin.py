@@ -114,6 +114,10 @@ def _store_grid(snapshot: Snapshot, function: str | None, grid: Any) -> tuple[Ke
     if not isinstance(grid, Mapping) and isinstance(grid, Iterable):
         grid = list(grid)  # read twice: for its names, then its runs
     names = list(grid) if isinstance(grid, Mapping) else _names_of(grid)
+    # a run's key (and its claim's) joins the values in the function's parameter order,
+    # which is the order of its columns in the store
+    header = snapshot.header
+    names.sort(key=lambda name: header.index(name) if name in header else len(header))
     spec = KeySpec(function, tuple(names), (None,) * len(names), (None,) * len(names))
     return spec, Grid(grid, owner, None, (), spec.columns, spec.default_keys)
 

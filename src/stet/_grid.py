@@ -138,7 +138,10 @@ class Grid:
         except UnsupportedValueError as error:
             raise TypeError(
                 f"{self.owner}: grid value {value!r} of {name!r} cannot be part of a run's "
-                f"key: {error}"
+                f"key: {error}. Leave {name!r} out of the key with "
+                f"@stet.once(ignore=[{name!r}]), or give values stet compares exactly "
+                "(numbers, strings, bools, None, tuples, lists, dicts, NumPy arrays, enums, "
+                "paths, dates, dataclasses)"
             ) from None
 
     def _default_key(self, position: int) -> bytes:

@@ -225,9 +225,10 @@ class _Sweep:
     def start(self) -> None:
         summary = self.summary
         if summary.done_before == summary.total:
-            _report.line(
-                f"Sweep of {summary.function}: all {summary.total:,} runs are done; nothing to run"
+            done = {0: "the grid is empty", 1: "its one run is done"}.get(
+                summary.total, f"all {summary.total:,} runs are done"
             )
+            _report.line(f"Sweep of {summary.function}: {done}; nothing to run")
             return
         _report.line(
             f"Sweep of {summary.function}: {summary.done_before:,}/{summary.total:,} done; "
