@@ -17,7 +17,9 @@ Two more kinds of block let a page show a real script, which worker processes ne
   any order, since the processes of a sweep print at once.
 
 In every output, process ids and host names in stet's lines (``(node7, pid 4121)``,
-``node7 (pids 4121, 4122)``) may differ too.
+``node7 (pids 4121, 4122)``) may differ too, and so may the durations of sweeps: the
+wall time that ends a ``[stet] Sweep of ...`` line (``in 0.4 s``, ``in 1m12s``) and an
+ETA (``ETA 3.2 s``, ``ETA 1h12m``).
 
 A page whose code or commands use the example store
 ``postgresql://alice:secret@db.example.org:5432/sweeps`` (with or without ``:secret``,
@@ -50,6 +52,10 @@ PAGES = sorted(
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?\+00:00")
 WORKER = re.compile(r"\([^\s,()]+, pid \d+\)")  # running in another worker (node7, pid 4121)
 WORKERS = re.compile(r"[^\s,()]+ \((pids?) \d+(, \d+)*( and \d+ more)?\)")  # node7 (pid 77)
+# A duration as stet shows it (stet._sweep.duration): 0.4 s, 12 s, 4m30s, 1h12m, 3d4h
+DURATION = r"(\d+\.\d|\d+) s|\d+m\d{2}s|\d+h\d{2}m|\d+d\d+h"
+SWEEP_TIME = re.compile(rf"^(?P<line>\[stet\] Sweep of .*, in )(?:{DURATION})$")  # its wall time
+ETA = re.compile(rf"\bETA (?:{DURATION})(?=,|$)")  # status(grid=...): ETA 1h12m
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 FILE_LINE = re.compile(r"# file: (?P<name>[\w.-]+(/[\w.-]+)*)\s*")
 SHELLS = ("console", "sh")
@@ -214,10 +220,12 @@ for step in steps:
 def normalized(text: str, any_order: bool = False) -> list[str]:
     lines = []
     for line in text.strip("\n").split("\n"):
-        line = TIMESTAMP.sub("<timestamp>", line)
+        line = TIMESTAMP.sub("<timestamp>", line.rstrip())
         line = WORKER.sub("(<host>, pid <pid>)", line)
         line = WORKERS.sub(r"<host> (\1 <pids>)", line)
-        lines.append(line.rstrip())
+        line = SWEEP_TIME.sub(r"\g<line><duration>", line)
+        line = ETA.sub("ETA <duration>", line)
+        lines.append(line)
     return sorted(lines) if any_order else lines
 
 
@@ -310,7 +318,7 @@ def test_python_blocks_run(page: Path, tmp_path: Path, request: pytest.FixtureRe
         if shown is not None and normalized(output, any_order) != normalized(shown, any_order):
             pytest.fail(
                 f"{name}: the output shown after the {step.kind} step at line {step.line} is "
-                f"not what it prints (timestamps, hosts and pids aside"
+                f"not what it prints (timestamps, hosts, pids and durations aside"
                 f"{', in any order' if any_order else ''}).\nShown:\n{shown}\n"
                 f"Printed:\n{output}",
                 pytrace=False,

@@ -29,6 +29,11 @@ __all__ = ["Failure", "SweepSummary", "sweep"]
 
 BATCH_SECONDS = 0.1  # a batch of quick runs takes about this long in its worker
 MAX_BATCH = 1000
+# Batches handed to an executor at once: twice what it runs at once (asked again every
+# few seconds, as a cluster's workers come and go), and at least enough that an adaptive
+# cluster sees work waiting and grows
+MIN_WINDOW = 16
+CAPACITY_EVERY = 5.0
 
 # What became of one run in a worker
 RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE = "ran", "failed", "done", "running"
@@ -36,7 +41,15 @@ RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE = "ran", "failed", "done", "runni
 
 @dataclass
 class Failure:
-    """A run that raised: how it reads, its parameters, and the traceback."""
+    """A run that raised.
+
+    Attributes:
+        call: how the call reads: ``calculation(alpha=0.1, seed=3)``.
+        parameters: the combination's parameter values, as the grid gave them.
+        error: the exception's type and message: ``ValueError: alpha must be positive``.
+        traceback: the exception's traceback as text, from the run's own frame on (for
+            a run in another process, as that process formatted it).
+    """
 
     call: str  # calculation(alpha=0.1, seed=3)
     parameters: dict[str, Any]
@@ -49,7 +62,22 @@ class Failure:
 
 @dataclass
 class SweepSummary:
-    """What a sweep did. ``total`` counts distinct runs; the other counts add up to it."""
+    """What a sweep did. ``total`` counts distinct runs; the other counts add up to it.
+
+    Attributes:
+        function: the function swept (its qualified name).
+        total: distinct runs in the grid.
+        done_before: runs completed before the sweep started.
+        ran: runs this sweep ran and recorded.
+        failed: runs that raised (see ``failures``).
+        running_elsewhere: runs skipped because another worker was running them.
+        done_elsewhere: runs another worker completed while the sweep ran.
+        not_run: runs not started: interrupted, or stopped after ``max_failures``.
+        seconds: the sweep's wall time.
+        failures: one :class:`Failure` per run that raised, with its traceback.
+        interrupted: stopped by Ctrl-C (``KeyboardInterrupt``).
+        stopped: stopped after ``max_failures`` failures, or by a broken executor.
+    """
 
     function: str
     total: int = 0
@@ -251,12 +279,15 @@ class _Sweep:
             raise
 
     def on(self, executor: Executor) -> None:
-        window = max(2 * _capacity(executor), 4)
+        window, sized = MIN_WINDOW, -CAPACITY_EVERY
         in_flight: dict[Future[list[Outcome]], list[dict[str, Any]]] = {}
         waiting_twice = False
         try:
             while True:
                 try:
+                    if time.monotonic() - sized >= CAPACITY_EVERY:  # clusters grow and shrink
+                        window = max(2 * _capacity(executor), MIN_WINDOW)
+                        sized = time.monotonic()
                     while not self.stopping and len(in_flight) < window and self._left():
                         batch = self._batch(window)
                         in_flight[executor.submit(run_batch, self.func, batch)] = batch
@@ -373,7 +404,8 @@ class _Sweep:
                 if self.max_failures is not None and summary.failed >= self.max_failures:
                     if not summary.stopped:
                         _report.line(
-                            f"Stopping: {summary.failed:,} runs failed "
+                            f"Stopping: {summary.failed:,} "
+                            f"{'run' if summary.failed == 1 else 'runs'} failed "
                             f"(max_failures={self.max_failures})"
                         )
                     summary.stopped = True
