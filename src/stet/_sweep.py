@@ -72,7 +72,8 @@ class SweepSummary:
         failed: runs that raised (see ``failures``).
         running_elsewhere: runs skipped because another worker was running them.
         done_elsewhere: runs another worker completed while the sweep ran.
-        not_run: runs not started: interrupted, or stopped after ``max_failures``.
+        not_run: runs not started (interrupted, or stopped after ``max_failures``), or
+            not finished by an executor that broke.
         seconds: the sweep's wall time.
         failures: one :class:`Failure` per run that raised, with its traceback.
         interrupted: stopped by Ctrl-C (``KeyboardInterrupt``).
@@ -86,7 +87,7 @@ class SweepSummary:
     failed: int = 0  # raised (see ``failures``)
     running_elsewhere: int = 0  # skipped: another worker was running them
     done_elsewhere: int = 0  # skipped: another worker completed them meanwhile
-    not_run: int = 0  # not started: interrupted, or stopped after max_failures
+    not_run: int = 0  # not started, or lost with a broken executor
     seconds: float = 0.0  # wall time
     failures: list[Failure] = field(default_factory=list)
     interrupted: bool = False  # stopped by Ctrl-C (KeyboardInterrupt)
@@ -208,7 +209,8 @@ def sweep(
         if executor is None:
             run.in_process()
         else:
-            run.on(executor)
+            with _Interrupts() as interrupts:
+                run.on(executor, interrupts)
     finally:
         run.finish(started)
     return summary
@@ -278,13 +280,14 @@ class _Sweep:
             self.summary.interrupted = True
             raise
 
-    def on(self, executor: Executor) -> None:
+    def on(self, executor: Executor, interrupts: _Interrupts) -> None:
         window, sized = MIN_WINDOW, -CAPACITY_EVERY
         in_flight: dict[Future[list[Outcome]], list[dict[str, Any]]] = {}
         waiting_twice = False
         try:
             while True:
                 try:
+                    interrupts.check()
                     if time.monotonic() - sized >= CAPACITY_EVERY:  # clusters grow and shrink
                         window = max(2 * _capacity(executor), MIN_WINDOW)
                         sized = time.monotonic()
@@ -293,13 +296,13 @@ class _Sweep:
                         in_flight[executor.submit(run_batch, self.func, batch)] = batch
                     if not in_flight:
                         break
-                    finished, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                    finished, _ = wait(in_flight, interrupts.poll, FIRST_COMPLETED)
                     for future in finished:
                         batch = in_flight.pop(future)
                         self._settle(future, batch)
                 except BrokenExecutor as error:
                     self._lost(in_flight, error)
-                    return
+                    break
                 except KeyboardInterrupt:
                     if waiting_twice or not in_flight:
                         raise
@@ -315,6 +318,7 @@ class _Sweep:
                             "press Ctrl-C again not to wait (their runs then finish, or are "
                             "released, in the workers)"
                         )
+            interrupts.check()  # a Ctrl-C as the last batch came back
         except KeyboardInterrupt:
             self.summary.interrupted = True
             raise
@@ -365,8 +369,8 @@ class _Sweep:
             values = plan.bind((), kwargs)
             if plan.key(values, runner.name) in keys:
                 outcomes.append((RAN, 0.0, None))
-            elif isinstance(error, KeyboardInterrupt):
-                outcomes.append(("not run", 0.0, None))
+            elif isinstance(error, KeyboardInterrupt | BrokenExecutor):
+                outcomes.append(("not run", 0.0, None))  # which of them started is unknown
             else:
                 outcomes.append((FAILED, 0.0, (plan.describe(runner.name, values), text, trace)))
         return outcomes
@@ -448,6 +452,47 @@ class _Sweep:
                 _report.line("Interrupted: rerun the sweep to continue where it stopped")
 
 
+class _Interrupts:
+    """Ctrl-C while a sweep waits for its executor: counted at once, raised at safe points.
+
+    A ``KeyboardInterrupt`` raised at any instant may land between taking a finished batch
+    and counting it, or inside ``concurrent.futures.wait`` while it holds futures' locks
+    (which then never complete). So, in the main thread, SIGINT only counts; the sweep
+    raises ``KeyboardInterrupt`` itself between batches, polling every ``poll`` seconds.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = 0
+        self.raised = 0
+        self.poll = 1.0
+        self.previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and (
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self.previous = signal.signal(signal.SIGINT, self._count)
+            self.poll = 0.1
+        return self
+
+    def _count(self, signum: int, frame: object) -> None:
+        self.pressed += 1
+
+    def check(self) -> None:
+        if self.raised < self.pressed:
+            self.raised += 1
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self.previous)
+
+
 if TYPE_CHECKING:
     # a run's fate, its duration, and for a failure (call, "Type: message", traceback)
     Outcome = tuple[str, float, tuple[str, str, str] | None]
@@ -456,11 +501,39 @@ if TYPE_CHECKING:
 def run_batch(func: Callable[..., Any], batch: list[dict[str, Any]]) -> list[Outcome]:
     """In a worker: run a batch of runs of a ``@stet.once`` function, one after another."""
     runner = runner_of(func, "stet.sweep")
+    _calls_only_take_ctrl_c()
     return [run_one(runner, kwargs) for kwargs in batch]
+
+
+_in_call = False  # the main thread of this worker runs a swept function's body now
+
+
+def _calls_only_take_ctrl_c() -> None:
+    """In a worker process's main thread (a process pool's): Ctrl-C interrupts the run
+    that runs, and nothing else.
+
+    A terminal's Ctrl-C reaches the pool's workers too. Raised while stet records or
+    releases a run, or while the pool's own code holds its result queue's lock, it would
+    leave a claim or that lock held for good (the pool then hangs); so outside a run's
+    body the worker ignores it: the sweep's own process got the same Ctrl-C and stops.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # threads of a Dask worker, say: signals are the main thread's business
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt_calls_only)
+
+
+def _interrupt_calls_only(signum: int, frame: object) -> None:
+    if _in_call:
+        raise KeyboardInterrupt
 
 
 def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
     """Run one combination unless it is done or running elsewhere; what became of it."""
+    global _in_call
     plan = runner.plan
     values = plan.bind((), kwargs)
     decision = runner.decide(values, plan.key(values, runner.name))
@@ -470,7 +543,11 @@ def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
         return (RUNNING_ELSEWHERE, 0.0, None)
     start = time.perf_counter()
     try:
-        runner.function(**kwargs)
+        _in_call = True
+        try:
+            runner.function(**kwargs)
+        finally:
+            _in_call = False
     except Exception as error:
         seconds = time.perf_counter() - start
         runner.failed(decision)
