@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pgserver
 import pytest
+import workers
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,11 @@ def postgres_store(postgres_url: str) -> str:
     """A store URL whose table no other test uses."""
     separator = "&" if "?" in postgres_url else "?"
     return f"{postgres_url}{separator}table=t_{secrets.token_hex(6)}"
+
+
+@pytest.fixture(autouse=True)
+def _no_holder_left() -> Iterator[None]:
+    """A test that fails while a holder waits at its gate must not leave it running."""
+    yield
+    while workers.HOLDERS:
+        workers.HOLDERS.pop().kill_session()

@@ -15,12 +15,11 @@ import socket
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from workers import Driver, run, wait_until
+from workers import HOLDERS, Driver, run, wait_until
 
 import stet
 from stet._store import Store
@@ -197,22 +196,11 @@ CALL = """
 """
 
 
-_holders: list[Driver] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_holder_left() -> Iterator[None]:
-    """A test that fails while a holder waits at its gate must not leave it running."""
-    yield
-    while _holders:
-        _holders.pop().kill_session()
-
-
 def hold(tmp_path: Path, location: str) -> tuple[Driver, Path]:
     """A worker inside ``work(1)``, holding its claim until ``gate`` exists."""
     gate = tmp_path / "gate"
     holder = Driver(textwrap.dedent(HOLD), tmp_path, location, str(gate))
-    _holders.append(holder)
+    HOLDERS.append(holder)  # killed after the test, if it fails first
     wait_until(lambda: Path(f"{gate}.in").exists(), holder)
     return holder, gate
 

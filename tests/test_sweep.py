@@ -23,14 +23,14 @@ import sys
 import termios
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import sweep_probe
-from workers import TIMEOUT, Driver, environment, read_store, run, wait_until
+from workers import HOLDERS, TIMEOUT, Driver, environment, read_store, run, wait_until
 
 import stet
 from stet._store import Store
@@ -748,23 +748,12 @@ def test_status_with_a_grid_of_a_store_of_two_functions_needs_the_function(
     assert progress_line(capsys.readouterr().out).startswith("[stet] 2/4 done (50.0%), 0 running")
 
 
-_holders: list[Driver] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_holder_left() -> Iterator[None]:
-    """A test that fails while a holder waits at its gate must not leave it running."""
-    yield
-    while _holders:
-        _holders.pop().kill_session()
-
-
 def hold(tmp_path: Path, store: str) -> tuple[Driver, Path]:
     """A process that completed seeds 0-2 and now runs seed ``HELD`` until ``gate``."""
     gate = tmp_path / "gate"
     code = "import sys, sweep_probe; sweep_probe.hold(sys.argv[1], sys.argv[2], 3)"
     holder = Driver(code, tmp_path, store, str(gate))
-    _holders.append(holder)
+    HOLDERS.append(holder)  # killed after the test, if it fails first
     wait_until(lambda: Path(f"{gate}.in").exists(), holder)
     wait_until(lambda: bool(Store(store, "store").running()), holder)
     return holder, gate

@@ -37,6 +37,11 @@ import stet
 STORE = os.environ.get("STET_TEST_STORE", "_stet_test_store.csv")
 
 
+# Processes a test started that wait at a gate: killed after each test (conftest.py), so
+# a test that fails while one waits does not leave it running
+HOLDERS: list[Driver] = []
+
+
 def note(path: str, text: str) -> None:
     """Append one line to ``path`` with a single unbuffered write."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
