@@ -94,3 +94,26 @@ def load_average() -> str:
     if not hasattr(os, "getloadavg"):
         return "unknown"
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def source_state(root: Path) -> str:
+    """`` (commit abc1234)`` of the repository at ``root``, with ``+ changes`` when stet's
+    source differs from that commit; empty outside a git checkout."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return f" (commit {head}{' + changes' if changed else ''})"

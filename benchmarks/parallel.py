@@ -79,7 +79,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from _cli import command_line, load_average, measure_and_report, table
+from _cli import command_line, load_average, measure_and_report, source_state, table
 
 ROOT = Path(__file__).resolve().parent.parent
 Pair = tuple[float, float]
@@ -810,34 +810,13 @@ def server_note(rows: Sequence[Row]) -> str:
     )
 
 
-def source_state() -> str:
-    """`` (commit abc1234)`` of the repository the script runs from, with ``+ changes``
-    when stet's source differs from that commit; empty outside a git checkout."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return f" (commit {head}{' + changes' if changed else ''})"
-
-
 def versions() -> str:
     import diskcache
     import joblib
 
     import stet
 
-    found = [f"stet {stet.__version__}{source_state()}", f"joblib {joblib.__version__}"]
+    found = [f"stet {stet.__version__}{source_state(ROOT)}", f"joblib {joblib.__version__}"]
     found.append(f"diskcache {diskcache.__version__}")
     with contextlib.suppress(ImportError):
         import pyarrow  # type: ignore[import-untyped]

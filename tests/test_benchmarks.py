@@ -84,3 +84,64 @@ def test_parallel_quick_partitions_the_grid_among_workers(tmp_path: Path) -> Non
     assert loop["samples"][0]["executions"] == [loop["grid"]] * 4
     for heading in ("Trivial body", "Claim overhead, one process", "Target", "Body sleeping"):
         assert f"### {heading}" in out
+
+
+def test_sweep_quick_prints_its_tables_beside_the_peers(tmp_path: Path) -> None:
+    found = tmp_path / "out.json"
+    out = run("sweep.py", "--quick", "--formats", "csv,sqlite", "--json", str(found))
+    assert out.startswith("Measured ")
+    assert " cores (" in out and "Python " in out  # the machine, as the other scripts print
+    formats = ("csv", "sqlite")
+    # the first table: every stet mode per format, the bar row, and the peers
+    rows = table_rows(out, "Sweep of 10,000 trivial runs")
+    named = {(row[0], row[1]) for row in rows}
+    stet_modes = (
+        "`stet.sweep(f, grid)`, in-process",
+        "decorated loop, `for kw in combos: f(**kw)`",
+        "`stet.sweep(f, grid, executor=ProcessPoolExecutor(2))`",
+    )
+    expected = {(mode, f) for mode in stet_modes for f in formats}
+    expected.add(('`stet.sweep(f, grid, progress="always")`, bar to devnull', "csv"))
+    expected |= {
+        ("joblib `Parallel(n_jobs=2)` over `Memory(...).cache(f)`", "-"),
+        ("`ProcessPoolExecutor(2).map(f, ...)`, no stet", "-"),
+        ("`ProcessPoolExecutor(2).map(f, ..., chunksize=1000)`, no stet", "-"),
+    }
+    assert named == expected
+    for how, _, wall, per_run, overhead, cpu, cpu_overhead, check in rows:
+        assert float(wall) > 0
+        assert float(per_run.replace(",", "")) > 0
+        assert float(cpu.replace(",", "")) > 0
+        in_process = "in-process" in how or "bar to devnull" in how
+        for cell in (overhead, cpu_overhead):
+            # the runner's overhead is a difference of two timings: only for in-process
+            assert (cell == "-") != in_process
+            if in_process:
+                float(cell.replace(",", ""))
+        assert check == "ok"  # every run recorded once; a rerun ran nothing
+    # the resume table: both sizes of --quick, every format, in the process and a pool
+    resumes = table_rows(out, "Resume at 99%")
+    modes = ("in-process", "ProcessPoolExecutor(2)")
+    assert {(r[0], r[1], r[2]) for r in resumes} == {
+        (f, n, m) for f in formats for n in ("10,000", "100,000") for m in modes
+    }
+    for row in resumes:
+        median, best = row[3].rstrip("]").split(" [")
+        assert 0 < float(best) <= float(median)
+        opened, scanned, total, from_start, import_ms = map(float, row[4:9])
+        assert 0 < opened + scanned <= float(median) + 0.002  # both before the first run
+        assert float(median) <= total
+        assert float(median) < from_start
+        assert import_ms > 0
+        assert row[9] == "ok"  # the resume found the 99% done and ran exactly the rest
+    targets = table_rows(out, "Targets")
+    assert {(r[0], r[1]) for r in targets} == {(f, m) for f in formats for m in modes}
+    for row in targets:
+        assert row[2] == "3"
+        assert float(row[3]) <= float(row[4])
+        assert row[5] in ("yes", "best only", "**no**")
+    # the raw numbers
+    raw = json.loads(found.read_text(encoding="utf-8"))
+    assert raw["settings"] == {"points": 10_000, "resume_points": [10_000, 100_000], "repeats": 1}
+    assert all(len(row["walls"]) == len(row["cpus"]) == 1 for row in raw["rows"])
+    assert all(len(row["samples"]) == 1 for row in raw["resumes"])
