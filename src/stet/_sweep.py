@@ -36,7 +36,7 @@ MIN_WINDOW = 16
 CAPACITY_EVERY = 5.0
 
 # What became of one run in a worker
-RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE = "ran", "failed", "done", "running"
+RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE, NOT_RUN = "ran", "failed", "done", "running", "-"
 
 
 @dataclass
@@ -197,10 +197,10 @@ def sweep(
     if _is_async(runner):
         raise TypeError(f"{owner}: async functions cannot be swept yet; sweep a plain function")
     started = time.perf_counter()
+    combinations = runner.plan.grid(grid, owner, runner.label)  # checked before any reading
     _report.end_streak()
     index = runner.index
     runner.store.refresh()
-    combinations = runner.plan.grid(grid, owner, runner.label)
     total, pending = combinations.scan(index.keys)
     summary = SweepSummary(runner.label, total=total, done_before=total - len(pending))
     run = _Sweep(func, runner, summary, combinations, pending, progress, max_failures)
@@ -356,13 +356,13 @@ class _Sweep:
 
     def _outcomes_after(self, error: BaseException, batch: list[dict[str, Any]]) -> list[Outcome]:
         """A batch whose task failed as a whole (a lost worker): what the store says."""
+        import traceback
+
         runner = self.runner
         runner.store.refresh()
         keys = runner.index.keys
         plan = runner.plan
         text = _error_text(error)
-        import traceback
-
         trace = "".join(traceback.format_exception(error))
         outcomes: list[Outcome] = []
         for kwargs in batch:
@@ -370,7 +370,7 @@ class _Sweep:
             if plan.key(values, runner.name) in keys:
                 outcomes.append((RAN, 0.0, None))
             elif isinstance(error, KeyboardInterrupt | BrokenExecutor):
-                outcomes.append(("not run", 0.0, None))  # which of them started is unknown
+                outcomes.append((NOT_RUN, 0.0, None))  # which of them started is unknown
             else:
                 outcomes.append((FAILED, 0.0, (plan.describe(runner.name, values), text, trace)))
         return outcomes
