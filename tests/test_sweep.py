@@ -820,9 +820,10 @@ def read_until_closed(fd: int, process: subprocess.Popen[bytes]) -> bytes:
     """Everything written to a pseudo-terminal until every process closed its end."""
     chunks = []
     deadline = time.monotonic() + TIMEOUT
+    poller = select.poll()  # not select.select: a long test run has descriptors past 1023
+    poller.register(fd, select.POLLIN)
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if not ready:
+        if not poller.poll(500):
             continue
         try:
             chunk = os.read(fd, 65536)
