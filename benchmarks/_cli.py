@@ -117,3 +117,36 @@ def source_state(root: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return ""
     return f" (commit {head}{' + changes' if changed else ''})"
+
+
+def machine(stet: str, packages: Sequence[str]) -> str:
+    """``2 cores (x86_64), Python 3.11.7, stet 0.1.0 (commit abc1234), joblib 1.6.0, ...``:
+    the machine, ``stet`` (how stet reads), and the version of each of ``packages`` that
+    is installed."""
+    import importlib
+    import platform
+
+    found = [stet]
+    for name in packages:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found.append(f"{name} {module.__version__}")
+    cores = f"{os.cpu_count()} cores ({platform.machine()})"
+    return f"{cores}, Python {platform.python_version()}, " + ", ".join(found)
+
+
+def check_written_store(recorded: Path, written: Path, function: str) -> None:
+    """Stop unless a CSV store written by hand holds the cells of one stet recorded (all
+    but the timestamps), and stet's owner file names ``function``."""
+
+    def cells(path: Path) -> list[list[str]]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [line.split(",")[:-1] for line in lines]  # all but the timestamp
+
+    owner = json.loads(Path(f"{recorded}.owner").read_text(encoding="utf-8"))["function"]
+    if cells(recorded) != cells(written) or owner != function:
+        raise SystemExit(
+            f"the hand-written store differs from stet's: compare {recorded} and {written}"
+        )

@@ -64,7 +64,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _cli import command_line, load_average, measure_and_report, table
+from _cli import check_written_store, command_line, load_average, measure_and_report, table
 
 FUNCTION = "experiment"  # the qualname stet records as the store's owner
 Pair = tuple[float, float]
@@ -218,14 +218,7 @@ def check_writer_matches_stet(directory: Path) -> None:
         wrapped(a, b)
     written = directory / "written.csv"
     write_stet_store(written, pairs)
-
-    def cells(path: Path) -> list[list[str]]:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [line.split(",")[:-1] for line in lines]  # all but the timestamp
-
-    owner = json.loads(Path(f"{recorded}.owner").read_text(encoding="utf-8"))["function"]
-    if cells(recorded) != cells(written) or owner != FUNCTION:
-        raise SystemExit(f"the hand-written store differs from stet's: compare {directory}")
+    check_written_store(recorded, written, FUNCTION)
 
 
 def store_bytes(home: Path) -> int:

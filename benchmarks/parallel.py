@@ -61,7 +61,6 @@ import importlib.util
 import io
 import json
 import os
-import platform
 import re
 import resource
 import secrets
@@ -79,7 +78,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from _cli import command_line, load_average, measure_and_report, source_state, table
+from _cli import command_line, load_average, machine, measure_and_report, source_state, table
 
 ROOT = Path(__file__).resolve().parent.parent
 Pair = tuple[float, float]
@@ -811,23 +810,10 @@ def server_note(rows: Sequence[Row]) -> str:
 
 
 def versions() -> str:
-    import diskcache
-    import joblib
-
     import stet
 
-    found = [f"stet {stet.__version__}{source_state(ROOT)}", f"joblib {joblib.__version__}"]
-    found.append(f"diskcache {diskcache.__version__}")
-    with contextlib.suppress(ImportError):
-        import pyarrow  # type: ignore[import-untyped]
-
-        found.append(f"pyarrow {pyarrow.__version__}")
-    with contextlib.suppress(ImportError):
-        import psycopg
-
-        found.append(f"psycopg {psycopg.__version__}")
-    cores = f"{os.cpu_count()} cores ({platform.machine()})"
-    return f"{cores}, Python {platform.python_version()}, " + ", ".join(found)
+    packages = ("joblib", "diskcache", "pyarrow", "psycopg")
+    return machine(f"stet {stet.__version__}{source_state(ROOT)}", packages)
 
 
 def report(results: Results) -> str:

@@ -75,7 +75,6 @@ import functools
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -88,7 +87,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _cli import command_line, load_average, measure_and_report, source_state, table
+from _cli import (
+    check_written_store,
+    command_line,
+    load_average,
+    machine,
+    measure_and_report,
+    source_state,
+    table,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
@@ -414,14 +421,7 @@ def check_writer_matches_stet(directory: Path) -> None:
     if found["check"] != "ok":
         raise SystemExit(f"self-check sweep: {found['check']}")
     write_stet_store(written, 10**4, 10**4)
-
-    def cells(path: Path) -> list[list[str]]:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [line.split(",")[:-1] for line in lines]  # all but the timestamp
-
-    owner = json.loads(Path(f"{recorded}.owner").read_text(encoding="utf-8"))["function"]
-    if cells(recorded) != cells(written) or owner != FUNCTION:
-        raise SystemExit(f"the hand-written store differs from stet's: compare {directory}")
+    check_written_store(recorded, written, FUNCTION)
 
 
 # ---------------------------------------------------------------------- rows
@@ -710,20 +710,9 @@ def target_table(rows: Sequence[ResumeRow]) -> str:
 
 
 def versions(source: str) -> str:
-    import joblib
-    import numpy
-    import tqdm
-
     import stet
 
-    found = [f"stet {stet.__version__}{source}", f"joblib {joblib.__version__}"]
-    found += [f"numpy {numpy.__version__}", f"tqdm {tqdm.__version__}"]
-    with contextlib.suppress(ImportError):
-        import pyarrow  # type: ignore[import-untyped]
-
-        found.append(f"pyarrow {pyarrow.__version__}")
-    cores = f"{os.cpu_count()} cores ({platform.machine()})"
-    return f"{cores}, Python {platform.python_version()}, " + ", ".join(found)
+    return machine(f"stet {stet.__version__}{source}", ("joblib", "numpy", "tqdm", "pyarrow"))
 
 
 def report(results: Results) -> str:

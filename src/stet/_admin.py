@@ -113,21 +113,13 @@ def _store_grid(snapshot: Snapshot, function: str | None, grid: Any) -> tuple[Ke
         function = str(functions.pop()) if functions else snapshot.owner or ""
     if not isinstance(grid, Mapping) and isinstance(grid, Iterable):
         grid = list(grid)  # read twice: for its names, then its runs
-    names = list(grid) if isinstance(grid, Mapping) else _names_of(grid)
+    names = Grid(grid, owner, None, (), (), ()).names
     # a run's key (and its claim's) joins the values in the function's parameter order,
     # which is the order of its columns in the store
     header = snapshot.header
     names.sort(key=lambda name: header.index(name) if name in header else len(header))
     spec = KeySpec(function, tuple(names), (None,) * len(names), (None,) * len(names))
     return spec, Grid(grid, owner, None, (), spec.columns, spec.default_keys)
-
-
-def _names_of(grid: Any) -> list[str]:
-    seen: dict[str, None] = {}
-    for combination in grid:
-        if isinstance(combination, Mapping):
-            seen.update(dict.fromkeys(combination))
-    return list(seen)
 
 
 def _progress_line(

@@ -240,6 +240,9 @@ class Runner:
         plan = self.plan
         values = plan.bind(args, kwargs)
         key = plan.key(values, self.name)
+        if key in (self._index or self.index).keys:  # the common skip, without a call
+            self._skipped(values)
+            return None
         decision = self.decide(values, key)
         if isinstance(decision, tuple):
             _report.end_streak()

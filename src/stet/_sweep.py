@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from . import _report
 from ._claims import Claim
+from ._once import _is_coroutine_function
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def sweep(
             f"{owner}: executor must be a concurrent.futures.Executor (for Dask: "
             f"client.get_executor()), not {executor!r}"
         )
-    if _is_async(runner):
+    if _is_coroutine_function(runner.function):
         raise TypeError(f"{owner}: async functions cannot be swept yet; sweep a plain function")
     started = time.perf_counter()
     combinations = runner.plan.grid(grid, owner, runner.label)  # checked before any reading
@@ -214,12 +215,6 @@ def sweep(
     finally:
         run.finish(started)
     return summary
-
-
-def _is_async(runner: Runner) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(runner.function)
 
 
 class _Sweep:
