@@ -1,8 +1,8 @@
 """What the benchmark scripts share: their command line, their working directory, their
 tables.
 
-``overhead.py`` and ``parallel.py`` import it; they run as ``python benchmarks/<x>.py``,
-so this directory is on ``sys.path``.
+``overhead.py``, ``parallel.py`` and ``sweep.py`` import it; they run as
+``python benchmarks/<x>.py``, so this directory is on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import TypeVar
 
 Results = TypeVar("Results")
+FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
+    "csv": ".csv",
+    "jsonl": ".jsonl",
+    "json": ".json",
+    "sqlite": ".sqlite",
+    "parquet": ".parquet",
+}
 
 
 def format_names(

@@ -64,7 +64,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _cli import check_written_store, command_line, load_average, measure_and_report, table
+from _cli import FORMATS, check_written_store, command_line, load_average, measure_and_report, table
 
 FUNCTION = "experiment"  # the qualname stet records as the store's owner
 Pair = tuple[float, float]
@@ -130,13 +130,6 @@ TARGETS = {  # at 10^6 records, on the 2-core reference machine
     "open (s)": 1.5,
     "memory (B/record)": 150.0,
     'python -c "import stet" (ms)': 50.0,
-}
-FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
-    "csv": ".csv",
-    "jsonl": ".jsonl",
-    "json": ".json",
-    "sqlite": ".sqlite",
-    "parquet": ".parquet",
 }
 FORMAT_TARGETS = {  # at 10^6 records; a format without an open target has no row for it
     "csv": {name: TARGETS[name] for name in ("skip (us)", "record (us)", "open (s)")},

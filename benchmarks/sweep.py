@@ -88,6 +88,7 @@ from pathlib import Path
 from typing import Any
 
 from _cli import (
+    FORMATS,
     check_written_store,
     command_line,
     load_average,
@@ -98,13 +99,6 @@ from _cli import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
-    "csv": ".csv",
-    "jsonl": ".jsonl",
-    "json": ".json",
-    "sqlite": ".sqlite",
-    "parquet": ".parquet",
-}
 FUNCTION = "trial"  # the qualname stet records as the store's owner
 STORE_ENV = "STET_BENCH_SWEEP_STORE"  # a pool worker that imports this script anew decorates
 FIRST_ENV = "STET_BENCH_SWEEP_FIRST"  # where each process notes its first run's start
