@@ -7,6 +7,7 @@ readable store, and every later call with the same parameters is skipped.
 from ._admin import reset, status
 from ._convert import convert
 from ._once import DEFAULT_STORE, once
+from ._read import load, records
 from ._values import UnsupportedValueError
 from .formats.base import DamagedStoreError, StoreConnectionError
 
@@ -18,7 +19,9 @@ __all__ = [
     "SweepSummary",
     "UnsupportedValueError",
     "convert",
+    "load",
     "once",
+    "records",
     "reset",
     "status",
     "sweep",

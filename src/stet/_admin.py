@@ -8,25 +8,29 @@ from collections.abc import Iterable, Mapping
 from . import _report
 from ._grid import Grid
 from ._once import DEFAULT_STORE
+from ._results import is_result_column
 from ._store import (
+    ERROR_COLUMN,
     FUNCTION_COLUMN,
     RESERVED_PREFIX,
     TIMESTAMP_COLUMN,
     FunctionIndex,
     KeySpec,
     Snapshot,
+    Store,
     get_store,
 )
 from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from ._claims import Claim
     from ._values import Cell
 
-__all__ = ["reset", "status"]
+__all__ = ["matcher", "reset", "status", "status_data"]
 
 if TYPE_CHECKING:
     StorePath = str | os.PathLike[str]
@@ -64,6 +68,54 @@ def _status(
 ) -> None:
     """``status``; ``spec_grid`` is a decorated function's own key and grid, if known."""
     projected = grid is not None and spec_grid is None
+    handle, snapshot, running = _read(store, function)
+    if grid is not None or spec_grid is not None:
+        if spec_grid is None:
+            spec_grid = _store_grid(snapshot, function, grid)
+        function = spec_grid[0].function
+    facts = _facts(handle.name, snapshot, running, function)
+    count = facts["completed"]
+    noun = "experiment" if count == 1 else "experiments"
+    what = f" of {function}" if function is not None else ""
+    lines = [f"Store: {facts['store']}"]
+    if spec_grid is not None:
+        rows = _rows_of(snapshot, function)
+        lines.append(_progress_line(snapshot, rows, running, *spec_grid, projected))
+    lines.append(f"{count:,} completed {noun}{what} recorded")
+    lines += _running_lines(running)
+    if facts["failed"]:
+        failed = facts["failed"]
+        lines.append(
+            f"{failed:,} failed {'run' if failed == 1 else 'runs'} not completed since "
+            f"(latest error: {facts['latest_error']})"
+        )
+    lines.append(f"Last run: {facts['last_run'] or 'never'}")
+    lines.append(f"Key columns: {', '.join(facts['key_columns']) or '(none)'}")
+    if facts["result_columns"]:
+        lines.append(f"Result columns: {', '.join(facts['result_columns'])}")
+    if function is None and FUNCTION_COLUMN in snapshot.header:
+        counts = facts["functions"]
+        lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    _report.lines(lines)
+
+
+def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> dict[str, Any]:
+    """What :func:`status` prints, as a JSON-ready dict (for ``stet status --json``).
+
+    Keys: ``store``, ``completed``, ``failed`` (runs whose latest record is a failure),
+    ``latest_error``, ``running`` (one dict per live claim: ``function``, ``host``,
+    ``pid``), ``last_run`` (ISO 8601 text or None), ``key_columns``,
+    ``result_columns`` and ``functions`` (completed runs per function).
+
+    Raises:
+        FileNotFoundError: no store exists at ``store``.
+    """
+    handle, snapshot, running = _read(store, function)
+    return _facts(handle.name, snapshot, running, function)
+
+
+def _read(store: StorePath, function: str | None) -> tuple[Store, Snapshot, list[Claim]]:
+    """A store's handle, records and live claims (of one function, if given)."""
     handle = get_store(store)
     running = handle.running(function)
     try:
@@ -72,32 +124,65 @@ def _status(
         if not running:
             raise
         snapshot = Snapshot([], [], None)  # the first runs are running: none completed yet
-    if grid is not None or spec_grid is not None:
-        if spec_grid is None:
-            spec_grid = _store_grid(snapshot, function, grid)
-        function = spec_grid[0].function
+    return handle, snapshot, running
+
+
+def _facts(
+    name: str, snapshot: Snapshot, running: list[Claim], function: str | None
+) -> dict[str, Any]:
     rows = _rows_of(snapshot, function)
+    completed = [row for row in rows if not snapshot.is_failure(row)]
     stamp = snapshot.header.index(TIMESTAMP_COLUMN) if snapshot.header else -1
-    last = max((str(row[stamp]) for row in rows), default="never")
-    columns = _key_columns(snapshot, rows)
-    count = len(rows)
-    noun = "experiment" if count == 1 else "experiments"
-    what = f" of {function}" if function is not None else ""
-    lines = [
-        f"Store: {handle.name}",
-        *([_progress_line(snapshot, rows, running, *spec_grid, projected)] if spec_grid else []),
-        f"{count:,} completed {noun}{what} recorded",
-        *_running_lines(running),
-        f"Last run: {last}",
-        f"Key columns: {', '.join(columns) or '(none)'}",
-    ]
-    if function is None and FUNCTION_COLUMN in snapshot.header:
-        counts: dict[str, int] = {}
-        for row in rows:
-            name = snapshot.function_of(row) or "?"
-            counts[name] = counts.get(name, 0) + 1
-        lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
-    _report.lines(lines)
+    counts: dict[str, int] = {}
+    for row in completed:
+        label = snapshot.function_of(row) or "?"
+        counts[label] = counts.get(label, 0) + 1
+    failed, latest = _failed_runs(snapshot, rows)
+    return {
+        "store": name,
+        "completed": len(completed),
+        "failed": failed,
+        "latest_error": latest,
+        "running": [
+            {"function": c.function, "host": c.worker.host, "pid": c.worker.pid} for c in running
+        ],
+        "last_run": max((str(row[stamp]) for row in completed), default=None),
+        "key_columns": _key_columns(snapshot, rows),
+        "result_columns": [
+            c for c in snapshot.header if is_result_column(c) and _holds(snapshot, rows, c)
+        ],
+        "functions": counts,
+    }
+
+
+def _failed_runs(snapshot: Snapshot, rows: list[list[Cell]]) -> tuple[int, str | None]:
+    """How many runs have a failure record and no completed one; the latest error."""
+    if ERROR_COLUMN not in snapshot.header:
+        return 0, None
+    error_at = snapshot.header.index(ERROR_COLUMN)
+    completed: set[tuple[object, ...]] = set()
+    failed: dict[tuple[object, ...], str] = {}
+    for row in rows:
+        run = _run_of(snapshot, row)
+        if row[error_at] == "":
+            completed.add(run)
+        else:
+            failed[run] = str(row[error_at])
+    errors = [error for run, error in failed.items() if run not in completed]
+    return len(errors), (errors[-1] if errors else None)
+
+
+def _run_of(snapshot: Snapshot, row: Sequence[Cell]) -> tuple[object, ...]:
+    """A record's run: its function and the keys of its key cells, by column."""
+    return (
+        snapshot.function_of(row),
+        *((c, cell_key(row[snapshot.header.index(c)])) for c in snapshot.key_columns_of(row)),
+    )
+
+
+def _holds(snapshot: Snapshot, rows: list[list[Cell]], column: str) -> bool:
+    at = snapshot.header.index(column)
+    return any(row[at] != "" for row in rows)
 
 
 def _store_grid(snapshot: Snapshot, function: str | None, grid: Any) -> tuple[KeySpec, Grid]:
@@ -139,27 +224,17 @@ def _progress_line(
     from ._sweep import duration, last_failures
 
     header = snapshot.header
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
-    done: set[bytes]
-    if projected:  # the grid's names are compared; other key columns are not
-        positions = [header.index(c) if c in header else -1 for c in spec.columns]
-        if any(p < 0 for p in positions) or not rows:
-            done = set()
-        else:
-            keyed = [i for i, row in enumerate(rows) if all(row[p] != "" for p in positions)]
-            done = set(record_keys([[columns[p][i] for i in keyed] for p in positions]))
-    else:
-        index = FunctionIndex(spec)
-        if rows:
-            index.add_columns(header, columns)
-        done = index.keys
+    done, failed_keys = _done_and_failed(header, rows, spec, projected)
     total, pending = grid.scan(done)
     count = total - len(pending)
     left = {run_ident(spec.function, key) for _, key in pending} if running else set()
     now = sum(1 for claim in running if claim.ident in left)
     share = f" ({100 * count / total:.1f}%)" if total else ""
     parts = [f"{count:,}/{total:,} done{share}", f"{now:,} running"]
-    failed = last_failures(spec.function)
+    if failed_keys:  # recorded (failures=...): what the store says
+        failed = sum(1 for _, key in pending if key in failed_keys)
+    else:  # known only to this process, from its last sweep
+        failed = last_failures(spec.function) or 0
     if failed:
         parts.append(f"{failed:,} failed last time")
     if pending:
@@ -168,6 +243,31 @@ def _progress_line(
         if seconds is not None:
             parts.append(f"ETA {duration(seconds)}")
     return ", ".join(parts)
+
+
+def _done_and_failed(
+    header: list[str], rows: list[list[Cell]], spec: KeySpec, projected: bool
+) -> tuple[set[bytes], set[bytes]]:
+    """The keys of the completed runs and of the runs with a failure record.
+
+    ``projected``: only the key columns in ``spec`` are compared (a grid's names).
+    """
+    if not projected:
+        index = FunctionIndex(spec)
+        if rows:
+            index.add_columns(header, [list(column) for column in zip(*rows, strict=True)])
+        return index.keys, set(index.failed)
+    positions = [header.index(c) if c in header else -1 for c in spec.columns]
+    if any(p < 0 for p in positions) or not rows:
+        return set(), set()
+    error_at = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
+    keyed = [row for row in rows if all(row[p] != "" for p in positions)]
+    sets: tuple[set[bytes], set[bytes]] = (set(), set())
+    for failures, chosen in enumerate(sets):
+        group = [row for row in keyed if (error_at >= 0 and row[error_at] != "") == failures]
+        if group:
+            chosen.update(record_keys([[row[p] for row in group] for p in positions]))
+    return sets
 
 
 _PACE_RECORDS = 100  # the ETA follows the pace of this many latest records
@@ -233,6 +333,7 @@ def reset(
     key_dict: Mapping[str, Any] | None = None,
     *,
     function: str | None = None,
+    failed: bool = False,
     confirm: bool | None = None,
 ) -> None:
     """Remove records from a store: all of them, or the runs that match ``key_dict``.
@@ -244,6 +345,7 @@ def reset(
             store shows (``{"alpha": "0.1"}``); a string matches a cell showing that text
             or holding that string.
         function: remove only this function's runs (its qualified name).
+        failed: remove only failure records (``failures="record"``), not completed runs.
         confirm: ask before removing: ``None`` (default) asks only when standard input
             is an interactive terminal, ``True`` always, ``False`` never.
 
@@ -264,40 +366,36 @@ def reset(
             raise
         _report.line(f"No store at {name}; nothing to clear")
         return
-    wanted = _wanted(snapshot, key_dict or {}, name)
+    match = matcher(snapshot, key_dict, function, f"stet.reset: {name}")
 
-    def matches(values: Mapping[str, Cell]) -> bool:
-        if function is not None and values.get(FUNCTION_COLUMN) != function:
-            return False
-        return all(_cell_matches(values.get(c, ""), text, key) for c, text, key in wanted)
+    def chosen(values: Mapping[str, Cell]) -> bool:
+        return match(values) and (not failed or values.get(ERROR_COLUMN, "") != "")
 
-    header = snapshot.header
-    count = sum(
-        matches(
-            {
-                **dict(zip(header, row, strict=True)),
-                FUNCTION_COLUMN: snapshot.function_of(row) or "",
-            }
-        )
-        for row in snapshot.rows
-    )
-    described = ", ".join(f"{c}={text}" for c, text, _ in wanted)
+    count = sum(chosen(snapshot.values_of(row)) for row in snapshot.rows)
+    described = ", ".join(f"{c}={_text_of(v)}" for c, v in (key_dict or {}).items())
+    kind = "failed " if failed else ""
     if key_dict and not count:
-        _report.line(f"No run in {name} matches {described}; nothing removed")
+        _report.line(f"No {kind}run in {name} matches {described}; nothing removed")
         return
-    noun = "run" if count == 1 else "runs"
-    question = (
-        f"Remove {count:,} {noun} matching {described} from {name}?"
-        if key_dict
-        else f"Clear all {count:,} {noun}{_of(function)} from {name}?"
-    )
+    if failed and not count:
+        _report.line(f"No failed run{_of(function)} in {name}; nothing removed")
+        return
+    noun = f"{kind}{'run' if count == 1 else 'runs'}"
+    if key_dict:
+        question = f"Remove {count:,} {noun} matching {described} from {name}?"
+    elif failed:
+        question = f"Remove {count:,} {noun}{_of(function)} from {name}?"
+    else:
+        question = f"Clear all {count:,} {noun}{_of(function)} from {name}?"
     if count and not _report.confirm(question, confirm):
         _report.line("Nothing changed")
         return
-    removed = handle.remove(lambda values: not matches(values))
-    noun = "run" if removed == 1 else "runs"
+    removed = handle.remove(lambda values: not chosen(values))
+    noun = f"{kind}{'run' if removed == 1 else 'runs'}"
     if key_dict:
         _report.line(f"Removed {removed:,} {noun} matching {described} from {name}")
+    elif failed:
+        _report.line(f"Removed {removed:,} {noun}{_of(function)} from {name}")
     elif function is not None:
         _report.line(f"Cleared {removed:,} {noun}{_of(function)} from {name}")
     else:
@@ -308,23 +406,42 @@ def _of(function: str | None) -> str:
     return f" of {function}" if function is not None else ""
 
 
-def _wanted(
-    snapshot: Snapshot, key_dict: Mapping[str, Any], name: str
-) -> list[tuple[str, str, bytes | None]]:
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def matcher(
+    snapshot: Snapshot,
+    key_dict: Mapping[str, Any] | None,
+    function: str | None,
+    owner: str,
+) -> Callable[[Mapping[str, Cell]], bool]:
+    """Whether a record (column -> cell, its function filled in) is of ``function``
+    and has every value of ``key_dict``.
+
+    A value may be the real value (``0.1``) or the text the store shows (``"0.1"``).
+    ``ValueError`` names a column the store does not have; ``owner`` starts its message.
+    """
     columns = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
     wanted: list[tuple[str, str, bytes | None]] = []
-    for column, value in key_dict.items():
+    for column, value in (key_dict or {}).items():
         if column not in columns:
             raise ValueError(
-                f"stet.reset: {name} has no column {column!r}; its key columns are: "
+                f"{owner} has no column {column!r}; its columns are: "
                 f"{', '.join(columns) or '(none)'}"
             )
         try:
             key = key_of(value)
         except UnsupportedValueError as error:
-            raise TypeError(f"stet.reset: value of {column!r}: {error}") from None
-        wanted.append((column, value if isinstance(value, str) else repr(value), key))
-    return wanted
+            raise TypeError(f"{owner}: value of {column!r}: {error}") from None
+        wanted.append((column, _text_of(value), key))
+
+    def matches(values: Mapping[str, Cell]) -> bool:
+        if function is not None and values.get(FUNCTION_COLUMN) != function:
+            return False
+        return all(_cell_matches(values.get(c, ""), text, key) for c, text, key in wanted)
+
+    return matches
 
 
 def _cell_matches(cell: Cell, text: str, key: bytes | None) -> bool:

@@ -12,21 +12,29 @@ from ._values import ArrayValue
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._values import Plain
 
-__all__ = ["read_literal"]
+__all__ = ["read_literal", "read_result_literal"]
 
 
 def read_literal(text: str) -> Plain:
     """The plain value a literal cell holds; ``ValueError`` or ``SyntaxError`` if none."""
-    return _read_literal(ast.parse(text, mode="eval").body)
+    plain: Plain = _read_literal(ast.parse(text, mode="eval").body)
+    return plain
+
+
+def read_result_literal(text: str) -> Any:
+    """A result cell's literal: as :func:`read_literal`, but lists stay lists."""
+    return _read_literal(ast.parse(text, mode="eval").body, lists=True)
 
 
 _NAMED_FLOATS = {"nan": math.nan, "inf": math.inf}
 _NAMED_CONSTANTS: dict[str, Plain] = {"None": None, "True": True, "False": False}
 
 
-def _read_literal(node: ast.expr) -> Plain:
+def _read_literal(node: ast.expr, lists: bool = False) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | None):
         return node.value
     if isinstance(node, ast.Name):
@@ -35,14 +43,16 @@ def _read_literal(node: ast.expr) -> Plain:
         if node.id in _NAMED_CONSTANTS:
             return _NAMED_CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _read_literal(node.operand)
+        operand = _read_literal(node.operand, lists)
         if isinstance(operand, int | float) and not isinstance(operand, bool):
             return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.List) and lists:
+        return [_read_literal(item, lists) for item in node.elts]
     if isinstance(node, ast.Tuple | ast.List):
-        return tuple(_read_literal(item) for item in node.elts)
+        return tuple(_read_literal(item, lists) for item in node.elts)
     if isinstance(node, ast.Dict) and None not in node.keys:
         return {
-            _read_literal(k): _read_literal(v)  # type: ignore[arg-type]
+            _read_literal(k, lists): _read_literal(v, lists)  # type: ignore[arg-type]
             for k, v in zip(node.keys, node.values, strict=True)
         }
     if (
@@ -70,7 +80,7 @@ def _read_array(node: ast.Call) -> ArrayValue:
         given = _read_literal(keyword.value)
         if not isinstance(given, tuple):
             raise ValueError("array shape must be a tuple")
-        shape = [int(n) for n in given]  # type: ignore[arg-type]
+        shape = [int(n) for n in given]
     flat: list[Plain] = []
 
     def collect(item: Plain, depth: int) -> None:

@@ -8,11 +8,13 @@ signature's own ``bind``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
 from . import _report
-from ._claims import DEFAULT_LEASE, check_lease
+from ._claims import DEFAULT_LEASE, Claim, check_lease
+from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
 from .formats import is_url
@@ -20,9 +22,8 @@ from .formats import is_url
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from typing import Any, ParamSpec, Protocol, TypeVar, overload
+    from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
-    from ._claims import Claim
     from ._grid import Grid
     from ._values import Cell
 
@@ -47,13 +48,15 @@ if TYPE_CHECKING:
             self,
             key_dict: dict[str, Any] | None = None,
             *,
+            failed: bool = False,
             confirm: bool | None = None,
             **values: Any,
         ) -> None:
-            """Remove this function's runs: all of them, or those matching the values."""
+            """Remove this function's runs: all of them, or those matching the values
+            (only its failure records, with ``failed=True``)."""
 
 
-__all__ = ["DEFAULT_STORE", "CallPlan", "once"]
+__all__ = ["DEFAULT_STORE", "CallPlan", "FailedBefore", "error_text", "once"]
 
 DEFAULT_STORE = "_stet_store.csv"
 _MISSING: Any = object()
@@ -151,7 +154,7 @@ class CallPlan:
         )
         return f"{function}({arguments})"
 
-    def key_spec(self, function: str) -> KeySpec:
+    def key_spec(self, function: str, results: bool = False) -> KeySpec:
         default_keys: list[bytes | None] = []
         default_texts: list[str | None] = []
         for i in self.key_positions:
@@ -164,7 +167,7 @@ class CallPlan:
             except UnsupportedValueError:
                 default_keys.append(None)
                 default_texts.append(None)
-        return KeySpec(function, self.key_names, tuple(default_keys), tuple(default_texts))
+        return KeySpec(function, self.key_names, tuple(default_keys), tuple(default_texts), results)
 
 
 def _choose_key(
@@ -224,6 +227,7 @@ class Runner:
         self.store: Store = get_store(options.path)
         self.store.name = options.store
         self._index: FunctionIndex | None = None
+        self._result_type: type | bool | None = False  # False: not looked up yet
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # another process reads its own index
@@ -232,8 +236,17 @@ class Runner:
     def index(self) -> FunctionIndex:
         index = self._index
         if index is None:
-            index = self._index = self.store.index_for(self.plan.key_spec(self.label))
+            spec = self.plan.key_spec(self.label, self.options.results)
+            index = self._index = self.store.index_for(spec)
         return index
+
+    @property
+    def result_type(self) -> type | None:
+        """The dataclass or named tuple class a stored result is rebuilt as, if any."""
+        kind = self._result_type
+        if kind is False:
+            kind = self._result_type = result_type_of(self.function)
+        return kind  # type: ignore[return-value]
 
     def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prepared | None:
         """The bound values, key and claim of a call that must run, or None to skip it."""
@@ -250,11 +263,12 @@ class Runner:
         self._skipped(values, decision)
         return None
 
-    def decide(self, values: tuple[Any, ...], key: bytes) -> Prepared | Claim | None:
+    def decide(self, values: tuple[Any, ...], key: bytes) -> Prepared | Claim | FailedBefore | None:
         """Whether a bound call runs: its preparation, or why not, silently.
 
         Returns what :meth:`after` needs when the call must run; ``None`` when the run
-        is done; the holder's claim when another worker runs it now.
+        is done; the holder's claim when another worker runs it now; its failure when
+        it failed before and ``failures="skip"``.
         """
         index = self._index or self.index
         if key in index.keys:
@@ -263,6 +277,8 @@ class Runner:
         if key in index.keys:
             return None
         options = self.options
+        if options.failures == "skip" and key in index.failed:
+            return FailedBefore(index.failed[key])
         claim = None
         if options.claims:
             call = functools.partial(self.plan.describe, self.name, values)  # made if needed
@@ -271,22 +287,77 @@ class Runner:
                 return holder
         return (values, key, claim)
 
-    def _skipped(self, values: tuple[Any, ...], holder: Claim | None = None) -> None:
+    def _skipped(self, values: tuple[Any, ...], why: Claim | FailedBefore | None = None) -> None:
         if self.options.verbose:
             call = self.plan.describe(self.name, values)
-            running = holder.where() if holder is not None else None
-            _report.skipped(self.label, self.name, call, self.options.skip_lines, running)
+            running = why.where() if isinstance(why, Claim) else None
+            failed = why.error if isinstance(why, FailedBefore) else None
+            _report.skipped(self.label, self.name, call, self.options.skip_lines, running, failed)
 
-    def after(self, prepared: Prepared) -> None:
-        """Record a call that completed (and release its claim)."""
+    def stored_result(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The stored result of a skipped call (None: running elsewhere, or none kept)."""
+        plan = self.plan
+        values = plan.bind(args, kwargs)
+        cells = self.index.results.get(plan.key(values, self.name))
+        return None if cells is None else result_value(cells, self.result_type)
+
+    def after(self, prepared: Prepared, result: Any = None) -> None:
+        """Record a call that completed (and release its claim).
+
+        With ``results=True`` its result goes in the record; a result stet cannot keep
+        faithfully raises ``TypeError`` and records nothing.
+        """
         values, key, claim = prepared
-        self.store.record(self.index, key, self.plan.cells(values), self.options.fsync, claim)
+        cells = self.plan.cells(values)
+        if self.options.results:
+            try:
+                cells.update(result_cells(result, self.name, self.result_type))
+            except TypeError:
+                self.failed(prepared)
+                raise
+        self.store.record(self.index, key, cells, self.options.fsync, claim)
 
-    def failed(self, prepared: Prepared) -> None:
-        """A call raised: release its claim, so another worker may try the run."""
-        claim = prepared[2]
+    def failed(self, prepared: Prepared, error: BaseException | None = None) -> None:
+        """A call raised: record its failure (``failures=...``, for an ``Exception``),
+        and release its claim, so another worker may try the run."""
+        values, key, claim = prepared
+        if self.options.failures is not None and isinstance(error, Exception):
+            cells = self.plan.cells(values)
+            text = error_text(error)
+            try:
+                self.store.record(self.index, key, cells, self.options.fsync, claim, text)
+                return
+            except Exception as problem:  # the call's own exception is what propagates
+                call = self.plan.describe(self.name, values)
+                _report.line(f"Could not record the failure of {call}: {error_text(problem)}")
+                if claim is not None:
+                    with contextlib.suppress(Exception):
+                        self.store.release(claim)
+                return
         if claim is not None:
             self.store.release(claim)
+
+
+class FailedBefore:
+    """Why a call is skipped with ``failures="skip"``: a recorded failure of its run."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+_ERROR_TEXT_LIMIT = 1000
+
+
+def error_text(error: BaseException) -> str:
+    """``ValueError: bad combo``: an exception as one recorded or printed text."""
+    message = str(error)
+    name = type(error).__name__
+    text = f"{name}: {message}" if message else name
+    if len(text) > _ERROR_TEXT_LIMIT:
+        text = text[: _ERROR_TEXT_LIMIT - 3] + "..."
+    return text
 
 
 class _Options:
@@ -301,6 +372,8 @@ class _Options:
         claims: bool,
         lease: float,
         heartbeat: float | None,
+        results: bool,
+        failures: str | None,
     ) -> None:
         if isinstance(store, str | os.PathLike) and os.fspath(store):
             self.store = os.fspath(store)
@@ -317,6 +390,14 @@ class _Options:
         self.verbose = verbose
         self.skip_lines = skip_lines
         self.fsync = fsync
+        self.results = bool(results)
+        if failures not in (None, "record", "skip"):
+            raise ValueError(
+                f"@stet.once: failures must be None (record nothing), 'record' (record a "
+                f"failure and retry it on the next call) or 'skip' (record it and skip the "
+                f"run from then on), not {failures!r}"
+            )
+        self.failures = failures
 
 
 if TYPE_CHECKING:
@@ -336,6 +417,8 @@ if TYPE_CHECKING:
         claims: bool = ...,
         lease: float = ...,
         heartbeat: float | None = ...,
+        results: bool = ...,
+        failures: Literal["record", "skip"] | None = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -352,6 +435,8 @@ def once(
     claims: bool = True,
     lease: float = DEFAULT_LEASE,
     heartbeat: float | None = None,
+    results: bool = False,
+    failures: Literal["record", "skip"] | None = None,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -370,16 +455,34 @@ def once(
             A dead worker of the same machine is noticed at once.
         heartbeat: seconds between renewals of a running call's claim (default: a
             quarter of ``lease``; at most half of it).
+        results: keep each run's return value in its record (a number, string, bool,
+            None, small tuple or list, or a flat dict, dataclass or named tuple of them)
+            and return it when the call is skipped.
+        failures: ``"record"`` records a call that raises an ``Exception`` as a failed
+            run (its error and time) and runs it again on the next call; ``"skip"``
+            records it and skips the run from then on. ``None`` (default) records
+            nothing, so the next call runs it again.
 
-    A skipped call returns ``None``, whether its run completed earlier or is running in
-    another worker now. ``self`` and ``cls`` are never part of the key.
+    A skipped call returns ``None`` (its stored result, with ``results=True``), whether
+    its run completed earlier or is running in another worker now. ``self`` and ``cls``
+    are never part of the key.
     Plain and ``async`` functions and methods can be decorated; generator functions are
     refused, since they return before their body runs.
     """
     key_list = key if key is None or isinstance(key, str) else list(key)
     ignore_list = ignore if ignore is None or isinstance(ignore, str) else list(ignore)
     options = _Options(
-        store, key_list, ignore_list, verbose, skip_lines, fsync, claims, lease, heartbeat
+        store,
+        key_list,
+        ignore_list,
+        verbose,
+        skip_lines,
+        fsync,
+        claims,
+        lease,
+        heartbeat,
+        results,
+        failures,
     )
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -400,20 +503,27 @@ def once(
 
 def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
     plan = CallPlan(func, options.key, options.ignore)
+    if options.results and RESULT_COLUMN in plan.key_names:
+        raise ValueError(
+            f"@stet.once(results=True) on {func.__qualname__}: its parameter "
+            f"{RESULT_COLUMN!r} would share its column with the result; rename the "
+            "parameter or list it in ignore"
+        )
     runner = Runner(func, plan, options)
+    keeps = options.results
     wrapper: Callable[..., Any]
     if _is_coroutine_function(func):
 
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             prepared = runner.before(args, kwargs)
             if prepared is None:
-                return None
+                return runner.stored_result(args, kwargs) if keeps else None
             try:
                 result = await func(*args, **kwargs)
-            except BaseException:
-                runner.failed(prepared)
+            except BaseException as error:
+                runner.failed(prepared, error)
                 raise
-            runner.after(prepared)
+            runner.after(prepared, result)
             return result
 
         wrapper = async_wrapper
@@ -422,13 +532,13 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             prepared = runner.before(args, kwargs)
             if prepared is None:
-                return None
+                return runner.stored_result(args, kwargs) if keeps else None
             try:
                 result = func(*args, **kwargs)
-            except BaseException:
-                runner.failed(prepared)
+            except BaseException as error:
+                runner.failed(prepared, error)
                 raise
-            runner.after(prepared)
+            runner.after(prepared, result)
             return result
 
         wrapper = sync_wrapper
@@ -472,10 +582,11 @@ def _function_reset(
     runner: Runner,
     key_dict: dict[str, Any] | None = None,
     *,
+    failed: bool = False,
     confirm: bool | None = None,
     **values: Any,
 ) -> None:
     from ._admin import reset
 
     wanted = {**(key_dict or {}), **values} or None
-    reset(runner.options.store, wanted, function=runner.label, confirm=confirm)
+    reset(runner.options.store, wanted, function=runner.label, failed=failed, confirm=confirm)

@@ -29,6 +29,7 @@ _streak_function: str | None = None
 _streak_name = ""
 _streak_count = 0
 _streak_running = 0  # of the streak's skips past its limit, how many were running elsewhere
+_streak_failed = 0  # ... and how many had failed before (failures="skip")
 _streak_limit = 10
 _hooks_installed = False
 
@@ -67,14 +68,21 @@ def _emit(text: str) -> None:
 
 
 def skipped(
-    function: str, name: str, call: str, skip_lines: int, running: str | None = None
+    function: str,
+    name: str,
+    call: str,
+    skip_lines: int,
+    running: str | None = None,
+    failed: str | None = None,
 ) -> None:
     """Report a skipped call of ``function`` (its unique label; ``name`` is how it reads).
 
     ``call`` is how the call reads: ``f(alpha=0.1)``; ``running`` says where the run is
-    running now (``node7, pid 4121``) when it was skipped for that, not for being done.
+    running now (``node7, pid 4121``) when it was skipped for that, not for being done;
+    ``failed`` is the error of its recorded failure when it was skipped for that.
     """
     global _streak_function, _streak_name, _streak_count, _streak_limit, _streak_running
+    global _streak_failed
     _install_hooks()
     with _lock:
         if _streak_function != function:
@@ -83,10 +91,16 @@ def skipped(
             _streak_count, _streak_limit = 0, skip_lines
         _streak_count += 1
         if _streak_count <= _streak_limit:
-            where = f": running in another worker ({running})" if running is not None else ""
-            _emit(f"Skipping {call}{where}")
+            if running is not None:
+                _emit(f"Skipping {call}: running in another worker ({running})")
+            elif failed is not None:
+                _emit(f"Skipping {call}: it failed before ({failed})")
+            else:
+                _emit(f"Skipping {call}")
         elif running is not None:
             _streak_running += 1
+        elif failed is not None:
+            _streak_failed += 1
 
 
 def end_streak() -> None:
@@ -96,22 +110,27 @@ def end_streak() -> None:
 
 
 def _flush_locked() -> None:
-    global _streak_function, _streak_count, _streak_running
+    global _streak_function, _streak_count, _streak_running, _streak_failed
     hidden = _streak_count - _streak_limit
     if _streak_function is not None and hidden > 0:
         noun = "run" if hidden == 1 else "runs"
         more = " more" if _streak_limit else ""
-        running, done = _streak_running, hidden - _streak_running
-        if not running:
+        running, failed = _streak_running, _streak_failed
+        done = hidden - running - failed
+        if not running and not failed:
             _emit(f"Skipped {hidden:,}{more} completed {noun} of {_streak_name}")
-        elif not done:
+        elif not done and not failed:
             _emit(f"Skipped {hidden:,}{more} {noun} of {_streak_name} running in other workers")
+        elif not done and not running:
+            _emit(f"Skipped {hidden:,}{more} {noun} of {_streak_name} that failed before")
         else:
-            _emit(
-                f"Skipped {hidden:,}{more} {noun} of {_streak_name}: {done:,} completed, "
-                f"{running:,} running in other workers"
-            )
-    _streak_function, _streak_count, _streak_running = None, 0, 0
+            parts = [f"{done:,} completed"] if done else []
+            if running:
+                parts.append(f"{running:,} running in other workers")
+            if failed:
+                parts.append(f"{failed:,} failed before")
+            _emit(f"Skipped {hidden:,}{more} {noun} of {_streak_name}: {', '.join(parts)}")
+    _streak_function, _streak_count, _streak_running, _streak_failed = None, 0, 0, 0
 
 
 def _install_hooks() -> None:

@@ -9,8 +9,11 @@ The Store speaks to its file through a format (``stet.formats``), chosen by the 
 extension; the format only moves rows of cells. Layout rules, shared by every function
 of a store and every format:
 
-* the columns are the key columns, then ``_stet_function`` (only once a second function
-  records into the store), then ``_stet_timestamp``;
+* the columns are the key columns and result columns (``result``, ``result.<name>``:
+  see ``_results``), then ``_stet_function`` (only once a second function records into
+  the store), then ``_stet_error`` (only once a failure is recorded), then
+  ``_stet_timestamp``;
+* a record with an ``_stet_error`` cell is a failed run, not a completed one;
 * an empty cell means "not part of this record's key" (``None`` is written ``None``);
 * rows without a ``_stet_function`` cell belong to the store's *owner*, the first
   function that recorded into it, named in the small ``<store>.owner`` file beside it.
@@ -28,6 +31,7 @@ from datetime import datetime
 from . import _report
 from ._claims import Claim, Worker, heartbeat
 from ._exit import at_exit
+from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
 from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from ._values import Cell
 
 __all__ = [
+    "ERROR_COLUMN",
     "FUNCTION_COLUMN",
     "TIMESTAMP_COLUMN",
     "DamagedStoreError",
@@ -51,6 +56,7 @@ __all__ = [
 
 _READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
 FUNCTION_COLUMN = "_stet_function"
+ERROR_COLUMN = "_stet_error"
 TIMESTAMP_COLUMN = "_stet_timestamp"
 RESERVED_PREFIX = "_stet_"
 
@@ -58,7 +64,7 @@ RESERVED_PREFIX = "_stet_"
 class KeySpec:
     """What identifies one function's runs: its name and key columns, in order."""
 
-    __slots__ = ("columns", "default_keys", "default_texts", "function")
+    __slots__ = ("columns", "default_keys", "default_texts", "function", "results")
 
     def __init__(
         self,
@@ -66,65 +72,128 @@ class KeySpec:
         columns: tuple[str, ...],
         default_keys: tuple[bytes | None, ...],  # each column's default's key, None if none
         default_texts: tuple[str | None, ...],  # the same defaults as cell text, for messages
+        results: bool = False,  # keep each run's result cells in the index
     ) -> None:
         self.function = function
         self.columns = columns
         self.default_keys = default_keys
         self.default_texts = default_texts
+        self.results = results
+
+    def _identity(self) -> tuple[object, ...]:
+        return (self.function, self.columns, self.default_keys, self.results)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeySpec):
             return NotImplemented
-        return (self.function, self.columns, self.default_keys) == (
-            other.function,
-            other.columns,
-            other.default_keys,
-        )
+        return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash((self.function, self.columns, self.default_keys))
+        return hash(self._identity())
 
 
 class FunctionIndex:
-    """The keys of one function's completed runs, as the store holds them now."""
+    """The keys of one function's completed and failed runs, as the store holds them now."""
 
     def __init__(self, spec: KeySpec) -> None:
         self.spec = spec
-        self.keys: set[bytes] = set()
+        self.keys: set[bytes] = set()  # completed runs
+        self.results: dict[bytes, dict[str, Cell]] = {}  # key -> result cells (if kept)
+        self.failed: dict[bytes, str] = {}  # key -> the error of its latest failure record
         self.lacking: dict[str, int] = {}  # column -> records without it
         self.extra: dict[str, int] = {}  # column -> records that hold it
         self.reported = False
 
     def clear(self) -> None:
         self.keys.clear()
+        self.results.clear()
+        self.failed.clear()
         self.lacking.clear()
         self.extra.clear()
 
     def add_columns(self, header: Sequence[str], columns: Sequence[Sequence[Cell]]) -> None:
         """Add records given column by column (the caller kept only this function's)."""
+        if ERROR_COLUMN in header:
+            errors = columns[header.index(ERROR_COLUMN)]
+            if any(errors):
+                self._add_failures(header, columns, errors)
+                kept = [i for i, error in enumerate(errors) if error == ""]
+                columns = [[column[i] for i in kept] for column in columns]
+                if not kept:
+                    return
+        spec = self.spec
+        positions, foreign = self._positions(header)
+        if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
+            any(cell != "" for cell in columns[i]) for i, _ in foreign
+        ):  # the common case: every record holds exactly the key columns
+            keys = record_keys([columns[p] for p in positions])
+            if not spec.results:
+                self.keys.update(keys)
+                return
+            listed = list(keys)
+            self.keys.update(listed)
+            self._add_results(header, columns, listed)
+            return
+        for number, row in enumerate(zip(*columns, strict=True)):
+            key = self._row_key(row, positions, foreign, count=True)
+            if key is not None:
+                self.keys.add(key)
+                if spec.results:
+                    self._add_results(header, [[c[number]] for c in columns], [key])
+
+    def _positions(self, header: Sequence[str]) -> tuple[list[int], list[tuple[int, str]]]:
+        """Where the key columns are, and which columns are another key's (foreign)."""
         spec = self.spec
         positions = [header.index(c) if c in header else -1 for c in spec.columns]
         foreign = [
             (i, c)
             for i, c in enumerate(header)
-            if not c.startswith(RESERVED_PREFIX) and c not in spec.columns
+            if not c.startswith(RESERVED_PREFIX)
+            and c not in spec.columns
+            and not is_result_column(c)
         ]
-        if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
-            any(cell != "" for cell in columns[i]) for i, _ in foreign
-        ):  # the common case: every record holds exactly the key columns
-            self.keys.update(record_keys([columns[p] for p in positions]))
-            return
-        for row in zip(*columns, strict=True):
-            self._add_general(row, positions, foreign)
+        return positions, foreign
 
-    def _add_general(
-        self, row: Sequence[Cell], positions: list[int], foreign: list[tuple[int, str]]
+    def _add_results(
+        self, header: Sequence[str], columns: Sequence[Sequence[Cell]], keys: list[bytes]
     ) -> None:
+        found = [
+            (c, columns[i])
+            for i, c in enumerate(header)
+            if is_result_column(c) and c not in self.spec.columns
+        ]
+        results = self.results
+        for number, key in enumerate(keys):
+            results[key] = {c: cells[number] for c, cells in found if cells[number] != ""}
+
+    def _add_failures(
+        self, header: Sequence[str], columns: Sequence[Sequence[Cell]], errors: Sequence[Cell]
+    ) -> None:
+        positions, foreign = self._positions(header)
+        for row, error in zip(zip(*columns, strict=True), errors, strict=True):
+            if error != "":
+                key = self._row_key(row, positions, foreign, count=False)
+                if key is not None:
+                    self.failed[key] = str(error)
+
+    def _row_key(
+        self,
+        row: Sequence[Cell],
+        positions: list[int],
+        foreign: list[tuple[int, str]],
+        count: bool,
+    ) -> bytes | None:
+        """A record's key, or None when no call of the function matches it.
+
+        With ``count``, the columns it lacks or holds beyond the key are counted for
+        :meth:`layout_messages`.
+        """
         spec = self.spec
         for i, column in foreign:
             if row[i] != "":
-                self.extra[column] = self.extra.get(column, 0) + 1
-                return
+                if count:
+                    self.extra[column] = self.extra.get(column, 0) + 1
+                return None
         parts = []
         for position, column, default in zip(
             positions, spec.columns, spec.default_keys, strict=True
@@ -133,11 +202,12 @@ class FunctionIndex:
             if cell != "":
                 parts.append(cell_key(cell))
                 continue
-            self.lacking[column] = self.lacking.get(column, 0) + 1
+            if count:
+                self.lacking[column] = self.lacking.get(column, 0) + 1
             if default is None:
-                return
+                return None
             parts.append(default)
-        self.keys.add(b"".join(parts))
+        return b"".join(parts)
 
     def layout_messages(self) -> list[str]:
         """One line per key change between the records and the function, once."""
@@ -195,8 +265,18 @@ class Snapshot:
         return [
             c
             for c, cell in zip(self.header, row, strict=True)
-            if cell != "" and not c.startswith(RESERVED_PREFIX)
+            if cell != "" and not c.startswith(RESERVED_PREFIX) and not is_result_column(c)
         ]
+
+    def values_of(self, row: Sequence[Cell]) -> dict[str, Cell]:
+        """A record as column -> cell, its function filled in (``_stet_function``)."""
+        values = dict(zip(self.header, row, strict=True))
+        values[FUNCTION_COLUMN] = self.function_of(row) or ""
+        return values
+
+    def is_failure(self, row: Sequence[Cell]) -> bool:
+        """Whether a record is a failed run's (it has an ``_stet_error`` cell)."""
+        return ERROR_COLUMN in self.header and row[self.header.index(ERROR_COLUMN)] != ""
 
 
 _second = -1
@@ -451,21 +531,29 @@ class Store:
         cells: dict[str, Cell],
         fsync: bool,
         claim: Claim | None = None,
+        error: str | None = None,
     ) -> bool:
-        """Append one completed run; False when another writer recorded it first.
+        """Append one completed run (or, with ``error``, one failure of it); False when
+        the run is in the store already (another writer recorded it first).
 
-        The run's claim, if any, is released once its record is in the store.
+        ``cells`` are the key cells, then any result cells. The run's claim, if any, is
+        released once its record is in the store.
         """
         with self._mutex, self._lock:
             try:
-                return self._append(index, key, cells, fsync)
+                return self._append(index, key, cells, fsync, error)
             finally:
                 if claim is not None:
                     heartbeat().forget(claim)
                     self._site.claims.release(claim)
 
     def _append(
-        self, index: FunctionIndex, key: bytes, cells: dict[str, Cell], fsync: bool
+        self,
+        index: FunctionIndex,
+        key: bytes,
+        cells: dict[str, Cell],
+        fsync: bool,
+        error: str | None,
     ) -> bool:
         """Append one record under the lock, unless the run is in the store already."""
         spec = index.spec
@@ -474,20 +562,27 @@ class Store:
             return False
         if not self._row_count:
             self._start(spec)
-        self._widen(spec)
+        self._widen(spec, cells, error is not None)
         if key in index.keys:  # a rewrite while widening read the store afresh
             return False
         header = self._header
         values = {**cells, TIMESTAMP_COLUMN: now_text()}
         if FUNCTION_COLUMN in header:
             values[FUNCTION_COLUMN] = spec.function
+        if error is not None:
+            values[ERROR_COLUMN] = error
         self._cursor = self._file.append(header, values, fsync=fsync)
         if not self._settle_at_exit:
             self._settle_at_exit = True
             at_exit(self.settle)
         self._next_line += 1
         self._row_count += 1
+        if error is not None:
+            index.failed[key] = error
+            return True
         index.keys.add(key)
+        if spec.results:
+            index.results[key] = {c: v for c, v in cells.items() if c not in spec.columns}
         return True
 
     def _start(self, spec: KeySpec) -> None:
@@ -496,16 +591,24 @@ class Store:
         self._file.rewrite([*spec.columns, TIMESTAMP_COLUMN], [])
         self._reload()
 
-    def _widen(self, spec: KeySpec) -> None:
-        """Add the columns a new function or a new key parameter needs."""
+    def _widen(self, spec: KeySpec, cells: dict[str, Cell], failure: bool) -> None:
+        """Add the columns a new function, a new key parameter, a new result column or
+        a first failure needs."""
         header = self._header
-        missing = [c for c in spec.columns if c not in header]
+        missing = [c for c in cells if c not in header]
         label = spec.function != self._owner and FUNCTION_COLUMN not in header
-        if not missing and not label and TIMESTAMP_COLUMN in header:
+        error = failure and ERROR_COLUMN not in header
+        if not missing and not label and not error and TIMESTAMP_COLUMN in header:
             return
         keys = [c for c in header if not c.startswith(RESERVED_PREFIX)] + missing
         labelled = label or FUNCTION_COLUMN in header
-        new_header = [*keys, *([FUNCTION_COLUMN] if labelled else []), TIMESTAMP_COLUMN]
+        failures = failure or ERROR_COLUMN in header
+        new_header = [
+            *keys,
+            *([FUNCTION_COLUMN] if labelled else []),
+            *([ERROR_COLUMN] if failures else []),
+            TIMESTAMP_COLUMN,
+        ]
         if self._file.add_columns(new_header):
             self._header = new_header
         else:
@@ -610,10 +713,10 @@ def _typed_rows(chunk: Chunk) -> tuple[list[str], list[tuple[Cell, ...]]]:
     """A store's records in the layout of a stet store, numbers as numbers."""
     source = chunk.header
     keys = [c for c in source if not c.startswith(RESERVED_PREFIX)]
-    header = keys + [c for c in (FUNCTION_COLUMN,) if c in source] + [TIMESTAMP_COLUMN]
-    columns = [_typed_column(chunk.columns[source.index(c)]) for c in keys]
-    if FUNCTION_COLUMN in source:
-        columns.append(chunk.columns[source.index(FUNCTION_COLUMN)])
+    labels = [c for c in (FUNCTION_COLUMN, ERROR_COLUMN) if c in source]
+    header = [*keys, *labels, TIMESTAMP_COLUMN]
+    columns = [_typed_column(chunk.columns[source.index(c)], is_result_column(c)) for c in keys]
+    columns += [chunk.columns[source.index(c)] for c in labels]
     if TIMESTAMP_COLUMN in source:
         now = now_text()
         stamps = chunk.columns[source.index(TIMESTAMP_COLUMN)]
@@ -623,11 +726,14 @@ def _typed_rows(chunk: Chunk) -> tuple[list[str], list[tuple[Cell, ...]]]:
     return header, list(zip(*columns, strict=True))
 
 
-def _typed_column(cells: list[Cell]) -> list[Cell]:
+def _typed_column(cells: list[Cell], result: bool) -> list[Cell]:
+    """A column's cells with numbers' text turned into numbers (results: nothing else,
+    so a list stays a list)."""
+    typed = typed_result_cell if result else typed_cell
     distinct = set(cells)
     if len(distinct) * 2 <= len(cells):  # a grid axis: convert each distinct cell once
-        return list(map({cell: typed_cell(cell) for cell in distinct}.__getitem__, cells))
-    return list(map(typed_cell, cells))
+        return list(map({cell: typed(cell) for cell in distinct}.__getitem__, cells))
+    return list(map(typed, cells))
 
 
 def _is_time(text: str) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from . import _report
 from ._claims import Claim
-from ._once import _is_coroutine_function
+from ._once import FailedBefore, _is_coroutine_function, error_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ CAPACITY_EVERY = 5.0
 
 # What became of one run in a worker
 RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE, NOT_RUN = "ran", "failed", "done", "running", "-"
+FAILED_BEFORE = "failed before"  # skipped: its recorded failure stands (failures="skip")
 
 
 @dataclass
@@ -73,6 +74,8 @@ class SweepSummary:
         failed: runs that raised (see ``failures``).
         running_elsewhere: runs skipped because another worker was running them.
         done_elsewhere: runs another worker completed while the sweep ran.
+        failed_before: runs skipped because a failure of theirs is recorded and the
+            function has ``failures="skip"``.
         not_run: runs not started (interrupted, or stopped after ``max_failures``), or
             not finished by an executor that broke.
         seconds: the sweep's wall time.
@@ -88,6 +91,7 @@ class SweepSummary:
     failed: int = 0  # raised (see ``failures``)
     running_elsewhere: int = 0  # skipped: another worker was running them
     done_elsewhere: int = 0  # skipped: another worker completed them meanwhile
+    failed_before: int = 0  # skipped: failed before, and failures="skip"
     not_run: int = 0  # not started, or lost with a broken executor
     seconds: float = 0.0  # wall time
     failures: list[Failure] = field(default_factory=list)
@@ -107,6 +111,8 @@ class SweepSummary:
             parts.append(f"{self.running_elsewhere:,} running in other workers")
         if self.done_elsewhere:
             parts.append(f"{self.done_elsewhere:,} done by other workers")
+        if self.failed_before:
+            parts.append(f"{self.failed_before:,} skipped as failed before")
         if self.not_run:
             parts.append(f"{self.not_run:,} not started")
         return (
@@ -357,7 +363,7 @@ class _Sweep:
         runner.store.refresh()
         keys = runner.index.keys
         plan = runner.plan
-        text = _error_text(error)
+        text = error_text(error)
         trace = "".join(traceback.format_exception(error))
         outcomes: list[Outcome] = []
         for kwargs in batch:
@@ -378,7 +384,7 @@ class _Sweep:
             self._take(self._outcomes_after(error, batch), batch)
         in_flight.clear()
         _report.line(
-            f"The executor broke ({_error_text(error)}); stopping. Runs it did not finish "
+            f"The executor broke ({error_text(error)}); stopping. Runs it did not finish "
             "are not recorded: rerun the sweep with a new executor to continue"
         )
         self.summary.stopped = True
@@ -412,6 +418,8 @@ class _Sweep:
                 summary.done_elsewhere += 1
             elif kind == RUNNING_ELSEWHERE:
                 summary.running_elsewhere += 1
+            elif kind == FAILED_BEFORE:
+                summary.failed_before += 1
             else:
                 continue  # not run: counted at the end
             advanced += 1
@@ -434,6 +442,7 @@ class _Sweep:
             + summary.failed
             + summary.running_elsewhere
             + summary.done_elsewhere
+            + summary.failed_before
         )
         summary.not_run = summary.total - counted
         summary.seconds = time.perf_counter() - started
@@ -536,23 +545,29 @@ def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
         return (DONE_ELSEWHERE, 0.0, None)
     if isinstance(decision, Claim):
         return (RUNNING_ELSEWHERE, 0.0, None)
+    if isinstance(decision, FailedBefore):
+        return (FAILED_BEFORE, 0.0, None)
     start = time.perf_counter()
     try:
         _in_call = True
         try:
-            runner.function(**kwargs)
+            result = runner.function(**kwargs)
         finally:
             _in_call = False
     except Exception as error:
         seconds = time.perf_counter() - start
-        runner.failed(decision)
+        runner.failed(decision, error)
         trace = _traceback_of(error)
-        return (FAILED, seconds, (plan.describe(runner.name, values), _error_text(error), trace))
-    except BaseException:
-        runner.failed(decision)
+        return (FAILED, seconds, (plan.describe(runner.name, values), error_text(error), trace))
+    except BaseException as error:
+        runner.failed(decision, error)
         raise
     seconds = time.perf_counter() - start
-    runner.after(decision)
+    try:
+        runner.after(decision, result)
+    except TypeError as error:  # a result stet cannot keep: nothing was recorded
+        trace = _traceback_of(error)
+        return (FAILED, seconds, (plan.describe(runner.name, values), error_text(error), trace))
     return (RAN, seconds, None)
 
 
@@ -563,12 +578,6 @@ def _traceback_of(error: BaseException) -> str:
     tb = error.__traceback__
     inner = tb.tb_next if tb is not None and tb.tb_next is not None else tb
     return "".join(traceback.format_exception(type(error), error, inner))
-
-
-def _error_text(error: BaseException) -> str:
-    message = str(error)
-    name = type(error).__name__
-    return f"{name}: {message}" if message else name
 
 
 def _capacity(executor: Executor) -> int:

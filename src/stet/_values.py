@@ -41,6 +41,7 @@ __all__ = [
     "display",
     "key_from_text",
     "key_of",
+    "literal_text",
     "plain_key",
     "plain_of",
     "record_keys",
@@ -397,8 +398,12 @@ def _is_plain_text(s: str) -> bool:
     return False
 
 
-def _literal(value: Plain) -> str:
+def literal_text(value: Plain) -> str:
     """Python literal syntax, read back by :func:`value_from_text`."""
+    return _literal(value)
+
+
+def _literal(value: Plain) -> str:
     if isinstance(value, float):
         return repr(value)  # nan, inf and -inf are names the reader accepts
     if isinstance(value, tuple):

@@ -18,6 +18,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .._results import is_result_column
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError, WholeRecords
 from .filesite import FileSite
@@ -33,7 +34,7 @@ __all__ = ["SqliteFile"]
 
 TABLE = "runs"
 INDEX = "runs_identity"
-_TEXT_COLUMNS = ("_stet_function", "_stet_timestamp")
+_TEXT_COLUMNS = ("_stet_function", "_stet_error", "_stet_timestamp")
 _ROWID_NAMES = ("rowid", "_rowid_", "oid")
 _EXACT = 2**53
 _BUSY_SECONDS = 60.0
@@ -353,14 +354,20 @@ class SqliteFile(WholeRecords):
             raise
 
     def _index(self, con: sqlite3.Connection, columns: list[str]) -> None:
-        """The unique index on the run's identity: the key columns and the function."""
-        parts = [_quote(c) for c in columns if not c.startswith("_stet_")]
+        """The unique index on a completed run's identity: the key columns and the
+        function (not its results; failure records, which repeat, are left out)."""
+        parts = [
+            _quote(c) for c in columns if not c.startswith("_stet_") and not is_result_column(c)
+        ]
         if "_stet_function" in columns:
             parts.append("coalesce(_stet_function, '')")
+        completed = " WHERE _stet_error IS NULL" if "_stet_error" in columns else ""
         con.execute(f"DROP INDEX IF EXISTS {INDEX}")
         if parts:
             with contextlib.suppress(sqlite3.IntegrityError):  # rows written twice by hand
-                con.execute(f"CREATE UNIQUE INDEX {INDEX} ON {TABLE} ({', '.join(parts)})")
+                con.execute(
+                    f"CREATE UNIQUE INDEX {INDEX} ON {TABLE} ({', '.join(parts)}){completed}"
+                )
 
     def settle(self) -> None:
         """Copy the log into the database file; the last connection to close removes it."""

@@ -1,0 +1,208 @@
+"""Results kept in the store (``@stet.once(results=True)``): a return value to cells and back.
+
+A scalar result is one column, ``result``; a dict, dataclass or named tuple is one column
+per key or field, ``result.<name>``. No parameter can be named ``result.<name>``, so
+result columns never collide with key columns in any format, and no side file is needed
+to tell them apart. Cells follow the parameters' text rules, except that a list stays
+a list (``[1, 2]``) and a tuple a tuple.
+
+Only values that come back equal and of the same type are stored; anything else is a
+``TypeError`` with guidance, raised before the run is recorded.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._values import cell_of, literal_text, plain_of, value_from_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from ._values import Cell
+
+__all__ = [
+    "RESULT_COLUMN",
+    "is_result_column",
+    "result_cell_value",
+    "result_cells",
+    "result_type_of",
+    "result_value",
+    "typed_result_cell",
+]
+
+RESULT_COLUMN = "result"
+_PREFIX = "result."
+_MAX_TEXT = 1000  # characters of a tuple or list cell: small ones only
+
+
+def is_result_column(column: str) -> bool:
+    """``result`` or ``result.<name>``."""
+    return column == RESULT_COLUMN or column.startswith(_PREFIX)
+
+
+def result_type_of(func: Callable[..., Any]) -> type | None:
+    """The dataclass or named tuple class ``func``'s return annotation names, if any.
+
+    A skip rebuilds such a result from its fields; ``-> Metrics | None`` counts too.
+    """
+    import types
+    import typing
+
+    try:
+        hint = typing.get_type_hints(func).get("return")
+    except Exception:  # an annotation that does not resolve: no class to rebuild
+        return None
+    unions = (typing.Union, types.UnionType)
+    candidates = typing.get_args(hint) if typing.get_origin(hint) in unions else (hint,)
+    found = [c for c in candidates if isinstance(c, type) and _is_record_class(c)]
+    return found[0] if len(found) == 1 else None
+
+
+def _is_record_class(kind: type) -> bool:
+    return hasattr(kind, "__dataclass_fields__") or (
+        issubclass(kind, tuple) and hasattr(kind, "_fields")
+    )
+
+
+def result_cells(value: Any, function: str, rebuilt_as: type | None) -> dict[str, Cell]:
+    """The result columns of a return value; ``TypeError`` when stet cannot keep it.
+
+    ``rebuilt_as`` is the class a skip rebuilds a dataclass or named tuple result as
+    (from the return annotation).
+    """
+    kind = type(value)
+    if isinstance(value, dict):
+        return {_column(function, key): _cell(function, key, item) for key, item in value.items()}
+    if _is_record_class(kind):
+        if kind is not rebuilt_as:
+            raise TypeError(
+                f"{function}() returned a {kind.__qualname__} instance; to give it back on a skip, "
+                f"stet rebuilds it from its fields and needs its class: annotate the "
+                f"function's return type (-> {kind.__qualname__}), or return a dict. "
+                "Nothing was recorded."
+            )
+        fields = _fields(value)
+        if not fields:
+            raise TypeError(f"{function}() returned a {kind.__qualname__} with no fields")
+        return {_PREFIX + name: _cell(function, name, item) for name, item in fields.items()}
+    return {RESULT_COLUMN: _cell(function, None, value)}
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    if hasattr(type(value), "__dataclass_fields__"):
+        import dataclasses
+
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+    return dict(zip(value._fields, value, strict=True))
+
+
+def _column(function: str, key: object) -> str:
+    if not isinstance(key, str) or not key or not key.isprintable():
+        raise TypeError(
+            f"{function}() returned a dict with the key {key!r}; with results=True a dict "
+            "result needs non-empty text keys, one column each. Nothing was recorded."
+        )
+    return _PREFIX + key
+
+
+def _cell(function: str, name: str | None, value: Any) -> Cell:
+    """The cell of one result value, if it comes back equal and of the same type."""
+    what = f"result {name!r}" if name is not None else "result"
+    problem = _problem(value)
+    if problem is None:
+        cell = _result_cell(value)
+        if type(cell) is not str or len(cell) <= _MAX_TEXT or type(value) is str:
+            return cell
+        problem = f"it is too large for a cell ({len(cell):,} characters)"
+    raise TypeError(
+        f"{function}(): stet cannot store the {what} faithfully: {problem}. With "
+        "results=True a result is a number, string, bool, None or a small tuple or list "
+        "of them (or a dict, dataclass or named tuple of those). Save large or other "
+        "data to a file and return its path, or leave results off. Nothing was recorded."
+    )
+
+
+def _problem(value: Any) -> str | None:
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        return None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return f"it is a NumPy array (shape {value.shape}); a skip cannot give an array back"
+    if numpy is not None and isinstance(value, numpy.generic):
+        if isinstance(value, numpy.bool_ | numpy.integer | numpy.floating):
+            return None  # comes back as the equal Python number
+        return f"NumPy {value.dtype} values do not come back as they were"
+    if kind in (tuple, list):
+        for item in value:
+            inner = _problem(item)
+            if inner is not None:
+                return inner
+        return None
+    if isinstance(value, dict):
+        return "it is a dict inside a result; results are flat"
+    return f"a {kind.__qualname__} would not come back as one (its text: {_short(value)})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _result_cell(value: Any) -> Cell:
+    if type(value) is list or type(value) is tuple:
+        return _literal_text(value)
+    return cell_of(value)
+
+
+def _literal_text(value: Any) -> str:
+    """Python literal text in which lists stay lists: ``[1, (2, 'a')]``."""
+    if type(value) is list:
+        return "[" + ", ".join(map(_literal_text, value)) + "]"
+    if type(value) is tuple:
+        inner = ", ".join(map(_literal_text, value))
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return literal_text(plain_of(value))
+
+
+def result_value(cells: Mapping[str, Cell], rebuild_as: type | None) -> Any:
+    """The return value a record's result cells give back (None when it has none)."""
+    if not cells:
+        return None
+    if RESULT_COLUMN in cells:
+        return result_cell_value(cells[RESULT_COLUMN])
+    fields = {column[len(_PREFIX) :]: result_cell_value(cell) for column, cell in cells.items()}
+    if rebuild_as is None:
+        return fields
+    try:
+        return rebuild_as(**fields)
+    except TypeError as error:
+        raise TypeError(
+            f"a stored result has the fields {', '.join(fields)}, which do not build a "
+            f"{rebuild_as.__qualname__} ({error}); reset those runs, or return a dict"
+        ) from None
+
+
+def typed_result_cell(cell: Cell) -> Cell:
+    """A result cell with a number's text turned into the number; other text kept."""
+    if type(cell) is not str or cell == "":
+        return cell
+    try:
+        value = value_from_text(cell)
+    except ValueError:
+        return cell
+    return cell_of(value) if type(value) in (int, float) else cell
+
+
+def result_cell_value(cell: Cell) -> Any:
+    """The value one result cell stands for (lists stay lists)."""
+    if type(cell) is not str:
+        return cell
+    if cell[:1] == "[" or (cell[:1] == "(" and "[" in cell):
+        from ._literal import read_result_literal
+
+        return read_result_literal(cell)
+    return value_from_text(cell)
