@@ -373,14 +373,13 @@ def reset(
 
     count = sum(chosen(snapshot.values_of(row)) for row in snapshot.rows)
     described = ", ".join(f"{c}={_text_of(v)}" for c, v in (key_dict or {}).items())
-    kind = "failed " if failed else ""
     if key_dict and not count:
-        _report.line(f"No {kind}run in {name} matches {described}; nothing removed")
+        _report.line(f"No {_noun(1, failed)} in {name} matches {described}; nothing removed")
         return
     if failed and not count:
-        _report.line(f"No failed run{_of(function)} in {name}; nothing removed")
+        _report.line(f"No {_noun(1, failed)}{_of(function)} in {name}; nothing removed")
         return
-    noun = f"{kind}{'run' if count == 1 else 'runs'}"
+    noun = _noun(count, failed)
     if key_dict:
         question = f"Remove {count:,} {noun} matching {described} from {name}?"
     elif failed:
@@ -391,7 +390,7 @@ def reset(
         _report.line("Nothing changed")
         return
     removed = handle.remove(lambda values: not chosen(values))
-    noun = f"{kind}{'run' if removed == 1 else 'runs'}"
+    noun = _noun(removed, failed)
     if key_dict:
         _report.line(f"Removed {removed:,} {noun} matching {described} from {name}")
     elif failed:
@@ -400,6 +399,12 @@ def reset(
         _report.line(f"Cleared {removed:,} {noun}{_of(function)} from {name}")
     else:
         _report.line(f"Store cleared: {name}")
+
+
+def _noun(count: int, failed: bool) -> str:
+    if failed:
+        return "failure record" if count == 1 else "failure records"
+    return "run" if count == 1 else "runs"
 
 
 def _of(function: str | None) -> str:

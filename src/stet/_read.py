@@ -40,7 +40,7 @@ def records(
 
     Args:
         store: the store's path or URL.
-        key_dict: only the runs with these values (as :func:`stet.reset` takes them:
+        key_dict: only the runs with these values (as ``stet.reset`` takes them:
             ``{"alpha": 0.1}`` or the text the store shows, ``{"alpha": "0.1"}``).
         function: only this function's runs (its qualified name).
         failed: the failure records instead (``failures="record"``), each with its
@@ -64,7 +64,8 @@ def _records(
     snapshot = handle.snapshot()
     match = matcher(snapshot, key_dict, function, f"stet.records: {handle.name}")
     order = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
-    order += [c for c in (FUNCTION_COLUMN, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in snapshot.header]
+    labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
+    order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in snapshot.header]
     chosen: list[dict[str, Any]] = []
     for row in snapshot.rows:
         values = snapshot.values_of(row)
@@ -102,9 +103,9 @@ def load(
 
     Parameter and result columns get the dtype their values share (``int64``,
     ``float64``, ``bool``; ``Int64`` and ``boolean`` when some runs lack the column;
-    pandas' text dtype for text; ``object`` for tuples and mixed values), and ``_stet_timestamp`` is
-    ``datetime64[ns, UTC]``. Takes the arguments of :func:`records`; needs pandas
-    (``pip install "stet[pandas]"``).
+    pandas' text dtype for text; ``object`` for tuples and mixed values), and
+    ``_stet_timestamp`` is a timezone-aware ``datetime64`` column in UTC. Takes the
+    arguments of ``stet.records``; needs pandas (``pip install "stet[pandas]"``).
 
     Raises:
         ImportError: pandas is not installed.

@@ -210,6 +210,11 @@ def sweep(
     runner.store.refresh()
     total, pending = combinations.scan(index.keys)
     summary = SweepSummary(runner.label, total=total, done_before=total - len(pending))
+    if runner.options.failures == "skip" and index.failed:  # their failures stand
+        failed = index.failed
+        kept = [pair for pair in pending if pair[1] not in failed]
+        summary.failed_before = len(pending) - len(kept)
+        pending = kept
     run = _Sweep(func, runner, summary, combinations, pending, progress, max_failures)
     try:
         run.start()
@@ -255,16 +260,22 @@ class _Sweep:
 
     def start(self) -> None:
         summary = self.summary
-        if summary.done_before == summary.total:
+        failed = (
+            f", {summary.failed_before:,} failed before (failures='skip')"
+            if summary.failed_before
+            else ""
+        )
+        if not self.pending and not failed:
             done = {0: "the grid is empty", 1: "its one run is done"}.get(
                 summary.total, f"all {summary.total:,} runs are done"
             )
             _report.line(f"Sweep of {summary.function}: {done}; nothing to run")
             return
-        _report.line(
-            f"Sweep of {summary.function}: {summary.done_before:,}/{summary.total:,} done; "
-            f"running {len(self.pending):,}"
-        )
+        progress = f"{summary.done_before:,}/{summary.total:,} done{failed}"
+        if not self.pending:
+            _report.line(f"Sweep of {summary.function}: {progress}; nothing to run")
+            return
+        _report.line(f"Sweep of {summary.function}: {progress}; running {len(self.pending):,}")
         self.bar = _bar(self.progress, summary)
         if self.bar is not None:
             _report.route_through(self.bar.write)
@@ -605,7 +616,7 @@ def _bar(progress: bool | str, summary: SweepSummary) -> Any:
         from tqdm.auto import tqdm
     return tqdm(
         total=summary.total,
-        initial=summary.done_before,
+        initial=summary.done_before + summary.failed_before,
         desc=summary.function,
         unit="run",
         dynamic_ncols=True,
