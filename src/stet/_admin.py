@@ -261,13 +261,16 @@ def _done_and_failed(
     if any(p < 0 for p in positions) or not rows:
         return set(), set()
     error_at = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
-    keyed = [row for row in rows if all(row[p] != "" for p in positions)]
-    sets: tuple[set[bytes], set[bytes]] = (set(), set())
-    for failures, chosen in enumerate(sets):
-        group = [row for row in keyed if (error_at >= 0 and row[error_at] != "") == failures]
-        if group:
-            chosen.update(record_keys([[row[p] for row in group] for p in positions]))
-    return sets
+    completed: list[list[Cell]] = []
+    failed: list[list[Cell]] = []
+    for row in rows:
+        if all(row[p] != "" for p in positions):
+            (failed if error_at >= 0 and row[error_at] != "" else completed).append(row)
+
+    def keys(group: list[list[Cell]]) -> set[bytes]:
+        return set(record_keys([[row[p] for row in group] for p in positions])) if group else set()
+
+    return keys(completed), keys(failed)
 
 
 _PACE_RECORDS = 100  # the ETA follows the pace of this many latest records

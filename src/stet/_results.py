@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RESULT_COLUMN",
     "is_result_column",
+    "literal_text_of",
     "result_cell_value",
     "result_cells",
     "result_type_of",
@@ -154,16 +155,16 @@ def _short(value: Any) -> str:
 
 def _result_cell(value: Any) -> Cell:
     if type(value) is list or type(value) is tuple:
-        return _literal_text(value)
+        return literal_text_of(value)
     return cell_of(value)
 
 
-def _literal_text(value: Any) -> str:
+def literal_text_of(value: Any) -> str:
     """Python literal text in which lists stay lists: ``[1, (2, 'a')]``."""
     if type(value) is list:
-        return "[" + ", ".join(map(_literal_text, value)) + "]"
+        return "[" + ", ".join(map(literal_text_of, value)) + "]"
     if type(value) is tuple:
-        inner = ", ".join(map(_literal_text, value))
+        inner = ", ".join(map(literal_text_of, value))
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     return literal_text(plain_of(value))
 

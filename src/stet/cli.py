@@ -22,7 +22,8 @@ from datetime import date, datetime
 
 from . import __version__
 from ._once import DEFAULT_STORE
-from ._values import cell_text, literal_text, plain_of
+from ._results import literal_text_of
+from ._values import cell_text
 from .formats import redacted
 
 TYPE_CHECKING = False
@@ -343,26 +344,13 @@ def _cell(value: Any) -> str:
     elif isinstance(value, date):
         text = value.isoformat()
     elif type(value) is list or type(value) is tuple:
-        text = _sequence_text(value)
+        text = literal_text_of(value)
     else:
         try:
             text = cell_text(value)
         except TypeError:  # a value stet would not store; show what it is
             text = repr(value)
     return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def _sequence_text(value: Any) -> str:
-    """A tuple or list as a store's cell shows it: ``(1, 'a')``; a result's list ``[1, 2]``."""
-    if type(value) is list:
-        return "[" + ", ".join(map(_sequence_text, value)) + "]"
-    if type(value) is tuple:
-        inner = ", ".join(map(_sequence_text, value))
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    try:
-        return literal_text(plain_of(value))
-    except TypeError:
-        return repr(value)
 
 
 def _is_number(value: Any) -> bool:
