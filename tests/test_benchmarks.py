@@ -145,3 +145,56 @@ def test_sweep_quick_prints_its_tables_beside_the_peers(tmp_path: Path) -> None:
     assert raw["settings"] == {"points": 10_000, "resume_points": [10_000, 100_000], "repeats": 1}
     assert all(len(row["walls"]) == len(row["cpus"]) == 1 for row in raw["rows"])
     assert all(len(row["samples"]) == 1 for row in raw["resumes"])
+
+
+def test_results_quick_keeps_values_and_loads_every_record(tmp_path: Path) -> None:
+    found = tmp_path / "out.json"
+    out = run("results.py", "--quick", "--formats", "csv,sqlite", "--json", str(found))
+    assert out.startswith("Measured ")
+    assert " cores (" in out and "Python " in out  # the machine, as the other scripts print
+    formats = ("csv", "sqlite")
+    kept, bare = "`@stet.once(results=True)`", "`@stet.once`, no results (skip returns None)"
+    # per call: stet with results (float and dict) and without, per format, and the peers
+    rows = table_rows(out, "Per call: 1,000 calls, trivial body")
+    expected = {(kept, f, r) for f in formats for r in ("float", "dict of 3 floats")}
+    expected |= {(bare, f, "float") for f in formats}
+    peers = ("`joblib.Memory(...).cache`", "`diskcache.Cache(...).memoize()`")
+    expected |= {(p, "-", r) for p in peers for r in ("float", "dict of 3 floats")}
+    assert {(row[0], row[1], row[2]) for row in rows} == expected
+    for how, _, _, record, skip, cost_record, cost_skip, plain, check in rows:
+        for cell in (record, skip, plain):
+            assert float(cell.replace(",", "")) > 0
+        # the cost of results is a difference of two timings: only on the results rows
+        assert (cost_record == "-") == (cost_skip == "-") == (how != kept)
+        if how == kept:
+            float(cost_record.replace(",", ""))
+            float(cost_skip.replace(",", ""))
+        # every skip or hit ran no body and gave back what the call returned when it ran
+        assert check == ("None: ok" if how == bare else "the values: ok")
+    # restart: every format, with results and without, from a store stet wrote
+    restarts = table_rows(out, "Restart: the first call on a store of 10,000 records")
+    assert [row[0] for row in restarts] == list(formats)
+    for row in restarts:
+        assert float(row[1]) > 0 and float(row[2]) > 0
+        assert int(row[4]) > 0 and int(row[5]) > 0
+        assert float(row[7]) > 0 and float(row[8]) > 0
+        assert row[9] == "ok"  # the stored result (None without results), no body run
+    # loading: pandas.read_csv beside stet.load and stet.records of every format
+    loads = table_rows(out, "Loading 10,000 records")
+    readers = {(row[0], row[1]) for row in loads}
+    assert readers == {
+        ("`pandas.read_csv(path)`", "csv"),
+        ("`pandas.read_csv(path)`, then `to_datetime(..., utc=True)`", "csv"),
+    } | {(how, f) for how in ("`stet.load(store)`", "`stet.records(store)`") for f in formats}
+    for row in loads:
+        median, best = row[2].rstrip("]").split(" [")
+        assert 0 < float(best) <= float(median)
+        assert row[6] == "ok"  # every record, in order, typed, each result as computed
+    assert next(row for row in loads if row[0] == "`pandas.read_csv(path)`")[5] == "1.0x"
+    # the raw numbers
+    raw = json.loads(found.read_text(encoding="utf-8"))
+    assert raw["settings"] == {"calls": 1_000, "records": 10_000, "skip_calls": 1_000, "repeats": 1}
+    assert raw["formats"] == list(formats)
+    assert set(raw["fills"]) == set(formats)
+    for group in ("calls", "restarts", "loads"):
+        assert all(len(row["samples"]) == 1 for row in raw[group])

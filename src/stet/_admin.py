@@ -167,6 +167,7 @@ def _failed_runs(snapshot: Snapshot, rows: list[list[Cell]]) -> tuple[int, str |
         if row[error_at] == "":
             completed.add(run)
         else:
+            failed.pop(run, None)  # the latest failure last, whatever run failed first
             failed[run] = str(row[error_at])
     errors = [error for run, error in failed.items() if run not in completed]
     return len(errors), (errors[-1] if errors else None)

@@ -352,8 +352,11 @@ _ERROR_TEXT_LIMIT = 1000
 
 def error_text(error: BaseException) -> str:
     """``ValueError: bad combo``: an exception as one recorded or printed text."""
-    message = str(error)
     name = type(error).__name__
+    try:
+        message = str(error)
+    except Exception:  # its own text fails: the call's exception must still propagate
+        message = f"<{name} object whose text failed>"
     text = f"{name}: {message}" if message else name
     if len(text) > _ERROR_TEXT_LIMIT:
         text = text[: _ERROR_TEXT_LIMIT - 3] + "..."

@@ -76,14 +76,20 @@ def result_cells(value: Any, function: str, rebuilt_as: type | None) -> dict[str
     """
     kind = type(value)
     if isinstance(value, dict):
+        if not value:
+            raise TypeError(
+                f"{function}() returned an empty dict; a skip could not tell it from a run "
+                "without a result (None). Return None, or a dict with at least one key. "
+                "Nothing was recorded."
+            )
         return {_column(function, key): _cell(function, key, item) for key, item in value.items()}
     if _is_record_class(kind):
         if kind is not rebuilt_as:
             raise TypeError(
                 f"{function}() returned a {kind.__qualname__} instance; to give it back on a skip, "
                 f"stet rebuilds it from its fields and needs its class: annotate the "
-                f"function's return type (-> {kind.__qualname__}), or return a dict. "
-                "Nothing was recorded."
+                f"function's return type (-> {kind.__qualname__}) with a class defined at "
+                "module level, or return a dict. Nothing was recorded."
             )
         fields = _fields(value)
         if not fields:

@@ -672,9 +672,11 @@ class Store:
 
     def settle(self) -> None:
         """Let the format finish deferred work (Parquet compacts its journal); at exit."""
-        with contextlib.suppress(StoreConnectionError):  # a server gone: nothing to finish
+        # a server gone, or the store removed meanwhile (a temporary directory): nothing
+        # to finish
+        with contextlib.suppress(StoreConnectionError, FileNotFoundError):
             if not self._file.exists():
-                return  # removed meanwhile (a temporary directory): nothing to finish
+                return
             with self._mutex, self._lock:
                 self._file.settle()
 

@@ -283,7 +283,7 @@ class PostgresTable(WholeRecords):
                     continue
                 if need == "float" and self._too_big_for_float(con, column):
                     need = "text"
-                self._retype(con, column, need, keep=True)
+                self._retype(con, column, need, keep=True, was=have)
             con.execute(self._sql.bump_layout)
         self._kinds = None
 
@@ -299,10 +299,19 @@ class PostgresTable(WholeRecords):
         )
         return con.execute(query).fetchone() == (True,)
 
-    def _retype(self, con: Connection, column: str, kind: str, *, keep: bool) -> None:
+    def _retype(
+        self, con: Connection, column: str, kind: str, *, keep: bool, was: str | None = None
+    ) -> None:
         """Change a column's type, converting its values (``keep``) or not (it has none)."""
         name, to = sql.Identifier(column), sql.SQL(_SQL_TYPE[kind])
-        value = sql.SQL("{}::{}").format(name, to) if keep else sql.SQL("NULL::{}").format(to)
+        if not keep:
+            value = sql.SQL("NULL::{}").format(to)
+        elif was == "float" and kind == "text":  # PostgreSQL writes 2.0 as 2 and -0.0 as -0:
+            value = sql.SQL(  # keep a float's text a float's (2.0, -0.0), as stet writes it
+                "CASE WHEN {0}::text ~ '^-?[0-9]+$' THEN {0}::text || '.0' ELSE {0}::text END"
+            ).format(name)
+        else:
+            value = sql.SQL("{}::{}").format(name, to)
         con.execute(
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}").format(
                 sql.Identifier(self.table), name, to, value
