@@ -322,7 +322,7 @@ REFUSED: dict[str, tuple[Any, str]] = {
     "dataclass-unannotated": (
         Unannotated(0.5),
         r"returned a Unannotated instance.*annotate the function's return type "
-        r"\(-> Unannotated\), or return a dict",
+        r"\(-> Unannotated\) with a class defined at module level, or return a dict",
     ),
     "named-tuple-unannotated": (Point(1), r"annotate the function's return type \(-> Point\)"),
 }
