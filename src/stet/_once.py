@@ -248,20 +248,21 @@ class Runner:
             kind = self._result_type = result_type_of(self.function)
         return kind  # type: ignore[return-value]
 
-    def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prepared | None:
-        """The bound values, key and claim of a call that must run, or None to skip it."""
+    def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prepared | bytes:
+        """The bound values, key and claim of a call that must run, or the key of a run
+        to skip (its stored result is looked up by it)."""
         plan = self.plan
         values = plan.bind(args, kwargs)
         key = plan.key(values, self.name)
         if key in (self._index or self.index).keys:  # the common skip, without a call
             self._skipped(values)
-            return None
+            return key
         decision = self.decide(values, key)
         if isinstance(decision, tuple):
             _report.end_streak()
             return decision
         self._skipped(values, decision)
-        return None
+        return key
 
     def decide(self, values: tuple[Any, ...], key: bytes) -> Prepared | Claim | FailedBefore | None:
         """Whether a bound call runs: its preparation, or why not, silently.
@@ -294,11 +295,9 @@ class Runner:
             failed = why.error if isinstance(why, FailedBefore) else None
             _report.skipped(self.label, self.name, call, self.options.skip_lines, running, failed)
 
-    def stored_result(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The stored result of a skipped call (None: running elsewhere, or none kept)."""
-        plan = self.plan
-        values = plan.bind(args, kwargs)
-        cells = self.index.results.get(plan.key(values, self.name))
+    def stored_result(self, key: bytes) -> Any:
+        """The stored result of a skipped run (None: running elsewhere, or none kept)."""
+        cells = self.index.result_cells(key)
         return None if cells is None else result_value(cells, self.result_type)
 
     def after(self, prepared: Prepared, result: Any = None) -> None:
@@ -519,8 +518,8 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
 
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             prepared = runner.before(args, kwargs)
-            if prepared is None:
-                return runner.stored_result(args, kwargs) if keeps else None
+            if isinstance(prepared, bytes):
+                return runner.stored_result(prepared) if keeps else None
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
@@ -534,8 +533,8 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
 
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             prepared = runner.before(args, kwargs)
-            if prepared is None:
-                return runner.stored_result(args, kwargs) if keeps else None
+            if isinstance(prepared, bytes):
+                return runner.stored_result(prepared) if keeps else None
             try:
                 result = func(*args, **kwargs)
             except BaseException as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 from ._admin import matcher
 from ._once import DEFAULT_STORE
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     import pandas
 
+    from ._store import Snapshot
     from ._values import Cell
 
     StorePath = str | os.PathLike[str]
@@ -50,46 +52,103 @@ def records(
         FileNotFoundError: no store exists at ``store``.
         ValueError: ``key_dict`` names a column the store does not have.
     """
-    return _records(store, key_dict, function, failed)[1]
+    columns, values = _table(store, key_dict, function, failed, text_times=False)
+    return [
+        {c: v for c, v in zip(columns, row, strict=True) if v is not _MISSING}
+        for row in zip(*values, strict=True)
+    ]
 
 
-def _records(
+_MISSING: Any = object()  # the record lacks the column
+_SHAREABLE = (int, float, str, bool, type(None))  # values one object may stand for
+
+
+def _table(
     store: StorePath,
     key_dict: Mapping[str, Any] | None,
     function: str | None,
     failed: bool,
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """The columns (in store order) and the chosen records."""
+    text_times: bool,
+) -> tuple[list[str], list[list[Any]]]:
+    """The chosen records column by column: the columns that any of them has (stet's
+    own last), and each column's values (``_MISSING`` where a record lacks it).
+
+    Column by column, a grid axis's repeated texts are read once each. Timestamps are
+    ``datetime`` values, or their text with ``text_times`` (for pandas to read).
+    """
     handle = get_store(store)
     snapshot = handle.snapshot()
-    match = matcher(snapshot, key_dict, function, f"stet.records: {handle.name}")
-    order = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
+    header, rows = snapshot.header, snapshot.rows
+    chosen = _chosen(snapshot, key_dict, function, failed, f"stet.records: {handle.name}")
+    order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
-    order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in snapshot.header]
-    chosen: list[dict[str, Any]] = []
-    for row in snapshot.rows:
-        values = snapshot.values_of(row)
-        if not match(values) or (values.get(ERROR_COLUMN, "") != "") != failed:
+    order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
+    if not chosen:
+        empty = [c for c in order if c != ERROR_COLUMN]
+        return empty, [[] for _ in empty]
+    columns, values = [], []
+    for column in order:
+        at = header.index(column)
+        cells = [rows[i][at] for i in chosen]
+        if column == FUNCTION_COLUMN:
+            owner = snapshot.owner or ""
+            cells = [cell or owner for cell in cells]
+        if all(cell == "" for cell in cells):
             continue
-        chosen.append({c: _value(c, values[c]) for c in order if values[c] != ""})
-    used = set().union(*chosen) if chosen else set(order) - {ERROR_COLUMN}
-    return [c for c in order if c in used], chosen
+        columns.append(column)
+        values.append(_column_values(column, cells, text_times))
+    return columns, values
 
 
-def _value(column: str, cell: Cell) -> Any:
-    """A cell as the Python value it stands for."""
+def _chosen(
+    snapshot: Snapshot,
+    key_dict: Mapping[str, Any] | None,
+    function: str | None,
+    failed: bool,
+    owner: str,
+) -> list[int]:
+    """The positions of the records that are of ``function``, match ``key_dict``, and
+    are failures (``failed``) or completed runs."""
+    header, rows = snapshot.header, snapshot.rows
+    error_at = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
+    if error_at < 0:
+        chosen = [] if failed else list(range(len(rows)))
+    else:
+        chosen = [i for i, row in enumerate(rows) if (row[error_at] != "") == failed]
+    if key_dict or function is not None:
+        match = matcher(snapshot, key_dict, function, owner)
+        chosen = [i for i in chosen if match(snapshot.values_of(rows[i]))]
+    return chosen
+
+
+def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any]:
+    """A column's cells as the Python values they stand for (``_MISSING`` for ``""``)."""
     if column == TIMESTAMP_COLUMN:
-        from datetime import datetime
-
-        return datetime.fromisoformat(str(cell))
+        read = str if text_times else _time
+        return [_MISSING if cell == "" else read(cell) for cell in cells]
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
-        return str(cell)
+        return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
-        return result_cell_value(cell)
-    if type(cell) is not str:
-        return cell
-    value = value_from_text(cell)
-    return value.nested() if isinstance(value, ArrayValue) else value
+        return [_MISSING if cell == "" else result_cell_value(cell) for cell in cells]
+    memo: dict[str, Any] = {"": _MISSING}  # by text only: 1 == 1.0 as a dict key
+    values = []
+    for cell in cells:
+        if type(cell) is not str:
+            values.append(cell)
+            continue
+        value = memo.get(cell, memo)
+        if value is memo:
+            value = value_from_text(cell)
+            if isinstance(value, ArrayValue):
+                value = value.nested()
+            elif type(value) in _SHAREABLE:
+                memo[cell] = value
+        values.append(value)
+    return values
+
+
+def _time(cell: Cell) -> datetime:
+    return datetime.fromisoformat(str(cell))
 
 
 def load(
@@ -118,12 +177,12 @@ def load(
             "stet.load needs pandas: pip install 'stet[pandas]'. "
             "stet.records(store) gives the same runs as plain dicts without it."
         ) from None
-    columns, chosen = _records(store, key_dict, function, failed)
-    data = {c: _series(pandas, c, [row.get(c, _MISSING) for row in chosen]) for c in columns}
+    columns, values = _table(store, key_dict, function, failed, text_times=True)
+    data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
 
 
-_MISSING: Any = object()
+_SHAREABLE = (int, float, str, bool, type(None))  # values a memo may hand out again
 
 
 def _series(pandas: Any, column: str, values: list[Any]) -> Any:
@@ -132,7 +191,7 @@ def _series(pandas: Any, column: str, values: list[Any]) -> Any:
     present = [v for v in values if v is not _MISSING]
     if column == TIMESTAMP_COLUMN:
         stamps = [None if v is _MISSING else v for v in values]
-        return pandas.to_datetime(pandas.Series(stamps, dtype=object), utc=True)
+        return pandas.to_datetime(pandas.Series(stamps, dtype=object), utc=True, format="ISO8601")
     kinds = set(map(type, present))
     if kinds == {bool}:
         dtype = "boolean" if missing else "bool"

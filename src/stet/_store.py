@@ -98,7 +98,9 @@ class FunctionIndex:
     def __init__(self, spec: KeySpec) -> None:
         self.spec = spec
         self.keys: set[bytes] = set()  # completed runs
-        self.results: dict[bytes, dict[str, Cell]] = {}  # key -> result cells (if kept)
+        # key -> its result cells (if kept), in the order of result_columns ("": none)
+        self.results: dict[bytes, tuple[Cell, ...]] = {}
+        self.result_columns: tuple[str, ...] = ()
         self.failed: dict[bytes, str] = {}  # key -> the error of its latest failure record
         self.lacking: dict[str, int] = {}  # column -> records without it
         self.extra: dict[str, int] = {}  # column -> records that hold it
@@ -162,9 +164,31 @@ class FunctionIndex:
             for i, c in enumerate(header)
             if is_result_column(c) and c not in self.spec.columns
         ]
-        results = self.results
+        if not found:
+            return  # records without results (from before results=True): a skip gives None
+        names = self.learn_results([c for c, _ in found])
+        if names == self.result_columns:  # the common case: every result column, in order
+            rows = zip(*(cells for _, cells in found), strict=True)
+            self.results.update(zip(keys, rows, strict=True))
+            return
+        where = [names.index(c) if c in names else -1 for c in self.result_columns]
         for number, key in enumerate(keys):
-            results[key] = {c: cells[number] for c, cells in found if cells[number] != ""}
+            self.results[key] = tuple("" if i < 0 else found[i][1][number] for i in where)
+
+    def learn_results(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Add the result columns not seen before (after the others); ``names`` as a tuple."""
+        new = [c for c in names if c not in self.result_columns]
+        if new:
+            self.result_columns += tuple(new)
+        return tuple(names)
+
+    def result_cells(self, key: bytes) -> dict[str, Cell] | None:
+        """The result cells of a completed run (None: not done, or nothing kept)."""
+        cells = self.results.get(key)
+        if cells is None:
+            return None
+        named = zip(self.result_columns, cells, strict=False)  # older runs: fewer columns
+        return {c: v for c, v in named if v != ""}
 
     def _add_failures(
         self, header: Sequence[str], columns: Sequence[Sequence[Cell]], errors: Sequence[Cell]
@@ -582,7 +606,8 @@ class Store:
             return True
         index.keys.add(key)
         if spec.results:
-            index.results[key] = {c: v for c, v in cells.items() if c not in spec.columns}
+            index.learn_results([c for c in cells if c not in spec.columns])
+            index.results[key] = tuple(cells.get(c, "") for c in index.result_columns)
         return True
 
     def _start(self, spec: KeySpec) -> None:
