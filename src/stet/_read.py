@@ -78,7 +78,7 @@ def _table(
     """
     handle = get_store(store)
     snapshot = handle.snapshot()
-    header, rows = snapshot.header, snapshot.rows
+    header, stored = snapshot.header, snapshot.columns
     chosen = _chosen(snapshot, key_dict, function, failed, f"stet.records: {handle.name}")
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
@@ -86,10 +86,12 @@ def _table(
     if not chosen:
         empty = [c for c in order if c != ERROR_COLUMN]
         return empty, [[] for _ in empty]
+    every = len(chosen) == len(stored[0])  # chosen is in order: then it is every record
     columns, values = [], []
     for column in order:
-        at = header.index(column)
-        cells = [rows[i][at] for i in chosen]
+        cells = stored[header.index(column)]
+        if not every:
+            cells = [cells[i] for i in chosen]
         if column == FUNCTION_COLUMN:
             owner = snapshot.owner or ""
             cells = [cell or owner for cell in cells]
@@ -109,14 +111,16 @@ def _chosen(
 ) -> list[int]:
     """The positions of the records that are of ``function``, match ``key_dict``, and
     are failures (``failed``) or completed runs."""
-    header, rows = snapshot.header, snapshot.rows
-    error_at = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
-    if error_at < 0:
-        chosen = [] if failed else list(range(len(rows)))
+    header = snapshot.header
+    count = len(snapshot.columns[0]) if header else 0
+    if ERROR_COLUMN not in header:
+        chosen = [] if failed else list(range(count))
     else:
-        chosen = [i for i, row in enumerate(rows) if (row[error_at] != "") == failed]
+        errors = snapshot.columns[header.index(ERROR_COLUMN)]
+        chosen = [i for i, error in enumerate(errors) if (error != "") == failed]
     if key_dict or function is not None:
         match = matcher(snapshot, key_dict, function, owner)
+        rows = snapshot.rows
         chosen = [i for i in chosen if match(snapshot.values_of(rows[i]))]
     return chosen
 
@@ -129,7 +133,7 @@ def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
         return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
-        return [_MISSING if cell == "" else result_cell_value(cell) for cell in cells]
+        return _results_of(cells)
     memo: dict[str, Any] = {"": _MISSING}  # by text only: 1 == 1.0 as a dict key
     values = []
     for cell in cells:
@@ -144,6 +148,22 @@ def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any
             elif type(value) in _SHAREABLE:
                 memo[cell] = value
         values.append(value)
+    return values
+
+
+def _results_of(cells: list[Cell]) -> list[Any]:
+    """A result column's values; a fraction's text (the common result) read at once."""
+    values = []
+    for cell in cells:
+        if type(cell) is not str:
+            values.append(cell)
+            continue
+        try:
+            number = float(cell)
+        except ValueError:
+            values.append(_MISSING if cell == "" else result_cell_value(cell))
+            continue
+        values.append(result_cell_value(cell) if number.is_integer() else number)
     return values
 
 
@@ -187,22 +207,25 @@ _SHAREABLE = (int, float, str, bool, type(None))  # values a memo may hand out a
 
 def _series(pandas: Any, column: str, values: list[Any]) -> Any:
     """One column with the dtype its values share."""
-    missing = any(v is _MISSING for v in values)
-    present = [v for v in values if v is not _MISSING]
+    missing = _MISSING in values
+    present = [v for v in values if v is not _MISSING] if missing else values
+    filled = [None if v is _MISSING else v for v in values] if missing else values
     if column == TIMESTAMP_COLUMN:
-        stamps = [None if v is _MISSING else v for v in values]
-        return pandas.to_datetime(pandas.Series(stamps, dtype=object), utc=True, format="ISO8601")
+        stamps = pandas.Series(filled, dtype=object)
+        return pandas.to_datetime(stamps, utc=True, format="ISO8601")
     kinds = set(map(type, present))
     if kinds == {bool}:
-        dtype = "boolean" if missing else "bool"
-        return pandas.Series([None if v is _MISSING else v for v in values], dtype=dtype)
-    if kinds == {int} and all(-(2**63) <= v < 2**63 for v in present):
-        dtype = "Int64" if missing else "int64"
-        return pandas.Series([None if v is _MISSING else v for v in values], dtype=dtype)
-    if kinds and kinds <= {int, float} and all(abs(v) < 2**53 for v in present if type(v) is int):
-        return pandas.Series(
-            [float("nan") if v is _MISSING else float(v) for v in values], dtype="float64"
-        )
+        return pandas.Series(filled, dtype="boolean" if missing else "bool")
+    if kinds == {int} and min(present) >= -(2**63) and max(present) < 2**63:
+        return pandas.Series(filled, dtype="Int64" if missing else "int64")
+    if kinds and kinds <= {int, float}:
+        exact = int not in kinds or all(abs(v) < 2**53 for v in present if type(v) is int)
+        if exact:  # every value is a float64 as it is
+            nan = float("nan")
+            return pandas.Series(
+                [nan if v is _MISSING else v for v in values] if missing else values,
+                dtype="float64",
+            )
     if kinds == {str}:  # pandas' own text dtype (str in pandas 3, object before)
-        return pandas.Series([None if v is _MISSING else v for v in values])
-    return pandas.Series([None if v is _MISSING else v for v in values], dtype=object)
+        return pandas.Series(filled)
+    return pandas.Series(filled, dtype=object)

@@ -273,12 +273,33 @@ def _them(count: int) -> str:
 
 
 class Snapshot:
-    """Every record of a store, read fresh from its file."""
+    """Every record of a store, read fresh from its file: by rows or by columns."""
 
-    def __init__(self, header: list[str], rows: list[list[Cell]], owner: str | None) -> None:
+    def __init__(
+        self,
+        header: list[str],
+        rows: list[list[Cell]] | None,
+        owner: str | None,
+        columns: list[list[Cell]] | None = None,
+    ) -> None:
         self.header = header
-        self.rows = rows
+        self._rows = rows
+        self._columns = columns
         self.owner = owner
+
+    @property
+    def rows(self) -> list[list[Cell]]:
+        if self._rows is None:
+            self._rows = [list(row) for row in zip(*self.columns, strict=True)]
+        return self._rows
+
+    @property
+    def columns(self) -> list[list[Cell]]:
+        """One list of cells per header column."""
+        if self._columns is None:
+            rows = self.rows
+            self._columns = [[row[i] for row in rows] for i in range(len(self.header))]
+        return self._columns
 
     def function_of(self, row: Sequence[Cell]) -> str | None:
         if FUNCTION_COLUMN in self.header:
@@ -495,7 +516,7 @@ class Store:
         problem = _header_problem(chunk.header, self.name)
         if problem is not None:
             raise problem
-        return Snapshot(chunk.header, chunk.rows, self._read_owner())
+        return Snapshot(chunk.header, None, self._read_owner(), chunk.columns)
 
     # -- writing
 

@@ -458,6 +458,8 @@ def key_from_text(text: str) -> bytes:
 
 
 def _int_or_float(text: str, number: float) -> int | float:
+    if not number.is_integer():
+        return number  # a fraction, nan or an infinity: the common float, at once
     stripped = text.strip().lstrip("+-")
     if stripped.isdigit():
         return int(text)
