@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -157,3 +158,19 @@ def check_written_store(recorded: Path, written: Path, function: str) -> None:
         raise SystemExit(
             f"the hand-written store differs from stet's: compare {recorded} and {written}"
         )
+
+
+def rss_bytes() -> int:
+    import psutil  # type: ignore[import-untyped]
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak RSS so far (where ``resource`` is missing: the current RSS)."""
+    try:
+        import resource
+    except ImportError:
+        return rss_bytes()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024

@@ -64,7 +64,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _cli import FORMATS, check_written_store, command_line, load_average, measure_and_report, table
+from _cli import (
+    FORMATS,
+    check_written_store,
+    command_line,
+    load_average,
+    measure_and_report,
+    peak_rss_bytes,
+    rss_bytes,
+    table,
+)
 
 FUNCTION = "experiment"  # the qualname stet records as the store's owner
 Pair = tuple[float, float]
@@ -294,22 +303,6 @@ def expect_runs(expected: int, what: str) -> None:
     if _body_runs != expected:
         raise SystemExit(f"{what}: the body ran {_body_runs} times, not {expected}")
     _body_runs = 0
-
-
-def rss_bytes() -> int:
-    import psutil  # type: ignore[import-untyped]
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def peak_rss_bytes() -> int:
-    """The process's peak RSS so far (where ``resource`` is missing: the current RSS)."""
-    try:
-        import resource
-    except ImportError:
-        return rss_bytes()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def measure(spec: dict[str, Any]) -> dict[str, float]:

@@ -11,10 +11,25 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pgserver
 import pytest
 import workers
+
+FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+FORMATS = [*FILE_FORMATS, "postgresql"]
+
+
+@pytest.fixture(params=FORMATS)
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store of each format: a file path, or a PostgreSQL URL with its own table.
+
+    (Test files with stores of their own layout define their own ``location``.)
+    """
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_store"))
+    return str(tmp_path / f"runs.{request.param}")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import results_probe
-from test_results import FORMATS, executions, format_of, probe
+from test_results import executions, format_of, probe
 from workers import TIMEOUT, wait_until
 
 import stet
@@ -32,14 +32,6 @@ from stet._store import Store
 
 FAILURE = r"(failed run|failure record)"  # how reset names one failure
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00"
-
-
-@pytest.fixture(params=FORMATS)
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new store of each format: a file path, or a PostgreSQL URL with its own table."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_store"))
-    return str(tmp_path / f"runs.{request.param}")
 
 
 @pytest.fixture(autouse=True)

@@ -21,18 +21,8 @@ import pytest
 
 import stet
 
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
 # pandas' own text dtype: "str" from pandas 3 on, object before
 TEXT = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
-
-
-@pytest.fixture(params=FORMATS)
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new store of each format: a file path, or a PostgreSQL URL with its own table."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_store"))
-    return str(tmp_path / f"runs.{request.param}")
 
 
 NAMES = ["plain", "None", "1.5", "", 'a, "b"\nc ü']

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import results_probe
+from conftest import FILE_FORMATS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from results_probe import SCALARS, expected, shape
@@ -41,19 +42,9 @@ import stet
 from stet._admin import status_data
 from stet._store import Store
 
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
 TYPED_NUMBERS = ("parquet", "postgresql")  # a column of numbers is typed: the known limit
 PROBE = Path(results_probe.__file__)
 TESTS = PROBE.parent
-
-
-@pytest.fixture(params=FORMATS)
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new store of each format: a file path, or a PostgreSQL URL with its own table."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_store"))
-    return str(tmp_path / f"runs.{request.param}")
 
 
 @pytest.fixture(autouse=True)
