@@ -8,6 +8,7 @@ tables.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 Results = TypeVar("Results")
+Settings = TypeVar("Settings")
 FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
     "csv": ".csv",
     "jsonl": ".jsonl",
@@ -54,10 +56,19 @@ def command_line(
     formats: Sequence[str],
     formats_help: str,
     aliases: Mapping[str, str] | None = None,
+    repeats: int | None = None,
 ) -> argparse.ArgumentParser:
-    """The options both scripts take: ``--quick``, ``--json``, ``--dir``, ``--formats``
-    (all of ``formats`` by default) and the hidden ``--worker`` of their own processes."""
+    """The options the scripts take: ``--quick``, ``--json``, ``--dir``, ``--formats``
+    (all of ``formats`` by default), ``--repeats`` (when ``repeats`` gives its default)
+    and the hidden ``--worker`` of their own processes."""
     found = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    if repeats is not None:
+        found.add_argument(
+            "--repeats",
+            type=_at_least_one,
+            metavar="N",
+            help=f"repeats of every row (default {repeats}; 1 with --quick)",
+        )
     found.add_argument("--quick", action="store_true", help=quick)
     found.add_argument("--json", metavar="PATH", help="also write the raw numbers here")
     found.add_argument("--dir", metavar="DIR", help="where to put the stores (a temp dir)")
@@ -70,6 +81,21 @@ def command_line(
     )
     found.add_argument("--worker", help=argparse.SUPPRESS)
     return found
+
+
+def _at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def chosen_settings(args: argparse.Namespace, quick: Settings, full: Settings) -> Settings:
+    """``--quick``'s settings or the full ones, with ``--repeats`` if given."""
+    settings = quick if args.quick else full
+    if getattr(args, "repeats", None) is not None:
+        settings = dataclasses.replace(settings, repeats=args.repeats)  # type: ignore[type-var]
+    return settings
 
 
 def measure_and_report(

@@ -79,6 +79,7 @@ from typing import Any
 
 from _cli import (
     FORMATS,
+    chosen_settings,
     command_line,
     load_average,
     machine,
@@ -750,20 +751,13 @@ def report(results: Results) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     quick = "10^3 calls, stores of 10^4 records, one repeat"
-    options = command_line(__doc__, quick, list(FORMATS), "comma-separated")
-    options.add_argument(
-        "--repeats", type=int, metavar="N", help="repeats of every row (default 5; 1 with --quick)"
-    )
+    options = command_line(__doc__, quick, list(FORMATS), "comma-separated", repeats=5)
     args = options.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
         print(json.dumps(WORKERS[spec["worker"]](spec)))
         return
-    settings = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        if args.repeats < 1:
-            options.error("--repeats must be 1 or more")
-        settings = Settings(settings.calls, settings.records, settings.skip_calls, args.repeats)
+    settings = chosen_settings(args, QUICK, FULL)
 
     def measure_all(work: Path) -> Results:
         return run(settings, work, args.formats)

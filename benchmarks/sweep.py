@@ -90,6 +90,7 @@ from typing import Any
 from _cli import (
     FORMATS,
     check_written_store,
+    chosen_settings,
     command_line,
     load_average,
     machine,
@@ -738,20 +739,13 @@ def report(results: Results) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     quick = "grids of 10^4 runs, resumes of 10^4 and 10^5 points, one repeat"
-    options = command_line(__doc__, quick, list(FORMATS), "comma-separated")
-    options.add_argument(
-        "--repeats", type=int, metavar="N", help="repeats of every row (default 3; 1 with --quick)"
-    )
+    options = command_line(__doc__, quick, list(FORMATS), "comma-separated", repeats=3)
     args = options.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
         print(json.dumps(WORKERS[spec["worker"]](spec)))
         return
-    settings = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        if args.repeats < 1:
-            options.error("--repeats must be 1 or more")
-        settings = Settings(settings.points, settings.resume_points, args.repeats)
+    settings = chosen_settings(args, QUICK, FULL)
 
     def measure_all(work: Path) -> Results:
         return run(settings, work, args.formats)

@@ -131,7 +131,9 @@ def _facts(
     name: str, snapshot: Snapshot, running: list[Claim], function: str | None
 ) -> dict[str, Any]:
     rows = _rows_of(snapshot, function)
-    completed = [row for row in rows if not snapshot.is_failure(row)]
+    header = snapshot.header
+    error_at = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
+    completed = [row for row in rows if error_at < 0 or row[error_at] == ""]
     stamp = snapshot.header.index(TIMESTAMP_COLUMN) if snapshot.header else -1
     counts: dict[str, int] = {}
     for row in completed:

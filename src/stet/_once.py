@@ -227,7 +227,6 @@ class Runner:
         self.store: Store = get_store(options.path)
         self.store.name = options.store
         self._index: FunctionIndex | None = None
-        self._result_type: type | bool | None = False  # False: not looked up yet
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # another process reads its own index
@@ -240,13 +239,10 @@ class Runner:
             index = self._index = self.store.index_for(spec)
         return index
 
-    @property
+    @functools.cached_property
     def result_type(self) -> type | None:
         """The dataclass or named tuple class a stored result is rebuilt as, if any."""
-        kind = self._result_type
-        if kind is False:
-            kind = self._result_type = result_type_of(self.function)
-        return kind  # type: ignore[return-value]
+        return result_type_of(self.function)
 
     def before(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prepared | bytes:
         """The bound values, key and claim of a call that must run, or the key of a run

@@ -133,7 +133,7 @@ def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
         return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
-        return _results_of(cells)
+        return [_MISSING if cell == "" else result_cell_value(cell) for cell in cells]
     memo: dict[str, Any] = {"": _MISSING}  # by text only: 1 == 1.0 as a dict key
     values = []
     for cell in cells:
@@ -148,22 +148,6 @@ def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any
             elif type(value) in _SHAREABLE:
                 memo[cell] = value
         values.append(value)
-    return values
-
-
-def _results_of(cells: list[Cell]) -> list[Any]:
-    """A result column's values; a fraction's text (the common result) read at once."""
-    values = []
-    for cell in cells:
-        if type(cell) is not str:
-            values.append(cell)
-            continue
-        try:
-            number = float(cell)
-        except ValueError:
-            values.append(_MISSING if cell == "" else result_cell_value(cell))
-            continue
-        values.append(result_cell_value(cell) if number.is_integer() else number)
     return values
 
 
@@ -200,9 +184,6 @@ def load(
     columns, values = _table(store, key_dict, function, failed, text_times=True)
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
-
-
-_SHAREABLE = (int, float, str, bool, type(None))  # values a memo may hand out again
 
 
 def _series(pandas: Any, column: str, values: list[Any]) -> Any:

@@ -319,10 +319,6 @@ class Snapshot:
         values[FUNCTION_COLUMN] = self.function_of(row) or ""
         return values
 
-    def is_failure(self, row: Sequence[Cell]) -> bool:
-        """Whether a record is a failed run's (it has an ``_stet_error`` cell)."""
-        return ERROR_COLUMN in self.header and row[self.header.index(ERROR_COLUMN)] != ""
-
 
 _second = -1
 _second_text = ""
