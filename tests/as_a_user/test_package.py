@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tarfile
@@ -59,3 +60,17 @@ def test_the_license_is_the_full_mit_text() -> None:
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License\n\nCopyright (c) ")
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+
+
+def test_no_page_installs_the_unrelated_stet_of_the_package_index() -> None:
+    """An older, unrelated ``stet`` is on the public index: every page installs this one
+    from a copy of the repository (``pip install .``, ``".[extra]"``)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    wrong = re.compile(r"pip install\s+(-U\s+)?[\"']?stet\b")
+    found = [
+        f"{page.relative_to(ROOT)}:{number}: {line.strip()}"
+        for page in pages
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        if wrong.search(line) and "unrelated" not in line  # the warning itself
+    ]
+    assert not found, found
