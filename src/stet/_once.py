@@ -250,7 +250,9 @@ class Runner:
         plan = self.plan
         values = plan.bind(args, kwargs)
         key = plan.key(values, self.name)
-        if key in (self._index or self.index).keys:  # the common skip, without a call
+        index = self._index or self.index
+        self.store.look()  # a rewrite by another process is seen within LOOK_EVERY
+        if key in index.keys:  # the common skip
             self._skipped(values)
             return key
         decision = self.decide(values, key)

@@ -55,6 +55,9 @@ __all__ = [
 ]
 
 _READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
+# A skip trusts this process's index for at most this long before one cheap look (a stat,
+# one small query) at whether another process rewrote, reset or removed the store.
+LOOK_EVERY = 0.2  # seconds
 FUNCTION_COLUMN = "_stet_function"
 ERROR_COLUMN = "_stet_error"
 TIMESTAMP_COLUMN = "_stet_timestamp"
@@ -357,6 +360,7 @@ class Store:
         self._loaded = False
         self._settle_at_exit = False
         self._tidy_at_exit = False
+        self.look_after = 0.0  # time.monotonic() past which a skip looks at the store first
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -404,6 +408,13 @@ class Store:
         """Pick up what other processes appended, or rewrote, since the last read."""
         with self._mutex:
             self._refresh()
+            self.look_after = time.monotonic() + LOOK_EVERY
+
+    def look(self) -> None:
+        """Before a skip: catch up with the store when ``LOOK_EVERY`` has passed, so a
+        reset or rewrite by another process is seen within that time, not never."""
+        if time.monotonic() >= self.look_after:
+            self.refresh()
 
     def _refresh(self) -> None:
         end = self._file.end_if_same() if self._loaded else None
