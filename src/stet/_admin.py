@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._claims import Claim
     from ._values import Cell
 
-__all__ = ["matcher", "reset", "status", "status_data"]
+__all__ = ["matcher", "print_status", "reset", "status", "status_data"]
 
 if TYPE_CHECKING:
     StorePath = str | os.PathLike[str]
@@ -54,10 +54,14 @@ def status(
             has got, ``37/220 done (16.8%), 2 running, ETA 1h12m``. Its names must be
             the store's key columns; the ETA comes from the pace of the latest records.
 
-    Raises:
-        FileNotFoundError: no store exists at ``store``.
+    No store at ``store`` is one line saying so.
     """
     _status(store, function, grid, None)
+
+
+def print_status(store: StorePath, function: str | None = None) -> None:
+    """:func:`status` for the command line: no store is a ``FileNotFoundError``."""
+    _status(store, function, None, None, missing_ok=False)
 
 
 def _status(
@@ -65,10 +69,20 @@ def _status(
     function: str | None,
     grid: Any,
     spec_grid: tuple[KeySpec, Grid] | None,
+    missing_ok: bool = True,
 ) -> None:
-    """``status``; ``spec_grid`` is a decorated function's own key and grid, if known."""
+    """``status``; ``spec_grid`` is a decorated function's own key and grid, if known.
+
+    No store is one line (``missing_ok``), or ``FileNotFoundError``.
+    """
     projected = grid is not None and spec_grid is None
-    handle, snapshot, running = _read(store, function)
+    try:
+        handle, snapshot, running = _read(store, function)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+        _report.line(_report.no_store(get_store(store).name))
+        return
     if grid is not None or spec_grid is not None:
         if spec_grid is None:
             spec_grid = _store_grid(snapshot, function, grid)

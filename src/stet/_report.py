@@ -21,6 +21,8 @@ __all__ = [
     "confirm",
     "end_streak",
     "line",
+    "no_store",
+    "plural",
     "skipped",
 ]
 
@@ -32,6 +34,19 @@ _streak_running = 0  # of the streak's skips past its limit, how many were runni
 _streak_failed = 0  # ... and how many had failed before (failures="skip")
 _streak_limit = 10
 _hooks_installed = False
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 cell``, ``3 cells``, ``1,200 runs``: a count and its noun, which agree.
+
+    ``nouns`` is the plural when it is not ``noun`` and an ``s`` (``batch``, ``batches``).
+    """
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def no_store(name: str) -> str:
+    """What ``status`` says of a store that does not exist (yet)."""
+    return f"No store at {name}: nothing recorded yet"
 
 
 def line(text: str) -> None:
