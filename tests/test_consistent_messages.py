@@ -40,3 +40,39 @@ def test_a_functions_status_before_its_first_run_is_one_line(
         capsys.readouterr().out.splitlines()
         == ["[stet] No store at later.csv: nothing recorded yet"] * 2
     )
+
+
+# -- store paths: ~ and a trailing /
+
+
+def test_a_tilde_in_a_store_path_is_the_home_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+
+    @stet.once(store="~/runs.csv")
+    def f(n: int) -> None:
+        pass
+
+    f(1)
+    assert (home / "runs.csv").is_file()
+    assert not (tmp_path / "~").exists()
+    assert [r["n"] for r in stet.records("~/runs.csv")] == [1]
+    capsys.readouterr()
+    stet.status("~/runs.csv")
+    assert "[stet] 1 completed experiment recorded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"), [("results/", "results/runs.csv"), ("runs.parquet/", "runs.parquet")]
+)
+def test_a_store_path_ending_in_a_slash_is_refused(given: str, meant: str) -> None:
+    message = f"store path '{given}' ends in '/'.*such as '{meant}'"
+    with pytest.raises(ValueError, match="^@stet.once: the " + message):
+        stet.once(store=given)(lambda n: None)
+    for read in (stet.status, stet.records, stet.reset):
+        with pytest.raises(ValueError, match=message):
+            read(given)
+    assert list(Path().iterdir()) == []

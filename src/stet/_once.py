@@ -14,6 +14,7 @@ import os
 
 from . import _report
 from ._claims import DEFAULT_LEASE, Claim, check_lease
+from ._files import store_path
 from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
@@ -380,7 +381,10 @@ class _Options:
         if not isinstance(skip_lines, int) or skip_lines < 0:
             raise ValueError(f"@stet.once: skip_lines must be a whole number >= 0: {skip_lines!r}")
         # fixed now: workers and chdir agree
-        self.path = self.store if is_url(self.store) else os.path.abspath(self.store)
+        try:
+            self.path = self.store if is_url(self.store) else store_path(self.store)
+        except ValueError as error:
+            raise ValueError(f"@stet.once: {error}") from None
         self.claims = bool(claims)
         self.lease, self.heartbeat = check_lease(lease, heartbeat)
         self.key = key

@@ -31,6 +31,7 @@ from datetime import datetime
 from . import _report
 from ._claims import Claim, Worker, heartbeat
 from ._exit import at_exit
+from ._files import store_path
 from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
@@ -795,7 +796,7 @@ _registry_lock = threading.Lock()
 def get_store(location: str | os.PathLike[str]) -> Store:
     """The process's one ``Store`` for a location (relative paths: the working directory)."""
     given = os.fspath(location)
-    path = given if is_url(given) else os.path.abspath(given)
+    path = given if is_url(given) else store_path(given)
     with _registry_lock:
         store = _registry.get(path)
         if store is None:
