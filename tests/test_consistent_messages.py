@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,77 @@ def test_a_store_path_ending_in_a_slash_is_refused(given: str, meant: str) -> No
         with pytest.raises(ValueError, match=message):
             read(given)
     assert list(Path().iterdir()) == []
+
+
+# -- a hand-edited timestamp, "1 cell", errors that name stet.load
+
+
+def three_runs(store: str) -> None:
+    @stet.once(store=store, verbose=False)
+    def f(n: int) -> None:
+        pass
+
+    for n in (1, 2, 3):
+        f(n)
+
+
+def edit_line(path: str, number: int, change: Callable[[str], str]) -> None:
+    lines = Path(path).read_text().splitlines(keepends=True)
+    lines[number - 1] = change(lines[number - 1])
+    Path(path).write_text("".join(lines))
+
+
+def test_a_timestamp_that_is_not_iso_8601_is_damage_on_line_3_everywhere() -> None:
+    from stet._admin import status_data  # stet status --json
+
+    three_runs("runs.csv")
+    edit_line("runs.csv", 3, lambda line: line.split(",")[0] + ",yesterday at noon\n")
+    before = Path("runs.csv").read_bytes()
+    message = (
+        r"^runs\.csv is damaged: line 3 has the _stet_timestamp 'yesterday at noon', which "
+        r"is not an ISO 8601 time .*Repair or delete that line; stet changed nothing\.$"
+    )
+    reads: list[Callable[[], object]] = [
+        lambda: stet.status("runs.csv"),
+        lambda: status_data("runs.csv"),
+        lambda: stet.records("runs.csv"),
+        lambda: stet.records("runs.csv", {"n": 1}),
+        lambda: stet.load("runs.csv"),
+    ]
+    for read in reads:
+        with pytest.raises(stet.DamagedStoreError, match=message):
+            read()
+    assert Path("runs.csv").read_bytes() == before
+
+
+def test_a_timestamp_in_another_iso_8601_form_reads_alike() -> None:
+    three_runs("runs.csv")
+    edit_line("runs.csv", 2, lambda line: line.split(",")[0] + ",2026-03-12T11:48:59Z\n")
+    first = stet.records("runs.csv")[0]["_stet_timestamp"]
+    assert first == datetime(2026, 3, 12, 11, 48, 59, tzinfo=UTC)
+    assert stet.load("runs.csv")["_stet_timestamp"][0] == first
+    stet.status("runs.csv")
+
+
+def test_a_line_with_one_cell_says_1_cell() -> None:
+    three_runs("runs.csv")
+    edit_line("runs.csv", 4, lambda line: "4\n")
+    with pytest.raises(stet.DamagedStoreError, match="line 4 has 1 cell where the header has 2"):
+        stet.records("runs.csv")
+
+
+def test_plural() -> None:
+    from stet._report import plural
+
+    assert plural(1, "cell") == "1 cell"
+    assert plural(0, "cell") == "0 cells"
+    assert plural(1200, "run") == "1,200 runs"
+    assert plural(2, "batch", "batches") == "2 batches"
+
+
+def test_errors_raised_through_load_name_load() -> None:
+    three_runs("runs.csv")
+    with pytest.raises(ValueError, match=r"^stet\.load: runs\.csv has no column 'beta'"):
+        stet.load("runs.csv", {"beta": 1})
+    with pytest.raises(ValueError, match=r"^stet\.records: runs\.csv has no column 'beta'"):
+        stet.records("runs.csv", {"beta": 1})

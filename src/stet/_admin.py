@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from . import _report
 from ._grid import Grid
@@ -14,6 +15,7 @@ from ._store import (
     FUNCTION_COLUMN,
     RESERVED_PREFIX,
     TIMESTAMP_COLUMN,
+    DamagedStoreError,
     FunctionIndex,
     KeySpec,
     Snapshot,
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ._claims import Claim
     from ._values import Cell
 
-__all__ = ["matcher", "print_status", "reset", "status", "status_data"]
+__all__ = ["matcher", "print_status", "record_times", "reset", "status", "status_data"]
 
 if TYPE_CHECKING:
     StorePath = str | os.PathLike[str]
@@ -89,18 +91,17 @@ def _status(
         function = spec_grid[0].function
     facts = _facts(handle.name, snapshot, running, function)
     count = facts["completed"]
-    noun = "experiment" if count == 1 else "experiments"
     what = f" of {function}" if function is not None else ""
     lines = [f"Store: {facts['store']}"]
     if spec_grid is not None:
         rows = _rows_of(snapshot, function)
         lines.append(_progress_line(snapshot, rows, running, *spec_grid, projected))
-    lines.append(f"{count:,} completed {noun}{what} recorded")
+    lines.append(f"{_report.plural(count, 'completed experiment')}{what} recorded")
     lines += _running_lines(running)
     if facts["failed"]:
         failed = facts["failed"]
         lines.append(
-            f"{failed:,} failed {'run' if failed == 1 else 'runs'} not completed since "
+            f"{_report.plural(failed, 'failed run')} not completed since "
             f"(latest error: {facts['latest_error']})"
         )
     lines.append(f"Last run: {facts['last_run'] or 'never'}")
@@ -154,6 +155,7 @@ def _facts(
         label = snapshot.function_of(row) or "?"
         counts[label] = counts.get(label, 0) + 1
     failed, latest = _failed_runs(snapshot, rows)
+    record_times(snapshot, name)  # a damaged one is an error here as in load and records
     return {
         "store": name,
         "completed": len(completed),
@@ -169,6 +171,33 @@ def _facts(
         ],
         "functions": counts,
     }
+
+
+def record_times(snapshot: Snapshot, name: str) -> list[datetime | None]:
+    """Each record's ``_stet_timestamp`` as a ``datetime`` (None: the record has none).
+
+    Raises:
+        DamagedStoreError: a timestamp is not ISO 8601; the message names its line.
+    """
+    if TIMESTAMP_COLUMN not in snapshot.header:
+        return [None] * (len(snapshot.columns[0]) if snapshot.header else 0)
+    stamps = snapshot.columns[snapshot.header.index(TIMESTAMP_COLUMN)]
+    read = datetime.fromisoformat
+    try:
+        return [None if stamp == "" else read(str(stamp)) for stamp in stamps]
+    except (TypeError, ValueError):
+        pass
+    for number, stamp in enumerate(stamps, start=snapshot.first_line):
+        try:
+            if stamp != "":
+                read(str(stamp))
+        except (TypeError, ValueError):
+            raise DamagedStoreError(
+                f"{name} is damaged: line {number:,} has the {TIMESTAMP_COLUMN} {stamp!r}, "
+                "which is not an ISO 8601 time (stet writes 2026-03-12T11:48:59.428485+00:00). "
+                "Repair or delete that line; stet changed nothing."
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _failed_runs(snapshot: Snapshot, rows: list[list[Cell]]) -> tuple[int, str | None]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
-from ._admin import matcher
+from ._admin import matcher, record_times
 from ._once import DEFAULT_STORE
 from ._results import is_result_column, result_cell_value
 from ._store import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, get_store
@@ -52,7 +51,7 @@ def records(
         FileNotFoundError: no store exists at ``store``.
         ValueError: ``key_dict`` names a column the store does not have.
     """
-    columns, values = _table(store, key_dict, function, failed, text_times=False)
+    columns, values = _table(store, key_dict, function, failed, "stet.records", text_times=False)
     return [
         {c: v for c, v in zip(columns, row, strict=True) if v is not _MISSING}
         for row in zip(*values, strict=True)
@@ -68,6 +67,7 @@ def _table(
     key_dict: Mapping[str, Any] | None,
     function: str | None,
     failed: bool,
+    owner: str,
     text_times: bool,
 ) -> tuple[list[str], list[list[Any]]]:
     """The chosen records column by column: the columns that any of them has (stet's
@@ -75,11 +75,13 @@ def _table(
 
     Column by column, a grid axis's repeated texts are read once each. Timestamps are
     ``datetime`` values, or their text with ``text_times`` (for pandas to read).
+    ``owner`` (``stet.load``) starts the messages of errors in the arguments.
     """
     handle = get_store(store)
     snapshot = handle.snapshot()
+    times = record_times(snapshot, handle.name)  # checked whatever the records chosen
     header, stored = snapshot.header, snapshot.columns
-    chosen = _chosen(snapshot, key_dict, function, failed, f"stet.records: {handle.name}")
+    chosen = _chosen(snapshot, key_dict, function, failed, f"{owner}: {handle.name}")
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
     order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
@@ -98,7 +100,11 @@ def _table(
         if all(cell == "" for cell in cells):
             continue
         columns.append(column)
-        values.append(_column_values(column, cells, text_times))
+        if column == TIMESTAMP_COLUMN and not text_times:
+            chosen_times = times if every else [times[i] for i in chosen]
+            values.append([_MISSING if t is None else t for t in chosen_times])
+            continue
+        values.append(_column_values(column, cells))
     return columns, values
 
 
@@ -125,11 +131,10 @@ def _chosen(
     return chosen
 
 
-def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any]:
+def _column_values(column: str, cells: list[Cell]) -> list[Any]:
     """A column's cells as the Python values they stand for (``_MISSING`` for ``""``)."""
-    if column == TIMESTAMP_COLUMN:
-        read = str if text_times else _time
-        return [_MISSING if cell == "" else read(cell) for cell in cells]
+    if column == TIMESTAMP_COLUMN:  # text, for pandas (records has its datetimes)
+        return [_MISSING if cell == "" else str(cell) for cell in cells]
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
         return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
@@ -149,10 +154,6 @@ def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any
                 memo[cell] = value
         values.append(value)
     return values
-
-
-def _time(cell: Cell) -> datetime:
-    return datetime.fromisoformat(str(cell))
 
 
 def load(
@@ -181,7 +182,7 @@ def load(
             "stet.load needs pandas: pip install 'stet[pandas]'. "
             "stet.records(store) gives the same runs as plain dicts without it."
         ) from None
-    columns, values = _table(store, key_dict, function, failed, text_times=True)
+    columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
 
@@ -193,7 +194,13 @@ def _series(pandas: Any, column: str, values: list[Any]) -> Any:
     filled = [None if v is _MISSING else v for v in values] if missing else values
     if column == TIMESTAMP_COLUMN:
         stamps = pandas.Series(filled, dtype=object)
-        return pandas.to_datetime(stamps, utc=True, format="ISO8601")
+        try:
+            return pandas.to_datetime(stamps, utc=True, format="ISO8601")
+        except ValueError:  # ISO 8601 forms pandas does not read (checked before)
+            from datetime import datetime
+
+            times = [None if s is None else datetime.fromisoformat(s) for s in filled]
+            return pandas.to_datetime(pandas.Series(times, dtype=object), utc=True)
     kinds = set(map(type, present))
     if kinds == {bool}:
         return pandas.Series(filled, dtype="boolean" if missing else "bool")

@@ -282,11 +282,13 @@ class Snapshot:
         rows: list[list[Cell]] | None,
         owner: str | None,
         columns: list[list[Cell]] | None = None,
+        first_line: int = 1,  # the line number of the first record, for messages
     ) -> None:
         self.header = header
         self._rows = rows
         self._columns = columns
         self.owner = owner
+        self.first_line = first_line
 
     @property
     def rows(self) -> list[list[Cell]]:
@@ -513,7 +515,7 @@ class Store:
         problem = _header_problem(chunk.header, self.name)
         if problem is not None:
             raise problem
-        return Snapshot(chunk.header, None, self._read_owner(), chunk.columns)
+        return Snapshot(chunk.header, None, self._read_owner(), chunk.columns, chunk.first_line)
 
     # -- writing
 

@@ -325,8 +325,9 @@ class _Sweep:
                             in_flight.pop(future)
                     if in_flight:
                         _report.line(
-                            f"Interrupted: waiting for {len(in_flight):,} started "
-                            f"{'batch' if len(in_flight) == 1 else 'batches'} to finish; "
+                            "Interrupted: waiting for "
+                            f"{_report.plural(len(in_flight), 'started batch', 'started batches')}"
+                            " to finish; "
                             "press Ctrl-C again not to wait (their runs then finish, or are "
                             "released, in the workers)"
                         )
@@ -420,8 +421,7 @@ class _Sweep:
                 if self.max_failures is not None and summary.failed >= self.max_failures:
                     if not summary.stopped:
                         _report.line(
-                            f"Stopping: {summary.failed:,} "
-                            f"{'run' if summary.failed == 1 else 'runs'} failed "
+                            f"Stopping: {_report.plural(summary.failed, 'run')} failed "
                             f"(max_failures={self.max_failures})"
                         )
                     summary.stopped = True

@@ -40,3 +40,34 @@ def test_a_store_in_the_home_directory_and_one_ending_in_a_slash(tmp_path: Path)
         "ValueError: @stet.once: the store path 'results/' ends in '/', so it names a "
         "directory, not a store file; give the store's file name, such as 'results/runs.csv'"
     )
+
+
+def test_a_hand_edited_timestamp_is_the_same_error_in_a_notebook_and_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    setup = """
+    import stet
+
+    @stet.once(verbose=False)
+    def f(n):
+        pass
+
+    for n in (1, 2, 3):
+        f(n)
+    lines = open("_stet_store.csv").read().splitlines()
+    lines[2] = "2,12/03/2026 11:49"
+    open("_stet_store.csv", "w").write("\\n".join(lines) + "\\n")
+    """
+    texts = outside.run_notebook(
+        [setup, "stet.load()", "stet.records()", "stet.status()"], tmp_path
+    )
+    message = (
+        "_stet_store.csv is damaged: line 3 has the _stet_timestamp '12/03/2026 11:49', "
+        "which is not an ISO 8601 time (stet writes 2026-03-12T11:48:59.428485+00:00). "
+        "Repair or delete that line; stet changed nothing."
+    )
+    assert texts[1:] == [f"DamagedStoreError: {message}\n"] * 3
+    for command in (["status"], ["status", "--json"], ["show"]):
+        done = outside.run_cli(command, tmp_path)
+        assert (done.returncode, done.stdout) == (1, ""), command
+        assert done.stderr == f"stet: error: {message}\n", command
