@@ -283,9 +283,10 @@ def _progress_line(
         failed = last_failures(spec.function) or 0
     if failed:
         parts.append(f"{failed:,} failed last time")
-    if pending:
+    if len(pending) > failed:  # runs left that have not failed: their time can be told
         stamp = snapshot.header.index(TIMESTAMP_COLUMN)
-        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], len(pending), now)
+        left = len(pending) - failed
+        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], left, now)
         if seconds is not None:
             parts.append(f"ETA {duration(seconds)}")
     return ", ".join(parts)

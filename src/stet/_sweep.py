@@ -80,7 +80,7 @@ class SweepSummary:
             not finished by an executor that broke.
         seconds: the sweep's wall time.
         failures: one :class:`Failure` per run that raised, with its traceback.
-        interrupted: stopped by Ctrl-C (``KeyboardInterrupt``).
+        interrupted: stopped by Ctrl-C (``KeyboardInterrupt``) before every run ended.
         stopped: stopped after ``max_failures`` failures, or by a broken executor.
     """
 
@@ -404,10 +404,11 @@ class _Sweep:
     def _take(self, outcomes: list[Outcome], batch: list[dict[str, Any]]) -> None:
         """Count what became of a batch's runs."""
         summary = self.summary
-        advanced = 0
+        advanced = 0  # runs completed: the bar counts what the closing line calls done
         for (kind, seconds, failure), kwargs in zip(outcomes, batch, strict=True):
             if kind == RAN:
                 summary.ran += 1
+                advanced += 1
                 self.run_seconds += seconds
                 self.runs_timed += 1
             elif kind == FAILED:
@@ -427,23 +428,24 @@ class _Sweep:
                     summary.stopped = True
             elif kind == DONE_ELSEWHERE:
                 summary.done_elsewhere += 1
+                advanced += 1
             elif kind == RUNNING_ELSEWHERE:
                 summary.running_elsewhere += 1
             elif kind == FAILED_BEFORE:
                 summary.failed_before += 1
-            else:
-                continue  # not run: counted at the end
-            advanced += 1
         bar = self.bar
-        if bar is not None and advanced:
-            bar.update(advanced)
+        if bar is not None:
             others = []
             if summary.failed:
                 others.append(f"{summary.failed:,} failed")
+            if summary.failed_before:
+                others.append(f"{summary.failed_before:,} failed before")
             if summary.running_elsewhere:
                 others.append(f"{summary.running_elsewhere:,} elsewhere")
             if others:
-                bar.set_postfix_str(", ".join(others), refresh=False)
+                bar.set_postfix_str(", ".join(others), refresh=not advanced)
+            if advanced:
+                bar.update(advanced)
 
     def finish(self, started: float) -> None:
         summary = self.summary
@@ -461,6 +463,9 @@ class _Sweep:
             self.bar.close()
             _report.route_through(None)
         _last_failures[summary.function] = summary.failed
+        if summary.interrupted and not summary.not_run:
+            summary.interrupted = False  # a Ctrl-C came once every run had ended: it stopped
+            # nothing (the KeyboardInterrupt still stops the program)
         if self.pending:
             _report.line(str(summary))
             if summary.interrupted:
@@ -616,7 +621,8 @@ def _bar(progress: bool | str, summary: SweepSummary) -> Any:
         from tqdm.auto import tqdm
     return tqdm(
         total=summary.total,
-        initial=summary.done_before + summary.failed_before,
+        initial=summary.done_before,
+        postfix=f"{summary.failed_before:,} failed before" if summary.failed_before else None,
         desc=summary.function,
         unit="run",
         dynamic_ncols=True,

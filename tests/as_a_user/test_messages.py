@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import outside
@@ -71,3 +72,86 @@ def test_a_hand_edited_timestamp_is_the_same_error_in_a_notebook_and_on_the_comm
         done = outside.run_cli(command, tmp_path)
         assert (done.returncode, done.stdout) == (1, ""), command
         assert done.stderr == f"stet: error: {message}\n", command
+
+
+def last_bar_count(stderr: str, total: int) -> int:
+    """Where a tqdm bar over ``total`` runs stood when it closed: ``8/10 [`` gives 8."""
+    return [int(n) for n in re.findall(rf"(\d+)/{total} \[", stderr)][-1]
+
+
+def test_the_bar_and_the_closing_line_agree_when_runs_fail(tmp_path: Path) -> None:
+    script = """
+    import stet
+
+    @stet.once(verbose=False)
+    def f(n):
+        if n in (3, 7):
+            raise ValueError(f"bad {n}")
+
+    stet.sweep(f, {"n": range(10)}, progress="always")
+    """
+    done = outside.run_script(script, tmp_path)
+    assert done.returncode == 0, done.stderr
+    closing = outside.stet_lines(done.stdout)[-1]
+    assert closing.startswith("[stet] Sweep of f: 8/10 done (0 before); 8 ran, 2 failed, in ")
+    assert last_bar_count(done.stderr, 10) == 8, done.stderr
+    assert "2 failed" in done.stderr.rsplit("\r", 1)[-1]
+
+
+def test_a_sweep_whose_every_run_completed_is_not_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C while the last run runs in a pool: the sweep waits for it, and then no run
+    is left, so the sweep is complete (the program still stops)."""
+    script = """
+    import os, signal, sys, threading
+    from concurrent.futures import ThreadPoolExecutor
+    import stet
+
+    waiting = threading.Event()  # set once the sweep says it waits for the started run
+
+    class Output:
+        def __init__(self, stream):
+            self.stream = stream
+        def write(self, text):
+            if "Interrupted: waiting for " in text:
+                waiting.set()
+            return self.stream.write(text)
+        def __getattr__(self, name):
+            return getattr(self.stream, name)
+
+    sys.stdout = Output(sys.stdout)
+
+    @stet.once(verbose=False)
+    def f(n):
+        if n == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C
+            assert waiting.wait(60)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    with ThreadPoolExecutor(2) as pool:
+        stet.sweep(f, {"n": range(4)}, executor=pool, progress=False)
+    """
+    done = outside.run_script(script, tmp_path)
+    lines = outside.stet_lines(done.stdout)
+    assert lines[1].startswith("[stet] Interrupted: waiting for "), lines
+    assert lines[2].startswith("[stet] Sweep of f: 4/4 done (0 before); 4 ran, in "), lines
+    assert len(lines) == 3, lines  # not "Interrupted: rerun the sweep to continue"
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt")  # the program still stops
+
+
+def test_status_with_a_grid_gives_no_eta_when_only_failed_runs_are_left(tmp_path: Path) -> None:
+    script = """
+    import stet
+
+    @stet.once(verbose=False, failures="record")
+    def f(n):
+        if n >= 3:
+            raise ValueError(n)
+
+    grid = {"n": range(5)}
+    stet.sweep(f, grid, progress=False)
+    f.status(grid=grid)
+    stet.status(grid=grid)
+    """
+    done = outside.run_script(script, tmp_path)
+    lines = [line for line in done.stdout.splitlines() if re.match(r"\[stet\] \d+/5 done", line)]
+    assert lines == ["[stet] 3/5 done (60.0%), 0 running, 2 failed last time"] * 2, done.stdout
