@@ -9,6 +9,7 @@ call of the function would: the sweep adds bookkeeping, not another way to recor
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
@@ -462,6 +463,7 @@ class _Sweep:
         if self.bar is not None:
             self.bar.close()
             _report.route_through(None)
+            _flush(sys.stderr)  # the closed bar before the closing line (a kernel buffers it)
         _last_failures[summary.function] = summary.failed
         if summary.interrupted and not summary.not_run:
             summary.interrupted = False  # a Ctrl-C came once every run had ended: it stopped
@@ -615,8 +617,8 @@ def _capacity(executor: Executor) -> int:
 def _bar(progress: bool | str, summary: SweepSummary) -> Any:
     if progress is False or (progress is True and not _interactive()):
         return None
-    if progress == "always" and not _interactive():
-        from tqdm import tqdm
+    if (progress == "always" and not _interactive()) or (_in_notebook() and not _widgets()):
+        from tqdm import tqdm  # text (in a notebook without ipywidgets, tqdm.auto warns)
     else:
         from tqdm.auto import tqdm
     return tqdm(
@@ -634,6 +636,23 @@ def _interactive() -> bool:
     stderr = sys.stderr
     if stderr is not None and hasattr(stderr, "isatty") and stderr.isatty():
         return True
+    return _in_notebook()
+
+
+def _flush(stream: Any) -> None:
+    with contextlib.suppress(Exception):  # closed, or not a file at all
+        stream.flush()
+
+
+def _widgets() -> bool:
+    """ipywidgets, which tqdm's notebook bar needs, can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
+def _in_notebook() -> bool:
+    """This runs in a Jupyter kernel."""
     ipython = sys.modules.get("IPython")
     get_ipython = getattr(ipython, "get_ipython", None)
     shell = get_ipython() if get_ipython is not None else None

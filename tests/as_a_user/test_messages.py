@@ -155,3 +155,16 @@ def test_status_with_a_grid_gives_no_eta_when_only_failed_runs_are_left(tmp_path
     done = outside.run_script(script, tmp_path)
     lines = [line for line in done.stdout.splitlines() if re.match(r"\[stet\] \d+/5 done", line)]
     assert lines == ["[stet] 3/5 done (60.0%), 0 running, 2 failed last time"] * 2, done.stdout
+
+
+def test_a_sweep_in_a_notebook_without_ipywidgets_shows_a_text_bar(tmp_path: Path) -> None:
+    missing = outside.run([str(outside.BIN / "pip"), "show", "ipywidgets"], tmp_path)
+    assert missing.returncode != 0, "this test needs a kernel without ipywidgets"
+    cells = [
+        "import stet\n@stet.once(verbose=False)\ndef f(n):\n    pass",
+        "summary = stet.sweep(f, {'n': range(5)})",
+    ]
+    text = outside.run_notebook(cells, tmp_path)[1]
+    assert "TqdmWarning" not in text and "IProgress" not in text, text
+    assert "5/5 [" in text, text
+    assert text.splitlines()[-1].startswith("[stet] Sweep of f: 5/5 done (0 before); 5 ran"), text
