@@ -285,8 +285,8 @@ def _progress_line(
         parts.append(f"{failed:,} failed last time")
     if len(pending) > failed:  # runs left that have not failed: their time can be told
         stamp = snapshot.header.index(TIMESTAMP_COLUMN)
-        left = len(pending) - failed
-        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], left, now)
+        remaining = len(pending) - failed
+        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], remaining, now)
         if seconds is not None:
             parts.append(f"ETA {duration(seconds)}")
     return ", ".join(parts)
