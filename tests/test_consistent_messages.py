@@ -152,3 +152,51 @@ def test_errors_raised_through_load_name_load() -> None:
         stet.load("runs.csv", {"beta": 1})
     with pytest.raises(ValueError, match=r"^stet\.records: runs\.csv has no column 'beta'"):
         stet.records("runs.csv", {"beta": 1})
+
+
+# -- a skip streak ends before the next output
+
+
+def test_a_counted_streak_ends_before_the_next_print_and_the_streams_are_put_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+
+    @stet.once(store="steps.csv", skip_lines=1)
+    def step(i: int) -> None:
+        pass
+
+    for i in range(3):
+        step(i)
+    out, err = sys.stdout, sys.stderr
+    write = sys.stdout.write
+    for i in range(3):
+        step(i)
+    print("after")
+    print("on stderr", file=sys.stderr)
+    assert (sys.stdout, sys.stderr, sys.stdout.write) == (out, err, write)
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "[stet] Skipping step(i=0)",
+        "[stet] Skipped 2 more completed runs of step",
+        "after",
+    ]
+    assert captured.err == "on stderr\n"
+
+
+def test_a_streak_ended_by_standard_error_prints_its_line_first(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+
+    @stet.once(store="steps.csv", skip_lines=0)
+    def step(i: int) -> None:
+        pass
+
+    step(1)
+    step(1)
+    sys.stderr.write("a warning\n")
+    step(1)
+    assert capsys.readouterr().out.splitlines() == ["[stet] Skipped 1 completed run of step"]
+    stet.status("steps.csv")  # ends the second streak
+    assert capsys.readouterr().out.splitlines()[0] == "[stet] Skipped 1 completed run of step"

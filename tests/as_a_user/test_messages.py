@@ -168,3 +168,56 @@ def test_a_sweep_in_a_notebook_without_ipywidgets_shows_a_text_bar(tmp_path: Pat
     assert "TqdmWarning" not in text and "IProgress" not in text, text
     assert "5/5 [" in text, text
     assert text.splitlines()[-1].startswith("[stet] Sweep of f: 5/5 done (0 before); 5 ran"), text
+
+
+STREAK = """
+import stet
+
+@stet.once(skip_lines=2)
+def f(n):
+    pass
+"""
+CONDENSED = "[stet] Skipped 3 more completed runs of f"
+
+
+def test_a_skip_streak_is_condensed_before_the_next_statements_output_in_a_script(
+    tmp_path: Path,
+) -> None:
+    script = STREAK + "for n in range(5):\n    f(n)\n" * 2 + "print('after')\n"
+    done = outside.run_script(script, tmp_path)
+    assert done.stdout.splitlines() == [
+        "[stet] Skipping f(n=0)",
+        "[stet] Skipping f(n=1)",
+        CONDENSED,
+        "after",
+    ], done.stdout
+
+
+def test_a_skip_streak_is_condensed_before_the_next_statements_output_in_a_notebook(
+    tmp_path: Path,
+) -> None:
+    loop = "for n in range(5):\n    f(n)\n"
+    texts = outside.run_notebook([STREAK, loop, loop + "print('after')"], tmp_path)
+    assert texts[2].splitlines()[2:] == [CONDENSED, "after"], texts[2]
+
+
+def test_a_skip_streak_ends_at_the_next_prompt_of_the_plain_repl(tmp_path: Path) -> None:
+    repl = outside.Repl(tmp_path)
+    try:
+        repl.type("import stet")
+        repl.type("@stet.once(skip_lines=2)")
+        repl.type("def f(n): pass")
+        repl.type("")
+        repl.type("for n in range(5): f(n)")
+        assert repl.type("") == ""  # every run ran
+        repl.type("for n in range(5): f(n)")
+        assert repl.type("").splitlines() == [
+            "[stet] Skipping f(n=0)",
+            "[stet] Skipping f(n=1)",
+            CONDENSED,
+        ]
+        assert repl.type("print('after')") == "after\n"
+        assert repl.type("f(0)") == "[stet] Skipping f(n=0)\n"
+        assert repl.type("6 * 7") == "42\n"
+    finally:
+        repl.close()
