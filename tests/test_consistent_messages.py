@@ -200,3 +200,61 @@ def test_a_streak_ended_by_standard_error_prints_its_line_first(
     assert capsys.readouterr().out.splitlines() == ["[stet] Skipped 1 completed run of step"]
     stet.status("steps.csv")  # ends the second streak
     assert capsys.readouterr().out.splitlines()[0] == "[stet] Skipped 1 completed run of step"
+
+
+# -- load and records read records as the skip logic does
+
+
+def test_records_and_load_fill_in_the_default_of_a_parameter_added_later(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def first(alpha: float) -> None:
+        pass
+
+    first.__qualname__ = "run"
+    stet.once(store="runs.csv")(first)(1.0)
+    stet.once(store="runs.csv")(first)(2.0)
+    assert "beta" not in stet.records("runs.csv")[0]
+
+    def run(alpha: float, beta: float = 0.5) -> None:
+        pass
+
+    run.__qualname__ = "run"
+    later = stet.once(store="runs.csv")(run)
+    # before any call of the new definition: as its skip logic will read them
+    assert [(r["alpha"], r["beta"]) for r in stet.records("runs.csv")] == [(1.0, 0.5), (2.0, 0.5)]
+    capsys.readouterr()
+    later(1.0)  # skipped: the default is what the record stands for
+    assert "[stet] Skipping run(alpha=1.0, beta=0.5)" in capsys.readouterr().out
+    later(1.0, beta=0.7)
+    assert [(r["alpha"], r["beta"]) for r in stet.records("runs.csv")] == [
+        (1.0, 0.5),
+        (2.0, 0.5),
+        (1.0, 0.7),
+    ]
+    assert stet.records("runs.csv", {"beta": 0.5}) == stet.records("runs.csv")[:2]
+    frame = stet.load("runs.csv")
+    assert list(frame.columns) == ["alpha", "beta", "_stet_timestamp"]
+    assert frame["beta"].tolist() == [0.5, 0.5, 0.7]
+    assert str(frame["beta"].dtype) == "float64"
+    assert len(stet.load("runs.csv", {"beta": 0.5})) == 2
+
+
+def test_records_that_no_call_matches_get_no_default(capsys: pytest.CaptureFixture[str]) -> None:
+    def first(alpha: float) -> None:
+        pass
+
+    first.__qualname__ = "run2"
+    stet.once(store="runs.csv")(first)(1.0)
+
+    def run2(alpha: float, gamma: int, beta: float = 0.5) -> None:
+        pass
+
+    run2.__qualname__ = "run2"
+
+    stet.once(store="runs.csv")(run2)(1.0, 3)  # ran: the old record lacks gamma
+    assert "Skipping" not in capsys.readouterr().out
+    assert [sorted(r) for r in stet.records("runs.csv")] == [
+        ["_stet_timestamp", "alpha"],  # not a run of run2 (gamma has no default): as it was
+        ["_stet_timestamp", "alpha", "beta", "gamma"],
+    ]

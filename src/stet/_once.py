@@ -57,7 +57,7 @@ if TYPE_CHECKING:
             (only its failure records, with ``failed=True``)."""
 
 
-__all__ = ["DEFAULT_STORE", "CallPlan", "FailedBefore", "error_text", "once"]
+__all__ = ["DEFAULT_STORE", "CallPlan", "FailedBefore", "error_text", "key_specs", "once"]
 
 DEFAULT_STORE = "_stet_store.csv"
 _MISSING: Any = object()
@@ -216,6 +216,15 @@ def _unsupported(function: str, parameter: str, error: UnsupportedValueError) ->
     )
 
 
+_declared: dict[Store, dict[str, KeySpec]] = {}  # store -> function -> its key, latest
+
+
+def key_specs(store: Store) -> list[KeySpec]:
+    """The keys of the functions decorated in this process that use ``store`` (the
+    latest definition of each)."""
+    return list(_declared.get(store, {}).values())
+
+
 class Runner:
     """The per-function state behind a wrapper: its plan, store and index."""
 
@@ -228,6 +237,7 @@ class Runner:
         self.store: Store = get_store(options.path)
         self.store.name = options.store
         self._index: FunctionIndex | None = None
+        _declared.setdefault(self.store, {})[self.label] = plan.key_spec(self.label)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # another process reads its own index

@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 
 from ._admin import matcher, record_times
-from ._once import DEFAULT_STORE
+from ._once import DEFAULT_STORE, key_specs
 from ._results import is_result_column, result_cell_value
-from ._store import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, get_store
+from ._store import (
+    ERROR_COLUMN,
+    FUNCTION_COLUMN,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+    Snapshot,
+    get_store,
+)
 from ._values import ArrayValue, value_from_text
 
 TYPE_CHECKING = False
@@ -17,7 +24,7 @@ if TYPE_CHECKING:
 
     import pandas
 
-    from ._store import Snapshot
+    from ._store import KeySpec
     from ._values import Cell
 
     StorePath = str | os.PathLike[str]
@@ -37,7 +44,9 @@ def records(
     Each dict holds the record's own columns: parameters and results as Python values
     (numbers, strings, bools, None, tuples; lists in results), ``_stet_timestamp`` as a
     timezone-aware ``datetime``, and ``_stet_function`` when the store holds runs of
-    several functions.
+    several functions. A record made before a key parameter with a default was added
+    holds that default, as the skip logic reads it, when the function is decorated in
+    this process.
 
     Args:
         store: the store's path or URL.
@@ -67,7 +76,7 @@ def _table(
     key_dict: Mapping[str, Any] | None,
     function: str | None,
     failed: bool,
-    owner: str,
+    api: str,
     text_times: bool,
 ) -> tuple[list[str], list[list[Any]]]:
     """The chosen records column by column: the columns that any of them has (stet's
@@ -75,13 +84,16 @@ def _table(
 
     Column by column, a grid axis's repeated texts are read once each. Timestamps are
     ``datetime`` values, or their text with ``text_times`` (for pandas to read).
-    ``owner`` (``stet.load``) starts the messages of errors in the arguments.
+    ``api`` (``stet.load``) starts the messages of errors in the arguments. A key
+    parameter added later with a default has that default in the records that lack it
+    and that its function counts as runs (a function decorated in this process).
     """
     handle = get_store(store)
     snapshot = handle.snapshot()
     times = record_times(snapshot, handle.name)  # checked whatever the records chosen
+    snapshot = _with_defaults(snapshot, key_specs(handle))
     header, stored = snapshot.header, snapshot.columns
-    chosen = _chosen(snapshot, key_dict, function, failed, f"{owner}: {handle.name}")
+    chosen = _chosen(snapshot, key_dict, function, failed, f"{api}: {handle.name}")
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
     order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
@@ -106,6 +118,68 @@ def _table(
             continue
         values.append(_column_values(column, cells))
     return columns, values
+
+
+def _with_defaults(snapshot: Snapshot, specs: list[KeySpec]) -> Snapshot:
+    """``snapshot`` with the defaults filled in that the skip logic reads into records.
+
+    A record of a function lacking a key parameter (one added to the key since it was
+    recorded) counts as that function's run with the parameter's default, when every
+    parameter it lacks has a default and it holds no column outside the key (as
+    ``FunctionIndex`` reads it); here it gets those defaults' cells.
+    """
+    header, columns = snapshot.header, snapshot.columns
+    count = len(columns[0]) if header else 0
+    filled: dict[str, list[Cell]] = {}
+    for spec in specs:
+        lacking = [
+            c
+            for c in spec.columns
+            if c not in header or "" in columns[header.index(c)] or c in filled
+        ]
+        defaults = dict(zip(spec.columns, spec.default_texts, strict=True))
+        texts = {c: text for c, text in defaults.items() if text is not None}
+        fillable = [c for c in lacking if c in texts]
+        if not count or not fillable:
+            continue
+        for column in fillable:
+            if column not in filled:
+                cells = columns[header.index(column)] if column in header else [""] * count
+                filled[column] = list(cells)
+        labels = columns[header.index(FUNCTION_COLUMN)] if FUNCTION_COLUMN in header else None
+        owner = snapshot.owner or ""
+        required = [  # without a default: a record lacking one is no run of the function
+            columns[header.index(c)] if c in header else None
+            for c in spec.columns
+            if defaults[c] is None
+        ]
+        foreign = [
+            columns[i]
+            for i, c in enumerate(header)
+            if not c.startswith(RESERVED_PREFIX)
+            and c not in spec.columns
+            and not is_result_column(c)
+        ]
+        for i in range(count):
+            if (str(labels[i]) or owner if labels is not None else owner) != spec.function:
+                continue
+            if any(cells is None or cells[i] == "" for cells in required):
+                continue
+            if any(cells[i] != "" for cells in foreign):
+                continue
+            for column in fillable:
+                cells = filled[column]
+                if cells[i] == "":
+                    cells[i] = texts[column]
+    if not filled:
+        return snapshot
+    new = [c for c in filled if c not in header]
+    keys = [c for c in header if not c.startswith(RESERVED_PREFIX)]
+    own = [c for c in header if c.startswith(RESERVED_PREFIX)]
+    wider = [*keys, *new, *own]
+    taken = {c: filled.get(c) or columns[header.index(c)] for c in header}
+    taken.update(filled)
+    return Snapshot(wider, None, snapshot.owner, [taken[c] for c in wider], snapshot.first_line)
 
 
 def _chosen(

@@ -221,3 +221,40 @@ def test_a_skip_streak_ends_at_the_next_prompt_of_the_plain_repl(tmp_path: Path)
         assert repl.type("6 * 7") == "42\n"
     finally:
         repl.close()
+
+
+def test_load_and_records_read_old_runs_with_a_new_parameters_default(tmp_path: Path) -> None:
+    before = """
+    import stet
+
+    @stet.once
+    def run(alpha):
+        pass
+
+    for alpha in (0.1, 0.2):
+        run(alpha)
+    """
+    after = """
+    import stet
+
+    @stet.once
+    def run(alpha, beta=5):
+        print("ran", alpha, beta)
+
+    print(stet.load()[["alpha", "beta"]].to_dict("records"))
+    print([(r["alpha"], r["beta"]) for r in stet.records()])
+    run(0.1)
+    run(0.1, beta=6)
+    print(stet.load()["beta"].tolist())
+    """
+    assert outside.run_script(before, tmp_path).returncode == 0
+    done = outside.run_script(after, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "earlier record" not in line]
+    assert lines == [
+        "[{'alpha': 0.1, 'beta': 5}, {'alpha': 0.2, 'beta': 5}]",
+        "[(0.1, 5), (0.2, 5)]",
+        "[stet] Skipping run(alpha=0.1, beta=5)",
+        "ran 0.1 6",
+        "[5, 5, 6]",
+    ], done.stdout
