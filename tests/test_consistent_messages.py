@@ -258,3 +258,15 @@ def test_records_that_no_call_matches_get_no_default(capsys: pytest.CaptureFixtu
         ["_stet_timestamp", "alpha"],  # not a run of run2 (gamma has no default): as it was
         ["_stet_timestamp", "alpha", "beta", "gamma"],
     ]
+
+
+def test_the_hosts_left_out_of_the_running_line_agree_with_their_count() -> None:
+    from stet._admin import _running_lines
+    from stet._claims import Claim, Worker
+
+    def claims(hosts: int) -> list[Claim]:
+        workers = [Worker(f"node{h}", 100 + h, "", 0, f"t{h}") for h in range(hosts)]
+        return [Claim("f", bytes([h]), "f()", w, 60.0) for h, w in enumerate(workers)]
+
+    assert _running_lines(claims(6), hosts_shown=5)[0].endswith(", and 1 more host")
+    assert _running_lines(claims(7), hosts_shown=5)[0].endswith(", and 2 more hosts")

@@ -359,7 +359,7 @@ def _running_lines(claims: list[Claim], hosts_shown: int = 5, pids_shown: int = 
             shown += f" and {len(listed) - pids_shown} more"
         parts.append(f"{host} ({'pid' if len(listed) == 1 else 'pids'} {shown})")
     if len(pids) > hosts_shown:
-        parts.append(f"and {len(pids) - hosts_shown} more hosts")
+        parts.append(f"and {_report.plural(len(pids) - hosts_shown, 'more host')}")
     return [f"{len(claims):,} running now: {', '.join(parts)}"]
 
 
