@@ -270,3 +270,23 @@ def test_the_hosts_left_out_of_the_running_line_agree_with_their_count() -> None
 
     assert _running_lines(claims(6), hosts_shown=5)[0].endswith(", and 1 more host")
     assert _running_lines(claims(7), hosts_shown=5)[0].endswith(", and 2 more hosts")
+
+
+def test_another_threads_output_ends_the_streak_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    @stet.once(store="steps.csv", skip_lines=0)
+    def step(i: int) -> None:
+        pass
+
+    for i in range(4):
+        step(i)
+    for i in range(4):
+        step(i)
+    thread = threading.Thread(target=print, args=("from a thread",))
+    thread.start()
+    thread.join()
+    assert capsys.readouterr().out.splitlines() == [
+        "[stet] Skipped 4 completed runs of step",
+        "from a thread",
+    ]

@@ -178,10 +178,10 @@ class _EndsStreak:
     def __init__(self, stream: Any) -> None:
         self.stream = stream
 
-    def write(self, text: str) -> int:
+    def write(self, text: str) -> Any:
         if _counting():
             end_streak()
-        return int(self.stream.write(text))
+        return self.stream.write(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
         if _counting():
@@ -189,6 +189,8 @@ class _EndsStreak:
         self.stream.writelines(lines)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "stream":  # not set yet (a copy being made)
+            raise AttributeError(name)
         return getattr(self.stream, name)
 
 
@@ -207,13 +209,7 @@ def _watch_streams() -> None:
         if own is None:  # a plain file object: stand in for it
             setattr(sys, name, _EndsStreak(stream))
             continue
-        write = stream.write  # a stream of Python code (a kernel's): wrap its write
-
-        def ending(text: str, write: Any = write) -> Any:
-            if _counting():
-                end_streak()
-            return write(text)
-
+        ending = _ending(stream.write)  # a stream of Python code (a kernel's): wrap its write
         before = own.get("write", _ABSENT)
         try:
             stream.write = ending
@@ -221,6 +217,17 @@ def _watch_streams() -> None:
             setattr(sys, name, _EndsStreak(stream))
             continue
         _patched.append((stream, before, ending))
+
+
+def _ending(write: Callable[..., Any]) -> Callable[..., Any]:
+    """``write``, ending the skip streak first while skips are being counted."""
+
+    def ending(*args: Any, **kwargs: Any) -> Any:
+        if _counting():
+            end_streak()
+        return write(*args, **kwargs)
+
+    return ending
 
 
 def _unwatch_streams() -> None:
