@@ -290,3 +290,9 @@ def test_another_threads_output_ends_the_streak_too(capsys: pytest.CaptureFixtur
         "[stet] Skipped 4 completed runs of step",
         "from a thread",
     ]
+
+
+def test_load_of_a_missing_store_names_load() -> None:
+    with pytest.raises(FileNotFoundError, match=r"stet\.load: No stet store at this path yet"):
+        stet.load("none.csv")
+    assert not Path("none.csv").exists()

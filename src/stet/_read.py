@@ -256,7 +256,12 @@ def load(
             "stet.load needs pandas: pip install 'stet[pandas]'. "
             "stet.records(store) gives the same runs as plain dicts without it."
         ) from None
-    columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
+    try:
+        columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
+    except FileNotFoundError as error:  # as records raises it, named for load
+        raise FileNotFoundError(
+            error.errno, f"stet.load: {error.strerror}", error.filename
+        ) from None
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
 
