@@ -3,8 +3,10 @@
 Skip lines come in streaks: the first ``skip_lines`` of a streak are printed, the rest are
 counted and condensed into one line when the streak ends (a call that runs, a call of
 another function, ``status``/``reset``, the end of a notebook cell, the next prompt of
-the plain REPL, or the process), and before anything else is printed: while skips are
-being counted, standard output and standard error end the streak before they write.
+the plain REPL, or the process). Their line comes before anything else the program
+prints: while skips are being counted, standard output and standard error print it
+before they write; a streak that goes on after such output (a loop that skips and
+prints) counts its further skips silently, and sums them up when it ends.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ _streak_count = 0
 _streak_running = 0  # of the streak's skips past its limit, how many were running elsewhere
 _streak_failed = 0  # ... and how many had failed before (failures="skip")
 _streak_limit = 10
+# Other output came after the streak's summary line: it goes on, counted silently, and
+# its further skips are summed up ("... more ...") when it ends
+_streak_quiet = False
 _hooks_installed = False
 
 
@@ -102,13 +107,13 @@ def skipped(
     ``failed`` is the error of its recorded failure when it was skipped for that.
     """
     global _streak_function, _streak_name, _streak_count, _streak_limit, _streak_running
-    global _streak_failed
+    global _streak_failed, _streak_quiet
     _install_hooks()
     with _lock:
         if _streak_function != function:
             _flush_locked()
             _streak_function, _streak_name = function, name
-            _streak_count, _streak_limit = 0, skip_lines
+            _streak_count, _streak_limit, _streak_quiet = 0, skip_lines, False
         _streak_count += 1
         if _streak_count <= _streak_limit:
             if running is not None:
@@ -118,7 +123,7 @@ def skipped(
             else:
                 _emit(f"Skipping {call}")
             return
-        if _streak_count == _streak_limit + 1:  # the first skip counted, not printed
+        if _streak_count == _streak_limit + 1 and not _streak_quiet:  # first one counted
             _watch_streams()
         if running is not None:
             _streak_running += 1
@@ -133,19 +138,37 @@ def end_streak() -> None:
 
 
 def _flush_locked() -> None:
-    global _streak_function, _streak_count, _streak_running, _streak_failed
+    global _streak_function, _streak_count, _streak_running, _streak_failed, _streak_quiet
     hidden = _streak_count - _streak_limit
     text = _condensed(hidden) if _streak_function is not None and hidden > 0 else None
     _streak_function, _streak_count, _streak_running, _streak_failed = None, 0, 0, 0
+    _streak_quiet = False
     _unwatch_streams()
     if text is not None:
+        _emit(text)
+
+
+def _before_output() -> None:
+    """The program prints while skips are being counted: their line comes first.
+
+    The streak goes on quietly: the skips that follow, in a loop that also prints, are
+    counted, not printed, and summed up when the streak ends.
+    """
+    global _streak_count, _streak_running, _streak_failed, _streak_limit, _streak_quiet
+    with _lock:
+        if not _counting():
+            return
+        text = _condensed(_streak_count - _streak_limit)
+        _streak_count, _streak_running, _streak_failed = 0, 0, 0
+        _streak_limit, _streak_quiet = 0, True
+        _unwatch_streams()
         _emit(text)
 
 
 def _condensed(hidden: int) -> str:
     """The line that stands for the ``hidden`` skips of the current streak."""
     noun = "run" if hidden == 1 else "runs"
-    more = " more" if _streak_limit else ""
+    more = " more" if _streak_limit or _streak_quiet else ""
     running, failed = _streak_running, _streak_failed
     done = hidden - running - failed
     if not running and not failed:
@@ -163,12 +186,13 @@ def _condensed(hidden: int) -> str:
 
 
 def _counting() -> bool:
-    """The current streak has skips counted and not printed yet."""
-    return _streak_function is not None and _streak_count > _streak_limit
+    """The current streak has skips counted and not printed yet, and other output ends
+    that (it has not come since the streak's summary line)."""
+    return _streak_function is not None and _streak_count > _streak_limit and not _streak_quiet
 
 
 class _EndsStreak:
-    """A standard stream that, while skips are being counted, ends the streak before it
+    """A standard stream that, while skips are being counted, prints their line before it
     writes: the condensed line comes before whatever the program prints next.
 
     It stands in for a stream whose ``write`` cannot be replaced (a plain file object);
@@ -180,12 +204,12 @@ class _EndsStreak:
 
     def write(self, text: str) -> Any:
         if _counting():
-            end_streak()
+            _before_output()
         return self.stream.write(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
         if _counting():
-            end_streak()
+            _before_output()
         self.stream.writelines(lines)
 
     def __getattr__(self, name: str) -> Any:
@@ -200,7 +224,8 @@ _patched: list[tuple[Any, Any, Any]] = []
 
 
 def _watch_streams() -> None:
-    """Make standard output and standard error end the streak before they write."""
+    """Make standard output and standard error print the counted skips' line before
+    they write."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None or isinstance(stream, _EndsStreak):
@@ -220,11 +245,11 @@ def _watch_streams() -> None:
 
 
 def _ending(write: Callable[..., Any]) -> Callable[..., Any]:
-    """``write``, ending the skip streak first while skips are being counted."""
+    """``write``, printing the counted skips' line first."""
 
     def ending(*args: Any, **kwargs: Any) -> Any:
         if _counting():
-            end_streak()
+            _before_output()
         return write(*args, **kwargs)
 
     return ending

@@ -258,3 +258,21 @@ def test_load_and_records_read_old_runs_with_a_new_parameters_default(tmp_path: 
         "ran 0.1 6",
         "[5, 5, 6]",
     ], done.stdout
+
+
+def test_a_loop_that_skips_and_prints_stays_condensed(tmp_path: Path) -> None:
+    script = (
+        STREAK + "for n in range(5):\n    f(n)\n" + "for n in range(5):\n    f(n)\n    print(n)\n"
+    )
+    done = outside.run_script(script, tmp_path)
+    assert done.stdout.splitlines() == [
+        "[stet] Skipping f(n=0)",
+        "0",
+        "[stet] Skipping f(n=1)",
+        "1",
+        "[stet] Skipped 1 more completed run of f",
+        "2",
+        "3",
+        "4",
+        "[stet] Skipped 2 more completed runs of f",
+    ], done.stdout
