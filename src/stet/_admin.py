@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from . import _report
 from ._grid import Grid
@@ -14,6 +15,7 @@ from ._store import (
     FUNCTION_COLUMN,
     RESERVED_PREFIX,
     TIMESTAMP_COLUMN,
+    DamagedStoreError,
     FunctionIndex,
     KeySpec,
     Snapshot,
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ._claims import Claim
     from ._values import Cell
 
-__all__ = ["matcher", "reset", "status", "status_data"]
+__all__ = ["matcher", "print_status", "record_times", "reset", "status", "status_data"]
 
 if TYPE_CHECKING:
     StorePath = str | os.PathLike[str]
@@ -54,10 +56,14 @@ def status(
             has got, ``37/220 done (16.8%), 2 running, ETA 1h12m``. Its names must be
             the store's key columns; the ETA comes from the pace of the latest records.
 
-    Raises:
-        FileNotFoundError: no store exists at ``store``.
+    No store at ``store`` is one line saying so.
     """
     _status(store, function, grid, None)
+
+
+def print_status(store: StorePath, function: str | None = None) -> None:
+    """:func:`status` for the command line: no store is a ``FileNotFoundError``."""
+    _status(store, function, None, None, missing_ok=False)
 
 
 def _status(
@@ -65,28 +71,37 @@ def _status(
     function: str | None,
     grid: Any,
     spec_grid: tuple[KeySpec, Grid] | None,
+    missing_ok: bool = True,
 ) -> None:
-    """``status``; ``spec_grid`` is a decorated function's own key and grid, if known."""
+    """``status``; ``spec_grid`` is a decorated function's own key and grid, if known.
+
+    No store is one line (``missing_ok``), or ``FileNotFoundError``.
+    """
     projected = grid is not None and spec_grid is None
-    handle, snapshot, running = _read(store, function)
+    try:
+        handle, snapshot, running = _read(store, function)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+        _report.line(_report.no_store(get_store(store).name))
+        return
     if grid is not None or spec_grid is not None:
         if spec_grid is None:
             spec_grid = _store_grid(snapshot, function, grid)
         function = spec_grid[0].function
     facts = _facts(handle.name, snapshot, running, function)
     count = facts["completed"]
-    noun = "experiment" if count == 1 else "experiments"
     what = f" of {function}" if function is not None else ""
     lines = [f"Store: {facts['store']}"]
     if spec_grid is not None:
         rows = _rows_of(snapshot, function)
         lines.append(_progress_line(snapshot, rows, running, *spec_grid, projected))
-    lines.append(f"{count:,} completed {noun}{what} recorded")
+    lines.append(f"{_report.plural(count, 'completed experiment')}{what} recorded")
     lines += _running_lines(running)
     if facts["failed"]:
         failed = facts["failed"]
         lines.append(
-            f"{failed:,} failed {'run' if failed == 1 else 'runs'} not completed since "
+            f"{_report.plural(failed, 'failed run')} not completed since "
             f"(latest error: {facts['latest_error']})"
         )
     lines.append(f"Last run: {facts['last_run'] or 'never'}")
@@ -140,6 +155,7 @@ def _facts(
         label = snapshot.function_of(row) or "?"
         counts[label] = counts.get(label, 0) + 1
     failed, latest = _failed_runs(snapshot, rows)
+    record_times(snapshot, name)  # a damaged one is an error here as in load and records
     return {
         "store": name,
         "completed": len(completed),
@@ -155,6 +171,33 @@ def _facts(
         ],
         "functions": counts,
     }
+
+
+def record_times(snapshot: Snapshot, name: str) -> list[datetime | None]:
+    """Each record's ``_stet_timestamp`` as a ``datetime`` (None: the record has none).
+
+    Raises:
+        DamagedStoreError: a timestamp is not ISO 8601; the message names its line.
+    """
+    if TIMESTAMP_COLUMN not in snapshot.header:
+        return [None] * (len(snapshot.columns[0]) if snapshot.header else 0)
+    stamps = snapshot.columns[snapshot.header.index(TIMESTAMP_COLUMN)]
+    read = datetime.fromisoformat
+    try:
+        return [None if stamp == "" else read(str(stamp)) for stamp in stamps]
+    except (TypeError, ValueError):
+        pass
+    for number, stamp in enumerate(stamps, start=snapshot.first_line):
+        try:
+            if stamp != "":
+                read(str(stamp))
+        except (TypeError, ValueError):
+            raise DamagedStoreError(
+                f"{name} is damaged: line {number:,} has the {TIMESTAMP_COLUMN} {stamp!r}, "
+                "which is not an ISO 8601 time (stet writes 2026-03-12T11:48:59.428485+00:00). "
+                "Repair or delete that line; stet changed nothing."
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _failed_runs(snapshot: Snapshot, rows: list[list[Cell]]) -> tuple[int, str | None]:
@@ -240,9 +283,10 @@ def _progress_line(
         failed = last_failures(spec.function) or 0
     if failed:
         parts.append(f"{failed:,} failed last time")
-    if pending:
+    if len(pending) > failed:  # runs left that have not failed: their time can be told
         stamp = snapshot.header.index(TIMESTAMP_COLUMN)
-        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], len(pending), now)
+        remaining = len(pending) - failed
+        seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], remaining, now)
         if seconds is not None:
             parts.append(f"ETA {duration(seconds)}")
     return ", ".join(parts)
@@ -315,7 +359,7 @@ def _running_lines(claims: list[Claim], hosts_shown: int = 5, pids_shown: int = 
             shown += f" and {len(listed) - pids_shown} more"
         parts.append(f"{host} ({'pid' if len(listed) == 1 else 'pids'} {shown})")
     if len(pids) > hosts_shown:
-        parts.append(f"and {len(pids) - hosts_shown} more hosts")
+        parts.append(f"and {_report.plural(len(pids) - hosts_shown, 'more host')}")
     return [f"{len(claims):,} running now: {', '.join(parts)}"]
 
 

@@ -6,9 +6,25 @@ import contextlib
 import itertools
 import os
 
-__all__ = ["write_atomically"]
+__all__ = ["store_path", "write_atomically"]
 
 _counter = itertools.count()
+
+
+def store_path(given: str) -> str:
+    """The absolute path of a store file given as ``given`` (not a URL), ``~`` expanded.
+
+    A path ending in ``/`` names a directory, not a store file: ``ValueError``.
+    """
+    if given.endswith(("/", os.sep)):
+        stripped = given.rstrip("/" + os.sep)
+        _, extension = os.path.splitext(stripped)
+        meant = stripped if extension else os.path.join(stripped or ".", "runs.csv")
+        raise ValueError(
+            f"the store path {given!r} ends in '/', so it names a directory, not a store "
+            f"file; give the store's file name, such as {meant!r}"
+        )
+    return os.path.abspath(os.path.expanduser(given))
 
 
 def write_atomically(path: str, data: bytes) -> None:

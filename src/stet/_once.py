@@ -14,6 +14,7 @@ import os
 
 from . import _report
 from ._claims import DEFAULT_LEASE, Claim, check_lease
+from ._files import store_path
 from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
             (only its failure records, with ``failed=True``)."""
 
 
-__all__ = ["DEFAULT_STORE", "CallPlan", "FailedBefore", "error_text", "once"]
+__all__ = ["DEFAULT_STORE", "CallPlan", "FailedBefore", "error_text", "key_specs", "once"]
 
 DEFAULT_STORE = "_stet_store.csv"
 _MISSING: Any = object()
@@ -215,6 +216,15 @@ def _unsupported(function: str, parameter: str, error: UnsupportedValueError) ->
     )
 
 
+_declared: dict[Store, dict[str, KeySpec]] = {}  # store -> function -> its key, latest
+
+
+def key_specs(store: Store) -> list[KeySpec]:
+    """The keys of the functions decorated in this process that use ``store`` (the
+    latest definition of each)."""
+    return list(_declared.get(store, {}).values())
+
+
 class Runner:
     """The per-function state behind a wrapper: its plan, store and index."""
 
@@ -227,6 +237,7 @@ class Runner:
         self.store: Store = get_store(options.path)
         self.store.name = options.store
         self._index: FunctionIndex | None = None
+        _declared.setdefault(self.store, {})[self.label] = plan.key_spec(self.label)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # another process reads its own index
@@ -382,7 +393,10 @@ class _Options:
         if not isinstance(skip_lines, int) or skip_lines < 0:
             raise ValueError(f"@stet.once: skip_lines must be a whole number >= 0: {skip_lines!r}")
         # fixed now: workers and chdir agree
-        self.path = self.store if is_url(self.store) else os.path.abspath(self.store)
+        try:
+            self.path = self.store if is_url(self.store) else store_path(self.store)
+        except ValueError as error:
+            raise ValueError(f"@stet.once: {error}") from None
         self.claims = bool(claims)
         self.lease, self.heartbeat = check_lease(lease, heartbeat)
         self.key = key

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
-from ._admin import matcher
-from ._once import DEFAULT_STORE
+from ._admin import matcher, record_times
+from ._once import DEFAULT_STORE, key_specs
 from ._results import is_result_column, result_cell_value
-from ._store import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, get_store
+from ._store import (
+    ERROR_COLUMN,
+    FUNCTION_COLUMN,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+    Snapshot,
+    get_store,
+)
 from ._values import ArrayValue, value_from_text
 
 TYPE_CHECKING = False
@@ -18,7 +24,7 @@ if TYPE_CHECKING:
 
     import pandas
 
-    from ._store import Snapshot
+    from ._store import KeySpec
     from ._values import Cell
 
     StorePath = str | os.PathLike[str]
@@ -38,7 +44,9 @@ def records(
     Each dict holds the record's own columns: parameters and results as Python values
     (numbers, strings, bools, None, tuples; lists in results), ``_stet_timestamp`` as a
     timezone-aware ``datetime``, and ``_stet_function`` when the store holds runs of
-    several functions.
+    several functions. A record made before a key parameter with a default was added
+    holds that default, as the skip logic reads it, when the function is decorated in
+    this process.
 
     Args:
         store: the store's path or URL.
@@ -52,7 +60,7 @@ def records(
         FileNotFoundError: no store exists at ``store``.
         ValueError: ``key_dict`` names a column the store does not have.
     """
-    columns, values = _table(store, key_dict, function, failed, text_times=False)
+    columns, values = _table(store, key_dict, function, failed, "stet.records", text_times=False)
     return [
         {c: v for c, v in zip(columns, row, strict=True) if v is not _MISSING}
         for row in zip(*values, strict=True)
@@ -68,6 +76,7 @@ def _table(
     key_dict: Mapping[str, Any] | None,
     function: str | None,
     failed: bool,
+    api: str,
     text_times: bool,
 ) -> tuple[list[str], list[list[Any]]]:
     """The chosen records column by column: the columns that any of them has (stet's
@@ -75,11 +84,16 @@ def _table(
 
     Column by column, a grid axis's repeated texts are read once each. Timestamps are
     ``datetime`` values, or their text with ``text_times`` (for pandas to read).
+    ``api`` (``stet.load``) starts the messages of errors in the arguments. A key
+    parameter added later with a default has that default in the records that lack it
+    and that its function counts as runs (a function decorated in this process).
     """
     handle = get_store(store)
     snapshot = handle.snapshot()
+    times = record_times(snapshot, handle.name)  # checked whatever the records chosen
+    snapshot = _with_defaults(snapshot, key_specs(handle))
     header, stored = snapshot.header, snapshot.columns
-    chosen = _chosen(snapshot, key_dict, function, failed, f"stet.records: {handle.name}")
+    chosen = _chosen(snapshot, key_dict, function, failed, f"{api}: {handle.name}")
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
     order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
@@ -98,8 +112,74 @@ def _table(
         if all(cell == "" for cell in cells):
             continue
         columns.append(column)
-        values.append(_column_values(column, cells, text_times))
+        if column == TIMESTAMP_COLUMN and not text_times:
+            chosen_times = times if every else [times[i] for i in chosen]
+            values.append([_MISSING if t is None else t for t in chosen_times])
+            continue
+        values.append(_column_values(column, cells))
     return columns, values
+
+
+def _with_defaults(snapshot: Snapshot, specs: list[KeySpec]) -> Snapshot:
+    """``snapshot`` with the defaults filled in that the skip logic reads into records.
+
+    A record of a function lacking a key parameter (one added to the key since it was
+    recorded) counts as that function's run with the parameter's default, when every
+    parameter it lacks has a default and it holds no column outside the key (as
+    ``FunctionIndex`` reads it); here it gets those defaults' cells.
+    """
+    header, columns = snapshot.header, snapshot.columns
+    count = len(columns[0]) if header else 0
+    filled: dict[str, list[Cell]] = {}
+    for spec in specs:
+        lacking = [
+            c
+            for c in spec.columns
+            if c not in header or "" in columns[header.index(c)] or c in filled
+        ]
+        defaults = dict(zip(spec.columns, spec.default_texts, strict=True))
+        texts = {c: text for c, text in defaults.items() if text is not None}
+        fillable = [c for c in lacking if c in texts]
+        if not count or not fillable:
+            continue
+        for column in fillable:
+            if column not in filled:
+                cells = columns[header.index(column)] if column in header else [""] * count
+                filled[column] = list(cells)
+        labels = columns[header.index(FUNCTION_COLUMN)] if FUNCTION_COLUMN in header else None
+        owner = snapshot.owner or ""
+        required = [  # without a default: a record lacking one is no run of the function
+            columns[header.index(c)] if c in header else None
+            for c in spec.columns
+            if defaults[c] is None
+        ]
+        foreign = [
+            columns[i]
+            for i, c in enumerate(header)
+            if not c.startswith(RESERVED_PREFIX)
+            and c not in spec.columns
+            and not is_result_column(c)
+        ]
+        for i in range(count):
+            if (str(labels[i]) or owner if labels is not None else owner) != spec.function:
+                continue
+            if any(cells is None or cells[i] == "" for cells in required):
+                continue
+            if any(cells[i] != "" for cells in foreign):
+                continue
+            for column in fillable:
+                cells = filled[column]
+                if cells[i] == "":
+                    cells[i] = texts[column]
+    if not filled:
+        return snapshot
+    new = [c for c in filled if c not in header]
+    keys = [c for c in header if not c.startswith(RESERVED_PREFIX)]
+    own = [c for c in header if c.startswith(RESERVED_PREFIX)]
+    wider = [*keys, *new, *own]
+    taken = {c: filled.get(c) or columns[header.index(c)] for c in header}
+    taken.update(filled)
+    return Snapshot(wider, None, snapshot.owner, [taken[c] for c in wider], snapshot.first_line)
 
 
 def _chosen(
@@ -125,11 +205,10 @@ def _chosen(
     return chosen
 
 
-def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any]:
+def _column_values(column: str, cells: list[Cell]) -> list[Any]:
     """A column's cells as the Python values they stand for (``_MISSING`` for ``""``)."""
-    if column == TIMESTAMP_COLUMN:
-        read = str if text_times else _time
-        return [_MISSING if cell == "" else read(cell) for cell in cells]
+    if column == TIMESTAMP_COLUMN:  # text, for pandas (records has its datetimes)
+        return [_MISSING if cell == "" else str(cell) for cell in cells]
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
         return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
@@ -149,10 +228,6 @@ def _column_values(column: str, cells: list[Cell], text_times: bool) -> list[Any
                 memo[cell] = value
         values.append(value)
     return values
-
-
-def _time(cell: Cell) -> datetime:
-    return datetime.fromisoformat(str(cell))
 
 
 def load(
@@ -181,7 +256,12 @@ def load(
             "stet.load needs pandas: pip install 'stet[pandas]'. "
             "stet.records(store) gives the same runs as plain dicts without it."
         ) from None
-    columns, values = _table(store, key_dict, function, failed, text_times=True)
+    try:
+        columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
+    except FileNotFoundError as error:  # as records raises it, named for load
+        raise FileNotFoundError(
+            error.errno, f"stet.load: {error.strerror}", error.filename
+        ) from None
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
 
@@ -193,7 +273,13 @@ def _series(pandas: Any, column: str, values: list[Any]) -> Any:
     filled = [None if v is _MISSING else v for v in values] if missing else values
     if column == TIMESTAMP_COLUMN:
         stamps = pandas.Series(filled, dtype=object)
-        return pandas.to_datetime(stamps, utc=True, format="ISO8601")
+        try:
+            return pandas.to_datetime(stamps, utc=True, format="ISO8601")
+        except ValueError:  # ISO 8601 forms pandas does not read (checked before)
+            from datetime import datetime
+
+            times = [None if s is None else datetime.fromisoformat(s) for s in filled]
+            return pandas.to_datetime(pandas.Series(times, dtype=object), utc=True)
     kinds = set(map(type, present))
     if kinds == {bool}:
         return pandas.Series(filled, dtype="boolean" if missing else "bool")

@@ -31,6 +31,7 @@ from datetime import datetime
 from . import _report
 from ._claims import Claim, Worker, heartbeat
 from ._exit import at_exit
+from ._files import store_path
 from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
@@ -284,11 +285,13 @@ class Snapshot:
         rows: list[list[Cell]] | None,
         owner: str | None,
         columns: list[list[Cell]] | None = None,
+        first_line: int = 1,  # the line number of the first record, for messages
     ) -> None:
         self.header = header
         self._rows = rows
         self._columns = columns
         self.owner = owner
+        self.first_line = first_line
 
     @property
     def rows(self) -> list[list[Cell]]:
@@ -523,7 +526,7 @@ class Store:
         problem = _header_problem(chunk.header, self.name)
         if problem is not None:
             raise problem
-        return Snapshot(chunk.header, None, self._read_owner(), chunk.columns)
+        return Snapshot(chunk.header, None, self._read_owner(), chunk.columns, chunk.first_line)
 
     # -- writing
 
@@ -806,7 +809,7 @@ _registry_lock = threading.Lock()
 def get_store(location: str | os.PathLike[str]) -> Store:
     """The process's one ``Store`` for a location (relative paths: the working directory)."""
     given = os.fspath(location)
-    path = given if is_url(given) else os.path.abspath(given)
+    path = given if is_url(given) else store_path(given)
     with _registry_lock:
         store = _registry.get(path)
         if store is None:

@@ -9,6 +9,7 @@ call of the function would: the sweep adds bookkeeping, not another way to recor
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
@@ -80,7 +81,7 @@ class SweepSummary:
             not finished by an executor that broke.
         seconds: the sweep's wall time.
         failures: one :class:`Failure` per run that raised, with its traceback.
-        interrupted: stopped by Ctrl-C (``KeyboardInterrupt``).
+        interrupted: stopped by Ctrl-C (``KeyboardInterrupt``) before every run ended.
         stopped: stopped after ``max_failures`` failures, or by a broken executor.
     """
 
@@ -325,8 +326,9 @@ class _Sweep:
                             in_flight.pop(future)
                     if in_flight:
                         _report.line(
-                            f"Interrupted: waiting for {len(in_flight):,} started "
-                            f"{'batch' if len(in_flight) == 1 else 'batches'} to finish; "
+                            "Interrupted: waiting for "
+                            f"{_report.plural(len(in_flight), 'started batch', 'started batches')}"
+                            " to finish; "
                             "press Ctrl-C again not to wait (their runs then finish, or are "
                             "released, in the workers)"
                         )
@@ -403,10 +405,11 @@ class _Sweep:
     def _take(self, outcomes: list[Outcome], batch: list[dict[str, Any]]) -> None:
         """Count what became of a batch's runs."""
         summary = self.summary
-        advanced = 0
+        advanced = 0  # runs completed: the bar counts what the closing line calls done
         for (kind, seconds, failure), kwargs in zip(outcomes, batch, strict=True):
             if kind == RAN:
                 summary.ran += 1
+                advanced += 1
                 self.run_seconds += seconds
                 self.runs_timed += 1
             elif kind == FAILED:
@@ -420,30 +423,30 @@ class _Sweep:
                 if self.max_failures is not None and summary.failed >= self.max_failures:
                     if not summary.stopped:
                         _report.line(
-                            f"Stopping: {summary.failed:,} "
-                            f"{'run' if summary.failed == 1 else 'runs'} failed "
+                            f"Stopping: {_report.plural(summary.failed, 'run')} failed "
                             f"(max_failures={self.max_failures})"
                         )
                     summary.stopped = True
             elif kind == DONE_ELSEWHERE:
                 summary.done_elsewhere += 1
+                advanced += 1
             elif kind == RUNNING_ELSEWHERE:
                 summary.running_elsewhere += 1
             elif kind == FAILED_BEFORE:
                 summary.failed_before += 1
-            else:
-                continue  # not run: counted at the end
-            advanced += 1
         bar = self.bar
-        if bar is not None and advanced:
-            bar.update(advanced)
+        if bar is not None:
             others = []
             if summary.failed:
                 others.append(f"{summary.failed:,} failed")
+            if summary.failed_before:
+                others.append(f"{summary.failed_before:,} failed before")
             if summary.running_elsewhere:
                 others.append(f"{summary.running_elsewhere:,} elsewhere")
             if others:
-                bar.set_postfix_str(", ".join(others), refresh=False)
+                bar.set_postfix_str(", ".join(others), refresh=not advanced)
+            if advanced:
+                bar.update(advanced)
 
     def finish(self, started: float) -> None:
         summary = self.summary
@@ -460,7 +463,11 @@ class _Sweep:
         if self.bar is not None:
             self.bar.close()
             _report.route_through(None)
+            _flush(sys.stderr)  # the closed bar before the closing line (a kernel buffers it)
         _last_failures[summary.function] = summary.failed
+        if summary.interrupted and not summary.not_run:
+            summary.interrupted = False  # a Ctrl-C came once every run had ended: it stopped
+            # nothing (the KeyboardInterrupt still stops the program)
         if self.pending:
             _report.line(str(summary))
             if summary.interrupted:
@@ -610,13 +617,14 @@ def _capacity(executor: Executor) -> int:
 def _bar(progress: bool | str, summary: SweepSummary) -> Any:
     if progress is False or (progress is True and not _interactive()):
         return None
-    if progress == "always" and not _interactive():
-        from tqdm import tqdm
+    if (progress == "always" and not _interactive()) or (_in_notebook() and not _widgets()):
+        from tqdm import tqdm  # text (in a notebook without ipywidgets, tqdm.auto warns)
     else:
         from tqdm.auto import tqdm
     return tqdm(
         total=summary.total,
-        initial=summary.done_before + summary.failed_before,
+        initial=summary.done_before,
+        postfix=f"{summary.failed_before:,} failed before" if summary.failed_before else None,
         desc=summary.function,
         unit="run",
         dynamic_ncols=True,
@@ -628,6 +636,23 @@ def _interactive() -> bool:
     stderr = sys.stderr
     if stderr is not None and hasattr(stderr, "isatty") and stderr.isatty():
         return True
+    return _in_notebook()
+
+
+def _flush(stream: Any) -> None:
+    with contextlib.suppress(Exception):  # closed, or not a file at all
+        stream.flush()
+
+
+def _widgets() -> bool:
+    """ipywidgets, which tqdm's notebook bar needs, can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
+def _in_notebook() -> bool:
+    """This runs in a Jupyter kernel."""
     ipython = sys.modules.get("IPython")
     get_ipython = getattr(ipython, "get_ipython", None)
     shell = get_ipython() if get_ipython is not None else None

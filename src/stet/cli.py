@@ -229,9 +229,9 @@ def _status(args: argparse.Namespace) -> int:
         data = status_data(args.store, function=args.function)
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        from ._admin import status
+        from ._admin import print_status
 
-        status(args.store, function=args.function)
+        print_status(args.store, function=args.function)
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ import io
 from operator import itemgetter
 
 from .._files import write_atomically
+from .._report import plural
 from .base import Chunk, DamagedStoreError
 from .linefile import LineFile
 
@@ -62,8 +63,9 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
             continue  # a blank line carries nothing
         if len(row) != width:
             raise DamagedStoreError(
-                f"{name} is damaged: line {first_line + reader.line_num - 1} has {len(row)} "
-                f"cells where the header has {width}. Repair or delete that line; stet "
+                f"{name} is damaged: line {first_line + reader.line_num - 1} has "
+                f"{plural(len(row), 'cell')} where the header has {width}. Repair or delete "
+                "that line; stet "
                 "changed nothing."
             )
         rows.append(row)
