@@ -31,6 +31,7 @@ from datetime import datetime
 from . import _report
 from ._claims import Claim, Worker, heartbeat
 from ._exit import at_exit
+from ._files import is_denied
 from ._lock import StoreLock
 from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
@@ -387,7 +388,11 @@ class Store:
                 return index
             index = FunctionIndex(spec)
             self._indexes[spec.function] = index
-            self._site.prepare()
+            try:
+                self._site.prepare()
+            except OSError as error:  # a directory this user may not make: nothing to
+                if not is_denied(error):  # read, and a call that runs is refused first
+                    raise
             self._reload()
             if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
                 with _if_permitted(self._lock) as held:  # a store it may only read: as it is

@@ -168,6 +168,51 @@ def test_a_read_only_store_file_in_a_writable_directory_names_the_file(
     assert f"may not write the file {runs / 's.csv'}" in done.stderr
 
 
+def test_a_store_in_a_new_directory_under_a_read_only_one_is_refused_before_the_body(
+    tmp_path: Path, restore: None
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o555)
+    code = RUN.format(ext="csv", claims=True).replace("runs/s.csv", "shared/new/s.csv")
+    done = outside.run_script(code, tmp_path, unprivileged=True)
+    assert "BODY RAN" not in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert "f() did not run: stet could not record it in shared/new/s.csv" in last
+    assert f"may not write the directory {shared}" in last
+    assert os.listdir(shared) == []
+
+
+KILLED = """
+import os, signal
+import stet
+
+@stet.once(store="runs/s.csv")
+def f(n):
+    if n == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # killed mid-run: its claim files stay
+
+f(1)
+f(2)
+"""
+
+
+def test_the_claims_a_killed_worker_left_are_read_without_writing(
+    tmp_path: Path, restore: None
+) -> None:
+    done = outside.run_script(KILLED, tmp_path)
+    assert done.returncode == -9
+    runs = tmp_path / "runs"
+    assert (runs / "s.csv.claims" / "journal").exists()
+    make_read_only(runs)
+    before = listing(runs)
+    status = outside.run_cli(["status", "runs/s.csv"], tmp_path, unprivileged=True)
+    assert status.returncode == 0, status.stderr
+    assert "[stet] 1 completed experiment recorded" in status.stdout
+    assert "running now" not in status.stdout  # its worker is gone
+    assert listing(runs) == before
+
+
 SWEEP = """
 import stet
 

@@ -82,7 +82,8 @@ class FileSite:
         directory = os.path.dirname(os.path.abspath(self.path))
         while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
             directory = os.path.dirname(directory)  # made at the first record: its parent
-        paths = [directory, self.path, self.lock.path]
+        claims = self.claims.directory
+        paths = [directory, self.path, self.lock.path, claims, os.path.join(claims, "journal")]
         paths += [self.path + suffix for suffix in _DATABASE_FILES]
         if os.path.isdir(self.path):  # a directory store: stet's files in it too
             with os.scandir(self.path) as entries:
