@@ -268,6 +268,9 @@ def test_a_torn_last_record_is_left_out_and_left_alone(
     assert "[stet] 2 completed experiments recorded" in status.stdout
     show = outside.run_cli(["show", f"runs/s.{ext}"], tmp_path, unprivileged=True)
     assert [line.split()[0] for line in show.stdout.splitlines()] == ["n", "1", "2"]
+    skip = outside.run_script(READ.format(ext=ext), tmp_path, "out.csv", unprivileged=True)
+    assert "skipped f(1)" in skip.stdout, skip.stderr  # the index leaves the tail alone too
+    assert "BODY RAN" not in skip.stdout
     assert listing(runs) == before
     assert target.read_bytes().endswith(half)
 
