@@ -357,7 +357,7 @@ def test_reset_asks_and_an_answer_y_removes() -> None:
     assert [r["seed"] for r in stet.records("runs.csv")] == [0, 0, 0]
     out = succeeded(cli("reset", "runs.csv", stdin="yes\n"))
     assert out == ("[stet] Clear all 3 runs from runs.csv? [y/N] [stet] Store cleared: runs.csv\n")
-    assert succeeded(cli("show", "runs.csv")) == "No completed runs recorded in runs.csv\n"
+    assert not Path("runs.csv").exists()  # issue 13: a full reset removes the store
 
 
 def test_reset_without_an_answer_is_an_error_and_changes_nothing() -> None:

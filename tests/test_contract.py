@@ -270,7 +270,10 @@ def test_reset_one_run_then_all(tmp_path: Path, new_store: Callable[..., str]) -
     ]
     out = run(script(store, "stet.reset(sys.argv[1], confirm=False)\n"), tmp_path, str(store))
     assert "Store cleared" in out
-    assert records(store) == []
+    if str(store).startswith("postgresql://"):
+        assert records(store) == []
+    else:  # issue 13: a full reset removes a file store, as before its first run
+        assert not Path(store).exists()
     assert run(script(store, GRID), tmp_path).count("ran ") == 12
 
 

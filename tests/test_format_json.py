@@ -266,4 +266,4 @@ def test_reset_of_one_run(tmp_path: Path) -> None:
     assert run(script(store, grid), tmp_path).splitlines() == ["ran 0.25 1 x"]
     assert len(array(store)) == 6
     stet.reset(store, confirm=False)
-    assert array(store) == []
+    assert not store.exists()  # issue 13: a full reset removes the store

@@ -430,7 +430,7 @@ def test_reset_all_and_rerun(capsys: pytest.CaptureFixture[str]) -> None:
     experiment(1)
     stet.reset()
     assert capsys.readouterr().out.endswith("[stet] Store cleared: _stet_store.csv\n")
-    assert rows() == [["alpha", "beta", "_stet_timestamp"]]
+    assert not Path("_stet_store.csv").exists()  # issue 13: a full reset removes the file
     experiment(1)
     assert len(calls) == 2
 
@@ -552,8 +552,12 @@ def test_reset_asks_on_an_interactive_terminal(tmp_path: Path, answer: str, kept
     run_script(tmp_path, "import stet\n@stet.once\ndef f(a):\n    pass\nf(1)\n")
     out = run_on_a_terminal(tmp_path, "import stet; stet.reset()", answer)
     assert "Clear all 1 run from _stet_store.csv? [y/N]" in out
-    assert len(rows(tmp_path / "_stet_store.csv")) == (2 if kept else 1)
-    assert ("Nothing changed" in out) == kept
+    # issue 13: a full reset removes the store, and "no" says Aborted
+    if kept:
+        assert len(rows(tmp_path / "_stet_store.csv")) == 2
+    else:
+        assert not (tmp_path / "_stet_store.csv").exists()
+    assert ("Aborted" in out) == kept
 
 
 def test_store_in_a_new_directory_is_created_before_the_run() -> None:

@@ -23,6 +23,7 @@ from ._store import (
     get_store,
 )
 from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
+from .formats.base import StoreNotWritableError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -436,10 +437,22 @@ def reset(
         question = f"Remove {count:,} {noun}{_of(function)} from {name}?"
     else:
         question = f"Clear all {count:,} {noun}{_of(function)} from {name}?"
+    problem = handle.write_problem()
+    if problem is not None:
+        raise StoreNotWritableError(
+            f"stet.reset: {name} cannot be changed, as {problem}; nothing changed. Ask for "
+            "write access, or copy it (stet.convert) and reset the copy."
+        )
+    # every record, or every record of the function: the store goes, with its files
+    full = not key_dict and not failed
+    if full and function is not None:
+        full = all(snapshot.function_of(row) == function for row in snapshot.rows)
     if count and not _report.confirm(question, confirm):
-        _report.line("Nothing changed")
+        _report.line("Aborted; nothing changed" if full else "Nothing changed")
         return
-    removed = handle.remove(lambda values: not chosen(values))
+    removed = handle.clear(function) if full else None
+    if removed is None:  # records of other functions stay, or a server's table
+        removed = handle.remove(lambda values: not chosen(values))
     noun = _noun(removed, failed)
     if key_dict:
         _report.line(f"Removed {removed:,} {noun} matching {described} from {name}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 
-__all__ = ["store_path", "write_atomically"]
+__all__ = ["is_denied", "remove_leftovers", "store_path", "write_atomically"]
 
 _counter = itertools.count()
 
@@ -70,6 +71,12 @@ def _sync_directory(directory: str) -> None:
         os.close(fd)
 
 
+def remove_leftovers(path: str) -> None:
+    """Remove the temporary files that killed writers left beside ``path`` (under the
+    store's lock)."""
+    _remove_leftovers(*os.path.split(path))
+
+
 def _remove_leftovers(directory: str, name: str) -> None:
     prefix = f".{name}."
     with os.scandir(directory or ".") as entries:
@@ -77,3 +84,9 @@ def _remove_leftovers(directory: str, name: str) -> None:
             if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(entry.path)
+
+
+def is_denied(error: OSError) -> bool:
+    """Whether an error means "you may read this, not write it": permissions, or a
+    read-only file system."""
+    return isinstance(error, PermissionError) or error.errno == errno.EROFS

@@ -8,15 +8,23 @@ Elsewhere (Windows) it is ``filelock.FileLock``.
 The lock is reentrant within the thread that holds the store's mutex, survives ``fork``
 (a child opens its own descriptor, so it never shares its parent's lock), and notices a
 lock file that was deleted and made anew.
+
+A process that may only read a store (its directory and files are read-only to it) cannot
+open the lock file for writing, nor create it; its reads go without the lock
+(:meth:`StoreLock.if_permitted`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
+from ._files import is_denied
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import TracebackType
 
 __all__ = ["StoreLock"]
@@ -56,6 +64,29 @@ class StoreLock:
         self._depth -= 1
         if self._depth == 0:
             self._release()
+
+    @contextlib.contextmanager
+    def if_permitted(self) -> Iterator[bool]:
+        """The lock, when this process may take it (True); else nothing (False).
+
+        For reads that want the lock but can do without it: a process that may not open
+        the lock file for writing may not write the store either, and what another
+        writer is appending meanwhile is an incomplete last record, which such a read
+        leaves out.
+        """
+        try:
+            self.__enter__()
+        except OSError as error:
+            if not is_denied(error):
+                raise
+            held = False
+        else:
+            held = True
+        try:
+            yield held
+        finally:
+            if held:
+                self.__exit__(None, None, None)
 
     if sys.platform != "win32":
 

@@ -19,6 +19,7 @@ from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
 from .formats import is_url
+from .formats.base import StoreNotWritableError
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
 if TYPE_CHECKING:
@@ -289,6 +290,7 @@ class Runner:
         options = self.options
         if options.failures == "skip" and key in index.failed:
             return FailedBefore(index.failed[key])
+        self.check_writable()
         claim = None
         if options.claims:
             call = functools.partial(self.plan.describe, self.name, values)  # made if needed
@@ -296,6 +298,17 @@ class Runner:
             if claim is None:
                 return holder
         return (values, key, claim)
+
+    def check_writable(self) -> None:
+        """Refuse a call before it runs when its record could not be written."""
+        problem = self.store.write_problem()
+        if problem is not None:
+            raise StoreNotWritableError(
+                f"{self.label}() did not run: stet could not record it in "
+                f"{self.options.store}, as {problem}. Give a store this user can write "
+                f'(@stet.once(store="...")), or ask for write access; reading this store '
+                "(stet.status, stet.records, stet.load) works as it is."
+            )
 
     def _skipped(self, values: tuple[Any, ...], why: Claim | FailedBefore | None = None) -> None:
         if self.options.verbose:

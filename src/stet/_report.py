@@ -314,5 +314,10 @@ def confirm(question: str, ask: bool | None = None) -> bool:
     stdin = sys.stdin
     if ask is False or (ask is None and (stdin is None or not stdin.isatty())):
         return True
-    answer = input(f"[stet] {question} [y/N] ")
+    prompt = f"[stet] {question} [y/N] "
+    if stdin is None:  # standard input is closed: no answer can come, as at its end
+        if sys.stdout is not None:
+            sys.stdout.write(prompt)
+        raise EOFError("no standard input to answer on")
+    answer = input(prompt)
     return answer.strip().lower() in ("y", "yes")

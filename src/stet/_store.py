@@ -31,17 +31,20 @@ from datetime import datetime
 from . import _report
 from ._claims import Claim, Worker, heartbeat
 from ._exit import at_exit
-from ._files import store_path
+from ._files import is_denied, store_path
+from ._lock import StoreLock
 from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
 from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
+from .formats.filesite import FileSite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from ._values import Cell
+    from .formats.base import SiteLock
 
 __all__ = [
     "ERROR_COLUMN",
@@ -364,6 +367,7 @@ class Store:
         self._settle_at_exit = False
         self._tidy_at_exit = False
         self.look_after = 0.0  # time.monotonic() past which a skip looks at the store first
+        self._writable = False  # known to be writable by this process
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -390,12 +394,16 @@ class Store:
                 return index
             index = FunctionIndex(spec)
             self._indexes[spec.function] = index
-            self._site.prepare()
+            try:
+                self._site.prepare()
+            except OSError as error:  # a directory this user may not make: nothing to
+                if not is_denied(error):  # read, and a call that runs is refused first
+                    raise
             self._reload()
             if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
-                with self._lock:
+                with _if_permitted(self._lock) as held:  # a store it may only read: as it is
                     self._reload()
-                    if self._owner is None:
+                    if self._owner is None and held:
                         self._write_owner(spec.function)
                         _report.line(
                             f"{self.name} does not say which function wrote it; "
@@ -494,11 +502,15 @@ class Store:
                 index.add_columns(header, [[column[i] for i in keep] for column in columns])
 
     def _mend_tail(self) -> None:
-        """Deal with an incomplete last record: one still being written, or torn."""
-        with self._lock:  # a writer holding the lock may still be writing that record
+        """Deal with an incomplete last record: one still being written, or torn.
+
+        A process that may only read the store leaves it as it is, and out of the index.
+        """
+        # a writer holding the lock may still be writing that record
+        with _if_permitted(self._lock) as held:
             chunk = self._file.read_from(self._cursor, self._header, self._next_line)
             self._take(chunk)
-            if not chunk.tail:
+            if not chunk.tail or not held:
                 return
             whole = self._file.parse_tail(chunk)
             if whole is not None and TIMESTAMP_COLUMN in whole.header:
@@ -686,6 +698,39 @@ class Store:
         self._reload()
         return removed
 
+    def write_problem(self) -> str | None:
+        """Why this process could not record into the store (a path it may not write),
+        or None; checked before a call runs, until it is found writable."""
+        if self._writable or not isinstance(self._site, FileSite):
+            return None
+        problem = self._site.write_problem()
+        self._writable = problem is None
+        return problem
+
+    def clear(self, function: str | None = None) -> int | None:
+        """Remove a file store and the files beside it (owner, lock, claims), as it was
+        before its first record; returns how many records it held.
+
+        With ``function``, only when every record is that function's. None when nothing
+        was done: the store holds another function's runs, or it is on a server (its
+        table stays; :meth:`remove` empties it). Another process that has the store open
+        reads it afresh at its next call, and starts it anew.
+        """
+        if not isinstance(self._site, FileSite):
+            return None
+        site = self._site
+        with self._mutex, self._lock:
+            self._refresh()
+            count = self._row_count
+            if function is not None and count:
+                snapshot = self.snapshot()
+                if any(snapshot.function_of(row) != function for row in snapshot.rows):
+                    return None
+            self._file.close()
+            site.clear()
+            self._reload()
+            return count
+
     def remove(self, keep: Callable[[dict[str, Cell]], bool]) -> int:
         """Remove every record ``keep`` rejects; returns how many were removed."""
         with self._mutex, self._lock:
@@ -704,7 +749,7 @@ class Store:
         ``_stet_timestamp`` get the time of the conversion.
         """
         target = get_store(destination)
-        with self._mutex, self._lock:
+        with self._mutex, _if_permitted(self._lock):  # a store this process may only read
             if not self._file.exists():
                 raise FileNotFoundError(2, "No store at this path", self.name)
             reader = open_format(self.path, self.name)
@@ -749,6 +794,18 @@ class Store:
         self._mutex = threading.RLock()  # another thread may have held it at the fork
         self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
+
+
+@contextlib.contextmanager
+def _if_permitted(lock: SiteLock) -> Iterator[bool]:
+    """A store's lock, if this process may take it (True): a file store's lock file may
+    be one it cannot open for writing (see ``StoreLock.if_permitted``)."""
+    if isinstance(lock, StoreLock):
+        with lock.if_permitted() as held:
+            yield held
+    else:
+        with lock:
+            yield True
 
 
 def _header_problem(header: list[str], name: str) -> DamagedStoreError | None:

@@ -216,6 +216,8 @@ def sweep(
         kept = [pair for pair in pending if pair[1] not in failed]
         summary.failed_before = len(pending) - len(kept)
         pending = kept
+    if pending:
+        runner.check_writable()  # before the first run, not at its record
     run = _Sweep(func, runner, summary, combinations, pending, progress, max_failures)
     try:
         run.start()

@@ -25,12 +25,17 @@ __all__ = [
     "Site",
     "StoreConnectionError",
     "StoreFormat",
+    "StoreNotWritableError",
     "WholeRecords",
 ]
 
 
 class DamagedStoreError(ValueError):
     """A store file stet cannot read; nothing in it was changed."""
+
+
+class StoreNotWritableError(PermissionError):
+    """A store this process may read but not write; refused before anything ran or changed."""
 
 
 class StoreConnectionError(ConnectionError):

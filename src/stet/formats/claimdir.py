@@ -23,6 +23,7 @@ import os
 import time
 
 from .._claims import Claim, Worker
+from .._files import is_denied
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -119,15 +120,38 @@ class ClaimDirectory:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self._beating)
                 self._beating = ""
-            self._catch_up(create=False)
-            if any(self._holder(*entry) for entry in self._table.values()):
-                return  # a claim lives: a worker runs a call
-            self._close()
-            self._remove_gone_workers()
+            self._remove_unclaimed()
+
+    def clear(self) -> None:
+        """For a full reset, under the store's lock: remove the claims' files, as before
+        any claim, unless a claim lives (its call runs now, here or in another worker).
+
+        The files of other live workers stay (they renew them); the directory goes with
+        the last of them.
+        """
+        if not os.path.isdir(self.directory):
+            return
+        self._catch_up(create=False)
+        if any(self._holder(*entry) for entry in self._table.values()):
+            return
+        if self._beating:  # announced again at this process's next claim
             with contextlib.suppress(FileNotFoundError):
-                os.remove(self._journal)
-            with contextlib.suppress(OSError):
-                os.rmdir(self.directory)  # only when no other worker's file is left
+                os.remove(self._beating)
+            self._beating = ""
+        self._remove_unclaimed()
+
+    def _remove_unclaimed(self) -> None:
+        """The journal, the files of gone workers and the directory, once nothing is
+        claimed (under the lock)."""
+        self._catch_up(create=False)
+        if any(self._holder(*entry) for entry in self._table.values()):
+            return  # a claim lives: a worker runs a call
+        self._close()
+        self._remove_gone_workers()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._journal)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.directory)  # only when no other worker's file is left
 
     def after_fork(self) -> None:
         self._beating = ""  # the parent's file: the child announces itself anew
@@ -152,6 +176,10 @@ class ClaimDirectory:
                 fd = os.open(self._journal, _APPEND if create else _APPEND & ~os.O_CREAT, 0o666)
             except FileNotFoundError:
                 return None
+            except OSError as error:  # a journal this process may only read (a status)
+                if create or not is_denied(error):
+                    raise
+                fd = os.open(self._journal, os.O_RDONLY | os.O_CLOEXEC)
             opened = os.fstat(fd)
             self._fd, self._identity = fd, (opened.st_dev, opened.st_ino)
             size = opened.st_size

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 
-from .._files import write_atomically
+from .._files import remove_leftovers, write_atomically
 from .._lock import StoreLock
 from .base import DamagedStoreError
 from .claimdir import ClaimDirectory
@@ -73,3 +74,66 @@ class FileSite:
 
     def after_fork(self) -> None:
         self.lock.after_fork()
+
+    def write_problem(self) -> str | None:
+        """Why this process could not record into the store, if it could not: the first
+        of the paths a record writes (the store's directory, the store, its lock file)
+        that it may not write."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+            directory = os.path.dirname(directory)  # made at the first record: its parent
+        claims = self.claims.directory
+        paths = [directory, self.path, self.lock.path, claims, os.path.join(claims, "journal")]
+        paths += [self.path + suffix for suffix in _DATABASE_FILES]
+        if os.path.isdir(self.path):  # a directory store: stet's files in it too
+            with os.scandir(self.path) as entries:
+                paths += [e.path for e in entries if e.name.startswith("_stet_")]
+        for path in paths:
+            if os.path.exists(path) and not _may_write(path):
+                return _why_not(path)
+        return None
+
+    def clear(self) -> None:
+        """For a full reset, under the store's lock: remove the store and every file
+        beside it, as before its first record; a set-aside ``.torn`` file stays.
+
+        The lock file goes last: a process that opens it afresh from then on locks a
+        new one, and this process does nothing more under the old one.
+        """
+        if os.path.isdir(self.path) and not os.path.islink(self.path):
+            shutil.rmtree(self.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+        for suffix in _DATABASE_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path + suffix)
+        self.remove_owner()
+        for path in (self.path, self._owner_path):  # temporary files of killed writers
+            remove_leftovers(path)
+        self.claims.clear()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.lock.path)
+
+
+# What SQLite keeps beside a database file; an open connection of another process to a
+# removed database notices the new file and never uses its own again.
+_DATABASE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _may_write(path: str) -> bool:
+    mode = os.W_OK | (os.X_OK if os.path.isdir(path) else 0)
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)
+
+
+def _why_not(path: str) -> str:
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        read_only = False
+    if read_only:
+        return f"{path} is on a read-only file system"
+    kind = "directory" if os.path.isdir(path) else "file"
+    return f"this user may not write the {kind} {path}"

@@ -175,7 +175,7 @@ class JsonArrayFile(LineFile):
         return whole
 
     def finish_tail(self, chunk: Chunk) -> None:
-        fd = self._open()
+        fd = self._open(write=True)
         if fd is None:
             raise FileNotFoundError(self.path)
         _pwrite(fd, b"\n" + _CLOSE, chunk.end - 1)
@@ -183,7 +183,7 @@ class JsonArrayFile(LineFile):
         self._end = chunk.end
 
     def cut(self, cursor: int) -> None:
-        fd = self._open()
+        fd = self._open(write=True)
         if fd is None:
             return
         os.ftruncate(fd, cursor)
@@ -191,7 +191,7 @@ class JsonArrayFile(LineFile):
         self._end = cursor
 
     def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
-        fd = self._open()
+        fd = self._open(write=True)
         if fd is None:
             raise FileNotFoundError(self.path)
         comma = "," if self._end > self._opening else ""

@@ -4,12 +4,16 @@ that is a byte offset.
 A record is whole once its newline is written, appended with one ``write`` under the
 store's lock, so a torn write is always the file's tail. A rewrite replaces the file
 (a new inode), which ``end_if_same`` notices with one ``stat``.
+
+A file this process may not write is opened for reading only; a write opens it again
+for writing (and fails there, as it should, if it still may not).
 """
 
 from __future__ import annotations
 
 import os
 
+from .._files import is_denied
 from .base import Chunk, DamagedStoreError
 from .filesite import FileSite
 
@@ -42,6 +46,7 @@ class LineFile:
         self.site = FileSite(self.path, name)  # lock, owner, claims beside it
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
+        self._read_only = False  # ``_fd`` was opened for reading only
 
     def exists(self) -> bool:
         return os.path.exists(self.path)
@@ -56,16 +61,26 @@ class LineFile:
             return None
         return st.st_size
 
-    def _open(self) -> int | None:
+    def _open(self, write: bool = False) -> int | None:
+        """The file's descriptor (None: no file); for reading only when this process
+        may not write it, unless ``write``."""
         if self._fd is not None:
-            return self._fd
+            if not (write and self._read_only):
+                return self._fd
+            self.close()
+        read_only = False
         try:
-            fd = os.open(self.path, self._FLAGS)
+            try:
+                fd = os.open(self.path, self._FLAGS)
+            except OSError as error:
+                if write or not is_denied(error):
+                    raise
+                fd, read_only = os.open(self.path, os.O_RDONLY), True
         except FileNotFoundError:
             self._identity = None
             return None
         st = os.fstat(fd)
-        self._fd, self._identity = fd, (st.st_dev, st.st_ino)
+        self._fd, self._identity, self._read_only = fd, (st.st_dev, st.st_ino), read_only
         return fd
 
     def settle(self) -> None:
@@ -128,12 +143,12 @@ class LineFile:
         self._append(b"\n", fsync=False)
 
     def cut(self, cursor: int) -> None:
-        fd = self._open()
+        fd = self._open(write=True)
         if fd is not None:
             os.ftruncate(fd, cursor)
 
     def _append(self, data: bytes, *, fsync: bool) -> int:
-        fd = self._open()
+        fd = self._open(write=True)
         if fd is None:
             raise FileNotFoundError(self.path)
         written = os.write(fd, data)

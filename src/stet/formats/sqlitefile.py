@@ -8,6 +8,11 @@ columns (and the function) guards the run's identity.
 The cursor is the row id. ``PRAGMA user_version`` is the table's generation: every
 rewrite bumps it, so other processes know to read again. SQLite makes every commit
 whole, so there is never a torn tail.
+
+A database this process may only read is read on a read-only connection: one that
+shares the log of a live writer when its ``-wal`` file exists, else one that reads the
+database file as it is (``immutable``), as SQLite cannot make the log's index in a
+directory it may not write.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class SqliteFile(WholeRecords):
         self._version: int | None = None  # PRAGMA data_version when ``_end`` was true
         self._end = 0
         self._inserts: dict[tuple[str, ...], str] = {}
+        self._mode = "rw"  # how reads connect: "rw", or read-only ("ro", "ro&immutable=1")
 
     # -- the connection
 
@@ -106,7 +112,7 @@ class SqliteFile(WholeRecords):
             for suffix in ("-wal", "-shm", "-journal"):  # left by a database removed by hand
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self.path + suffix)
-        mode = "rwc" if create else "rw"
+        mode = "rwc" if create else self._mode
         try:
             con = sqlite3.connect(
                 f"{Path(self.path).as_uri()}?mode={mode}",
@@ -126,8 +132,21 @@ class SqliteFile(WholeRecords):
         try:
             con.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a process kill
         except sqlite3.DatabaseError as error:
+            if not create and self._read_only_instead(error):
+                return self._connect()
             raise self._damaged(error) from None
         return con
+
+    def _read_only_instead(self, error: sqlite3.DatabaseError) -> bool:
+        """Whether ``error`` says this process may only read the database; if so, the
+        next connection is read-only."""
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+        if code != sqlite3.SQLITE_READONLY or self._mode != "rw":
+            return False
+        live = os.path.exists(f"{self.path}-wal")  # a writer's log, to read with it
+        self._mode = "ro" if live else "ro&immutable=1"
+        self.close()
+        return True
 
     def close(self) -> None:
         con, self._con = self._con, None
@@ -234,6 +253,8 @@ class SqliteFile(WholeRecords):
                 finally:
                     con.execute("COMMIT")
             except sqlite3.DatabaseError as error:
+                if self._read_only_instead(error):
+                    continue
                 code = getattr(error, "sqlite_errorcode", 0) & 0xFF
                 if code != sqlite3.SQLITE_CANTOPEN or attempt == _OPEN_ATTEMPTS - 1:
                     raise self._damaged(error) from None
@@ -279,6 +300,9 @@ class SqliteFile(WholeRecords):
 
     def _writer(self, create: bool = False) -> sqlite3.Connection:
         """A connection to a stet store (never someone else's database) in WAL mode."""
+        if self._mode != "rw":  # a read-only connection read until now
+            self.close()
+            self._mode = "rw"
         con = self._connect(create)
         if con is None:
             raise FileNotFoundError(2, "No stet store at this path", self.name)
