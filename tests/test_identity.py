@@ -89,13 +89,30 @@ TRICKY_STRINGS = [
     "tab\there",
 ]
 
+# Integers at the edges: beyond the float range, around 2**53 and the 64-bit boundaries.
+EDGE_INTEGERS = [
+    10**400,
+    -(10**400),
+    10**4299,
+    2**53 + 1,
+    -(2**53) - 1,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64 - 1,
+    2**64,
+    2**64 + 1,
+]
+
 scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.integers(min_value=-5, max_value=5),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from([0.0, -0.0, 0.1, 1.0, 2.0**53, 2.0**60, 1e300]),
+    st.sampled_from([0.0, -0.0, 0.1, 1.0, 2.0**53, 2.0**60, 1e300, 5e-324, 2.0**63]),
+    st.sampled_from(EDGE_INTEGERS),
     st.sampled_from(TRICKY_STRINGS),
     st.text(alphabet=st.sampled_from(list("ab1.,\"' \n\\e-")), max_size=8),
 )
@@ -310,3 +327,77 @@ def test_numpy_dates_and_times_by_natural_value() -> None:
 def test_numpy_types_without_an_exact_python_twin_are_refused() -> None:
     with pytest.raises(UnsupportedValueError, match=r"longdouble|float128|float96"):
         key_of(np.longdouble(1.5))
+
+
+# ------------------------------------------------------------ values at the edges of types
+
+
+@pytest.mark.parametrize("n", [10**400, -(10**400), 10**4299, 2**1024, -(2**1024) - 1])
+def test_integers_beyond_the_float_range_read_back_as_integers(n: int) -> None:
+    text = cell_text(n)
+    assert text == str(n)
+    assert key_from_text(text) == key_of(n)
+    assert value_from_text(text) == n
+    infinity = math.inf if n > 0 else -math.inf
+    assert key_from_text(text) != key_of(infinity)
+    assert key_from_text(repr(infinity)) == key_of(infinity)
+
+
+def test_integers_python_cannot_read_back_are_refused() -> None:
+    with pytest.raises(UnsupportedValueError, match="4300 digits"):
+        key_of(10**4300)
+    with pytest.raises(UnsupportedValueError, match="4300 digits"):
+        key_of((1, -(10**4300)))
+    # a hand-written cell of that many digits is text, not infinity, and opens
+    assert key_from_text("9" * 5000) not in (key_of(math.inf), key_of(10**4299))
+
+
+def test_large_integers_and_floats_by_exact_value() -> None:
+    assert key_of(2**53 + 1) != key_of(float(2**53))
+    assert key_of(2**53) == key_of(float(2**53))
+    assert key_of(2**63) == key_of(float(2**63)) == key_of(np.uint64(2**63))
+    assert key_of(2**63 + 1) != key_of(float(2**63))
+    assert key_of(np.uint64(2**64 - 1)) == key_of(2**64 - 1) != key_of(float(2**64))
+    assert key_from_text(cell_text(np.int64(-(2**63)))) == key_of(-(2**63))
+
+
+def test_numpy_timedeltas_have_one_stable_key() -> None:
+    ninety = np.timedelta64(90, "s")
+    keys = {key_of(ninety) for _ in range(3)}  # the first value seen and the later ones
+    assert keys == {key_of(datetime.timedelta(seconds=90))}
+    assert key_from_text(cell_text(ninety)) == key_of(ninety)
+    assert key_of(np.timedelta64(90_000, "ms")) == key_of(ninety)
+    assert key_of(np.timedelta64(90, "m")) != key_of(ninety)
+    assert key_of(np.timedelta64(90, "s")) != key_of(90)
+    assert key_of(np.timedelta64(1, "D")) == key_of(datetime.timedelta(days=1))
+    assert cell_text(np.timedelta64(1, "D")) == "1 day, 0:00:00"
+    assert key_of(np.timedelta64(1, "Y")) == key_of(np.timedelta64(12, "M")) != key_of(1)
+    assert key_of(np.timedelta64(1, "ns")) == key_of(np.timedelta64(1000, "ps"))
+    assert key_of(np.timedelta64(10**10, "D")) != key_of(10**10)
+    assert key_from_text(cell_text(np.timedelta64(10**10, "D"))) == key_of(
+        np.timedelta64(10**10, "D")
+    )
+
+
+def test_numpy_datetimes_past_year_9999_are_dates_not_integers() -> None:
+    late = np.datetime64("10000-01-01")
+    assert key_of(late) != key_of(int(late.astype("datetime64[us]").view("i8")))
+    assert cell_text(late) == "10000-01-01T00:00:00.000000"
+    assert key_of(late) == key_of(np.datetime64("10000-01-01T00:00:00", "s"))
+    assert key_of(late) != key_of(np.datetime64("10000-01-02"))
+    assert key_from_text(cell_text(late)) == key_of(late)
+    early = np.datetime64("-0001-06-01")
+    assert key_of(early) == key_of(np.datetime64("-0001-06", "M"))
+    assert key_of(early) != key_of(np.datetime64("0001-06-01"))
+    # far beyond the microsecond range: no wrap-around to some other date
+    far = np.datetime64(2**62, "D")
+    assert key_of(far) != key_of(np.datetime64("1970-01-01"))
+    assert key_of(far) != key_of(np.datetime64(2**62 + 1, "D"))
+    assert key_of(np.datetime64("1970-01-02T03:04:05.000000001")) == key_of(
+        np.datetime64("1970-01-02T03:04:05.000000001000", "ps")
+    )
+
+
+def test_numpy_times_without_a_unit_are_refused() -> None:
+    with pytest.raises(UnsupportedValueError, match="without a unit"):
+        key_of(np.timedelta64(5))
