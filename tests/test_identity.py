@@ -7,11 +7,13 @@ store format, is checked in test_contract.py with the same strategies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import enum
 import math
 from collections import namedtuple
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,10 @@ from hypothesis import strategies as st
 
 from stet._values import (
     UnsupportedValueError,
+    cell_key,
+    cell_of,
     cell_text,
+    cell_text_of,
     key_from_text,
     key_of,
     plain_of,
@@ -401,3 +406,318 @@ def test_numpy_datetimes_past_year_9999_are_dates_not_integers() -> None:
 def test_numpy_times_without_a_unit_are_refused() -> None:
     with pytest.raises(UnsupportedValueError, match="without a unit"):
         key_of(np.timedelta64(5))
+
+
+# ------------------------------------------- every value type, at its extremes, restarted
+
+
+def natural(value: Any) -> Any:
+    """The natural value of a scalar the rules compare (a path's text, a date's ISO text),
+    restated independently of stet; a type stet must refuse raises TypeError."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return str(value)
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return _numpy_time(value)
+    if isinstance(value, np.generic) and not isinstance(value.item(), int | float | bool | str):
+        raise TypeError(type(value))
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        return value
+    raise TypeError(type(value))
+
+
+_SECONDS = {"D": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _numpy_time(value: Any) -> Any:
+    """A NumPy time as an exact number of seconds (a Fraction), or the Python datetime or
+    timedelta's text when one holds it exactly."""
+    if np.isnat(value):
+        return "NaT"
+    unit, step = np.datetime_data(value.dtype)
+    if unit == "generic":
+        raise TypeError("no unit")
+    count = int(value.view("i8")) * step
+    if unit in "YM":
+        if isinstance(value, np.timedelta64):
+            return ("months", count * (12 if unit == "Y" else 1))
+        value, unit, count = (
+            value.astype("datetime64[D]"),
+            "D",
+            int(value.astype("M8[D]").view("i8")),
+        )
+    seconds = Fraction(count) * (
+        _SECONDS[unit]
+        if unit in _SECONDS
+        else Fraction(1, 10 ** {"ms": 3, "us": 6, "ns": 9, "ps": 12, "fs": 15, "as": 18}[unit])
+    )
+    if (seconds * 10**6).denominator == 1:
+        micros = int(seconds * 10**6)
+        with contextlib.suppress(OverflowError):
+            if isinstance(value, np.datetime64):
+                return (
+                    datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=micros)
+                ).isoformat()
+            return str(datetime.timedelta(microseconds=micros))
+    return ("datetime" if isinstance(value, np.datetime64) else "timedelta", seconds)
+
+
+def edge_reference(value: Any) -> Any:
+    """The identity of any value stet accepts; TypeError for one it must refuse."""
+    if isinstance(value, enum.Enum):
+        return edge_reference(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        keys = [edge_reference(k) for k in value]
+        if any(k[0] == "map" for k in keys):
+            raise TypeError("a dataclass as a dict key")
+        if len(set(keys)) < len(keys):
+            raise TypeError("two keys are one value")
+        return ("map", frozenset(zip(keys, map(edge_reference, value.values()), strict=True)))
+    if isinstance(value, tuple | list):
+        return ("seq", tuple(edge_reference(x) for x in value))
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufU":
+            raise TypeError(value.dtype)
+        return reference(value)
+    plain = natural(value)
+    if isinstance(plain, tuple):
+        return ("time", *plain)
+    return reference(plain)
+
+
+class Shade(enum.Enum):
+    DARK = 0.5
+    LIGHT = "light"
+    PAIR = (1, 2)
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    size: int
+
+
+Pair = namedtuple("Pair", "left right")
+
+EDGE_STRINGS = [
+    *TRICKY_STRINGS,
+    "\ud800",
+    "a\udfffb",
+    "\x1c",
+    "a\u2028b",
+    "\x85",
+    "\x0b\x0c",
+    "é",
+    "日本",
+    "🎲",
+    " ",
+    "\\",
+    "x" * 5000,
+    "'" * 3,
+    '"',
+    "a" * 64 + "\n",
+    "-",
+    "+1",
+    "1e400",
+    "infinity",
+    "NaT",
+    "10000-01-01T00:00:00.000000",
+]
+INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+FLOAT_DTYPES = ["float16", "float32", "float64"]
+
+
+def _int_extremes(dtype: str) -> list[Any]:
+    info = np.iinfo(dtype)
+    return [np.dtype(dtype).type(x) for x in (info.min, info.max, 0, 1)]
+
+
+def _float_extremes(dtype: str) -> list[Any]:
+    info = np.finfo(dtype)
+    kind = np.dtype(dtype).type
+    return [
+        kind(x)
+        for x in (
+            info.max,
+            -info.max,
+            info.tiny,
+            info.smallest_subnormal,
+            np.nan,
+            np.inf,
+            -np.inf,
+            -0.0,
+            0.1,
+        )
+    ]
+
+
+NUMPY_SCALARS = [
+    *(x for d in INT_DTYPES for x in _int_extremes(d)),
+    *(x for d in FLOAT_DTYPES for x in _float_extremes(d)),
+    np.bool_(True),
+    np.bool_(False),
+    np.str_("abc"),
+    np.str_(""),
+    np.datetime64("2024-01-02T03:04:05.123456"),
+    np.datetime64("2024-01-02", "D"),
+    np.datetime64("2024-01", "M"),
+    np.datetime64("10000-01-01"),
+    np.datetime64("-0001-01-01"),
+    np.datetime64("1970-01-01T00:00:00.000000001"),
+    np.datetime64(2**62, "D"),
+    np.datetime64("NaT"),
+    np.timedelta64(90, "s"),
+    np.timedelta64(1, "D"),
+    np.timedelta64(1, "ns"),
+    np.timedelta64(12, "M"),
+    np.timedelta64(1, "Y"),
+    np.timedelta64(10**10, "D"),
+    np.timedelta64(-5, "h"),
+    np.timedelta64("NaT"),
+    np.complex128(1 + 2j),  # refused
+    np.longdouble(1.5),  # refused
+    np.bytes_(b"a"),  # refused
+]
+NUMPY_ARRAYS = [
+    np.array(5),
+    np.array(-0.0),
+    np.array([]),
+    np.zeros((0, 3)),
+    np.zeros((2, 0), dtype="int8"),
+    np.array([np.iinfo("int64").min, np.iinfo("int64").max]),
+    np.array([np.iinfo("uint64").max], dtype="uint64"),
+    np.array([np.finfo("float64").max, np.nan, -np.inf, 5e-324]),
+    np.array([0.1, 0.2], dtype="float32"),
+    np.array([[True, False]]),
+    np.array(["a,b", "", "'", "\n"]),
+    np.array([1, 2, 3]),
+    np.array([1.0, 2.0, 3.0]),
+    np.array(["2024-01-01"], dtype="datetime64[D]"),  # refused
+    np.array([object()], dtype=object),  # refused
+]
+OTHER_VALUES = [
+    Shade.DARK,
+    Shade.LIGHT,
+    Shade.PAIR,
+    Level.LOW,
+    Path("data/run 1"),
+    Path("/"),
+    datetime.date(1, 1, 1),
+    datetime.date(9999, 12, 31),
+    datetime.datetime(2026, 3, 12, 11, 48, 59, 428485),
+    datetime.datetime(2026, 3, 12, 11, 48, tzinfo=datetime.UTC),
+    datetime.datetime(
+        2026, 3, 12, 17, 18, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    ),
+    datetime.datetime.max,
+    datetime.datetime.min,
+    datetime.time(0, 0),
+    datetime.time(23, 59, 59, 999999, tzinfo=datetime.UTC),
+    datetime.timedelta(0),
+    datetime.timedelta(days=1),
+    datetime.timedelta(seconds=90),
+    datetime.timedelta(microseconds=-1),
+    datetime.timedelta.max,
+    datetime.timedelta.min,
+    Config("a", 1),
+    Pair(1, "b"),
+    Pair((), {}),
+    (),
+    [],
+    {},
+    ((),),
+    {"a": (1, [2, {"b": None}])},
+    {Shade.LIGHT: 1, "x": 2},
+    {Shade.DARK: 1, 0.5: 2},  # one key twice: refused
+    {Config("a", 1): 1},  # a key that is a dataclass: refused
+    b"bytes",  # refused
+    bytearray(b"x"),  # refused
+    Decimal("0.1"),  # refused
+    Fraction(1, 3),  # refused
+    1 + 2j,  # refused
+    {1, 2},  # refused
+    object(),  # refused
+]
+
+edge_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from(EDGE_INTEGERS),
+    st.floats(),
+    st.sampled_from(
+        [
+            0.0,
+            -0.0,
+            5e-324,
+            2.2250738585072014e-308,
+            1.7976931348623157e308,
+            2.0**53,
+            2.0**53 + 2,
+            2.0**63,
+            2.0**64,
+            float("inf"),
+            float("nan"),
+        ]
+    ),
+    st.text(max_size=12),
+    st.text(alphabet=st.characters(blacklist_categories=()), max_size=6),  # surrogates too
+    st.sampled_from(EDGE_STRINGS),
+    st.sampled_from(NUMPY_SCALARS),
+    st.sampled_from(NUMPY_ARRAYS),
+    st.sampled_from(OTHER_VALUES),
+)
+edge_values = st.recursive(
+    edge_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(
+            st.one_of(st.text(max_size=3), st.integers(-3, 3), st.none()), inner, max_size=3
+        ),
+        st.builds(Pair, inner, inner),
+        st.builds(Config, st.text(max_size=3), st.integers()),
+    ),
+    max_leaves=5,
+)
+
+
+def _accepted(value: Any) -> bool:
+    try:
+        edge_reference(value)
+    except TypeError:
+        return False
+    return True
+
+
+@settings(max_examples=500, deadline=None)
+@given(edge_values)
+def test_every_value_is_kept_exactly_or_refused_before_any_cell(value: Any) -> None:
+    """A value's key, cell and cell's key agree; what stet refuses, the reference refuses."""
+    if not _accepted(value):
+        with pytest.raises(UnsupportedValueError):
+            key_of(value)
+        return
+    key = key_of(value)
+    assert key_of(value) == key  # no type learns a different key from its first value
+    cell = cell_of(value)
+    assert cell_key(cell) == key
+    assert key_from_text(cell_text_of(cell)) == key
+    assert key_of(value_from_text(cell_text_of(cell))) == key
+
+
+@settings(max_examples=500, deadline=None)
+@given(edge_values, edge_values)
+def test_edge_keys_agree_with_the_reference(a: Any, b: Any) -> None:
+    if _accepted(a) and _accepted(b):
+        assert (key_of(a) == key_of(b)) == (edge_reference(a) == edge_reference(b))

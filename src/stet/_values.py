@@ -135,7 +135,7 @@ def plain_of(value: Any) -> Plain:
     if isinstance(value, tuple | list):
         return tuple(plain_of(item) for item in value)
     if isinstance(value, dict):
-        return {plain_of(k): plain_of(v) for k, v in value.items()}
+        return _dict_plain(value)
     if hasattr(type(value), "__dataclass_fields__"):
         import dataclasses
 
@@ -152,6 +152,25 @@ def plain_of(value: Any) -> Plain:
         f"stet cannot compare a value of type {kind.__qualname__} exactly "
         f"(its text is {_short_repr(value)})"
     )
+
+
+def _dict_plain(value: dict[Any, Any]) -> dict[Plain, Plain]:
+    """A dict's items as plain values; refused when two of its keys are one value."""
+    keys = [plain_of(k) for k in value]
+    values = [plain_of(v) for v in value.values()]
+    try:
+        plain = dict(zip(keys, values, strict=True))
+    except TypeError:  # a key reduced to a dict (a dataclass): it has no stable order
+        raise UnsupportedValueError(
+            f"a key of the dict {_short_repr(value)} is, or holds, a dataclass; stet compares "
+            "dict keys that are numbers, strings, bools, None, tuples, enums, paths or dates"
+        ) from None
+    if len(plain) < len(value) or len({plain_key(k) for k in keys}) < len(keys):
+        raise UnsupportedValueError(
+            f"two keys of the dict {_short_repr(value)} are one value under stet's identity "
+            "rules (such as an enum and its value, or two NaNs), so their items would merge"
+        )
+    return plain
 
 
 def _numpy_scalar_plain(value: Any, numpy: Any) -> Plain:
