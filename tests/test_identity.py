@@ -12,17 +12,22 @@ import dataclasses
 import datetime
 import enum
 import math
+import os
+import secrets
 from collections import namedtuple
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import identity_probe
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import stet
+from stet._store import Store, _registry
 from stet._values import (
     UnsupportedValueError,
     cell_key,
@@ -721,3 +726,217 @@ def test_every_value_is_kept_exactly_or_refused_before_any_cell(value: Any) -> N
 def test_edge_keys_agree_with_the_reference(a: Any, b: Any) -> None:
     if _accepted(a) and _accepted(b):
         assert (key_of(a) == key_of(b)) == (edge_reference(a) == edge_reference(b))
+
+
+STORE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
+
+
+def new_location(request: pytest.FixtureRequest, fmt: str, directory: Path) -> str:
+    """A new store: a file in ``directory``, or a table of its own on the test server."""
+    if fmt == "postgresql":
+        url = str(request.getfixturevalue("postgres_url"))
+        return f"{url}{'&' if '?' in url else '?'}table=v_{secrets.token_hex(6)}"
+    return str(directory / f"runs.{fmt}")
+
+
+def forget(location: str) -> None:
+    """End this process's hold on a store as an exit would (Parquet compacts its journal
+    into a part), so that the next decorated function reads it as a new process does."""
+    path = location if "://" in location else os.path.abspath(location)
+    store = _registry.pop(path)
+    store.settle()
+    store._file.close()
+
+
+def expected_outcomes(values: list[Any], done: list[Any]) -> list[str]:
+    """``ran``, ``skipped`` or ``refused`` for each call, by the reference alone."""
+    seen = [edge_reference(v) for v in done]
+    found = []
+    for value in values:
+        if not _accepted(value):
+            found.append("refused")
+            continue
+        identity = edge_reference(value)
+        found.append("skipped" if identity in seen else "ran")
+        seen.append(identity)
+    return found
+
+
+def stored_rows(location: str) -> int:
+    """How many records a store holds (none yet: 0; a refused call creates nothing)."""
+    handle = Store(location, "store")
+    try:
+        return len(handle.snapshot().rows)
+    except FileNotFoundError:
+        return 0
+    finally:
+        handle._file.close()
+
+
+def outcome_kinds(found: list[str]) -> list[str]:
+    return [f.split(":")[0] for f in found]
+
+
+# More examples by hand: STET_EDGE_EXAMPLES=500 pytest tests/test_identity.py -k restart
+EDGE_EXAMPLES = int(os.environ.get("STET_EDGE_EXAMPLES", "40"))
+
+
+@pytest.mark.parametrize("fmt", STORE_FORMATS)
+@settings(
+    max_examples=EDGE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    recorded=st.lists(edge_values, min_size=1, max_size=5),
+    fresh=st.lists(edge_values, max_size=4),
+)
+def test_every_value_survives_a_restart_or_is_refused_before_the_body(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    fmt: str,
+    recorded: list[Any],
+    fresh: list[Any],
+) -> None:
+    """(a) what was recorded is skipped after a restart, (b) what is not equal to it under
+    the rules runs, (c) a value stet cannot keep is refused before the body, every time."""
+    location = new_location(request, fmt, tmp_path_factory.mktemp("edge"))
+    try:
+        first = identity_probe.outcomes(location, recorded)
+    finally:
+        forget(location)
+    assert outcome_kinds(first) == expected_outcomes(recorded, [])
+    accepted = [v for v in recorded if _accepted(v)]
+    probes = [equal_variant(v) for v in accepted] + fresh
+    try:
+        again = identity_probe.outcomes(location, probes)
+        kept = stored_rows(location)
+    finally:
+        forget(location)
+    assert outcome_kinds(again) == expected_outcomes(probes, accepted)
+    assert kept == outcome_kinds(first + again).count("ran")  # a refusal records nothing
+
+
+# ------------------------------------------- what a record needs is refused before the body
+
+
+def call_refused(location: str, source: str, args: tuple[Any, ...], side: Path) -> str:
+    """Define the function ``source`` (its body writes ``side``), decorate it for the
+    store and call it; the refusal's text. The body must not have run."""
+    namespace: dict[str, Any] = {"SIDE": side}
+    exec(source, namespace)
+    function = stet.once(store=location, verbose=False)(namespace["f"])
+    with pytest.raises(ValueError) as refusal:
+        function(*args)
+    assert not side.exists(), "the body ran before the refusal"
+    return str(refusal.value)
+
+
+def first_record(location: str, directory: Path) -> list[list[Any]]:
+    """Record one run of another function, ``g(x=1)``; the store's rows."""
+
+    @stet.once(store=location, verbose=False)
+    def g(x: int) -> None:
+        pass
+
+    g(1)
+    handle = Store(location, "store")
+    try:
+        return handle.snapshot().rows
+    finally:
+        handle._file.close()
+
+
+BODY = "    open(SIDE, 'w').close()\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "args", "parameter", "why"),
+    [
+        ("def f(A, a):\n" + BODY, (1, 2), "a", "ignore case"),
+        ("def f(X):\n" + BODY, (1,), "X", "ignore case"),  # beside g's column x
+        ("def f(rowid, oid, _rowid_):\n" + BODY, (1, 2, 3), "_rowid_", "row id"),
+    ],
+)
+def test_columns_sqlite_cannot_hold_are_refused_before_the_body(
+    tmp_path: Path, source: str, args: tuple[Any, ...], parameter: str, why: str
+) -> None:
+    location = str(tmp_path / "runs.sqlite")
+    rows = first_record(location, tmp_path)
+    message = call_refused(location, source, args, tmp_path / "ran")
+    assert f"parameter {parameter!r}" in message and why in message
+    assert f"ignore=[{parameter!r}]" in message
+    forget(location)
+    assert first_record(location, tmp_path) == rows  # unchanged, and it still opens
+
+
+def test_a_column_sqlite_refuses_can_be_left_out_of_the_key(tmp_path: Path) -> None:
+    location = str(tmp_path / "runs.sqlite")
+    ran = []
+
+    @stet.once(store=location, verbose=False, ignore=["a"])
+    def f(A: int, a: int) -> None:
+        ran.append((A, a))
+
+    f(1, 2)
+    f(1, 3)
+    assert ran == [(1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("source", "args", "parameter", "why"),
+    [
+        ("def f(" + "p" * 64 + "):\n" + BODY, (1,), "p" * 64, "63 bytes"),
+        ("def f(é" + "e" * 62 + "):\n" + BODY, (1,), "é" + "e" * 62, "63 bytes"),
+        ("def f(xmin):\n" + BODY, (1,), "xmin", "system column"),
+        ("def f(n, ctid):\n" + BODY, (1, 2), "ctid", "system column"),
+    ],
+)
+def test_columns_postgresql_cannot_hold_are_refused_before_the_body(
+    tmp_path: Path,
+    postgres_store: str,
+    source: str,
+    args: tuple[Any, ...],
+    parameter: str,
+    why: str,
+) -> None:
+    rows = first_record(postgres_store, tmp_path)
+    message = call_refused(postgres_store, source, args, tmp_path / "ran")
+    assert f"parameter {parameter!r}" in message and why in message
+    forget(postgres_store)
+    assert first_record(postgres_store, tmp_path) == rows
+
+
+@pytest.mark.parametrize("fmt", STORE_FORMATS)
+def test_a_numpy_timedelta_in_days_is_recorded_and_skipped_after_a_restart(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    location = new_location(request, fmt, tmp_path)
+    values = [np.timedelta64(1, "D"), np.timedelta64(1, "D"), np.timedelta64(24, "h")]
+    try:
+        assert identity_probe.outcomes(location, values) == ["ran", "skipped", "skipped"]
+    finally:
+        forget(location)
+    later = [np.timedelta64(86_400, "s"), datetime.timedelta(days=1), 1, np.timedelta64(1, "W")]
+    try:
+        assert identity_probe.outcomes(location, later) == ["skipped", "skipped", "ran", "ran"]
+    finally:
+        forget(location)
+
+
+@pytest.mark.parametrize("fmt", STORE_FORMATS)
+def test_integers_beyond_the_float_range_are_not_infinity_after_a_restart(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    location = new_location(request, fmt, tmp_path)
+    big = [10**400, -(10**400), 2**53 + 1, 2**63, -(2**63) - 1, 2**64 + 1]
+    try:
+        assert identity_probe.outcomes(location, big) == ["ran"] * len(big)
+    finally:
+        forget(location)
+    probes = [math.inf, -math.inf, float(2**53), 2**63 - 1, *big, float(2**63)]
+    expected = ["ran"] * 4 + ["skipped"] * (len(big) + 1)
+    try:
+        assert identity_probe.outcomes(location, probes) == expected
+    finally:
+        forget(location)

@@ -273,6 +273,7 @@ class Runner:
         self.store.refresh()  # another process may have completed it meanwhile
         if key in index.keys:
             return None
+        self.store.check_columns(index.spec)  # what the record needs, known before the run
         options = self.options
         if options.failures == "skip" and key in index.failed:
             return FailedBefore(index.failed[key])

@@ -398,6 +398,23 @@ class Store:
             _report.lines(index.layout_messages())
             return index
 
+    def check_columns(self, spec: KeySpec) -> None:
+        """Refuse, before a run, key columns this store's format cannot hold beside the
+        columns it has (``A`` beside ``a`` in SQLite, a name over 63 bytes in PostgreSQL).
+        """
+        header = self._header
+        new = [c for c in spec.columns if c not in header]
+        rule = getattr(self._file, "column_problem", None) if new else None
+        problem = None if rule is None else rule(header, new)
+        if problem is not None:
+            column, why = problem
+            raise ValueError(
+                f"{spec.function}(): parameter {column!r} cannot be a column of the store "
+                f"{self.name}: {why}. Rename the parameter, leave it out of the key with "
+                f"@stet.once(ignore=[{column!r}]), or use a store of another format "
+                "(such as .csv)"
+            )
+
     # -- reading
 
     def refresh(self) -> None:
