@@ -940,3 +940,32 @@ def test_integers_beyond_the_float_range_are_not_infinity_after_a_restart(
         assert identity_probe.outcomes(location, probes) == expected
     finally:
         forget(location)
+
+
+def many(count: int) -> str:
+    return ", ".join(f"p{i}" for i in range(count))
+
+
+def test_more_columns_than_sqlite_holds_are_refused_before_the_body(tmp_path: Path) -> None:
+    location = str(tmp_path / "runs.sqlite")
+    rows = first_record(location, tmp_path)  # g's x: one column more
+    source = f"def f({many(1999)}):\n" + BODY
+    message = call_refused(location, source, tuple(range(1999)), tmp_path / "ran")
+    assert "at most 2000 columns" in message
+    forget(location)
+    assert first_record(location, tmp_path) == rows
+    wide = tmp_path / "wide.sqlite"  # 1999 parameters and the timestamp: as many as it holds
+    namespace: dict[str, Any] = {}
+    exec(f"def f({many(1999)}):\n    return 1\n", namespace)
+    assert stet.once(store=str(wide), verbose=False)(namespace["f"])(*range(1999)) == 1
+
+
+def test_more_columns_than_postgresql_holds_are_refused_before_the_body(
+    tmp_path: Path, postgres_store: str
+) -> None:
+    rows = first_record(postgres_store, tmp_path)
+    source = f"def f({many(1598)}):\n" + BODY
+    message = call_refused(postgres_store, source, tuple(range(1598)), tmp_path / "ran")
+    assert "at most 1600 columns" in message
+    forget(postgres_store)
+    assert first_record(postgres_store, tmp_path) == rows

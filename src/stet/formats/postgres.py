@@ -495,12 +495,16 @@ class _Statements:
         )
 
 
+_MAX_COLUMNS = 1600  # PostgreSQL's MaxHeapAttributeNumber
 # The names PostgreSQL keeps for every table's system columns.
 _SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 
 
 def _column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
     """The first of ``new`` columns PostgreSQL cannot hold, and why (``header`` it can)."""
+    count = len(header) + len(new) + (TIMESTAMP not in header) + (ROW not in header)
+    if count > _MAX_COLUMNS:
+        return new[0], f"a PostgreSQL table holds at most {_MAX_COLUMNS} columns"
     for column in new:
         size = len(column.encode("utf-8", "surrogatepass"))
         if size > 63:

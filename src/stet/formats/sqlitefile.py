@@ -13,6 +13,7 @@ whole, so there is never a torn tail.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -58,15 +59,25 @@ def _rowid_name(columns: Sequence[str]) -> str:
     )
 
 
+@functools.cache
+def _column_limit() -> int:
+    with contextlib.closing(sqlite3.connect(":memory:")) as con:
+        return con.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+
+
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
     """The first of ``new`` columns SQLite cannot hold beside ``header``'s, and why.
 
-    SQLite's column names ignore the case of ASCII letters (``A`` is ``a``), and the
-    table needs one of ``rowid``, ``_rowid_`` and ``oid`` free for its row id.
+    SQLite's column names ignore the case of ASCII letters (``A`` is ``a``), the table
+    needs one of ``rowid``, ``_rowid_`` and ``oid`` free for its row id, and it holds at
+    most ``SQLITE_LIMIT_COLUMN`` columns (2000 by default).
     """
+    count = len(header) + len(new) + ("_stet_timestamp" not in header)
+    if count > _column_limit():
+        return new[0], f"an SQLite table holds at most {_column_limit()} columns"
     seen = {c.translate(_ASCII_LOWER): c for c in header}
     for column in new:
         folded = column.translate(_ASCII_LOWER)
