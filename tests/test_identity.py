@@ -969,3 +969,15 @@ def test_more_columns_than_postgresql_holds_are_refused_before_the_body(
     assert "at most 1600 columns" in message
     forget(postgres_store)
     assert first_record(postgres_store, tmp_path) == rows
+
+
+def test_pandas_times_keep_their_nanoseconds() -> None:
+    import pandas as pd
+
+    assert key_of(pd.Timedelta(1, "ns")) != key_of(pd.Timedelta(0))
+    assert key_of(pd.Timedelta(1, "ns")) == key_of(np.timedelta64(1, "ns"))
+    assert key_of(pd.Timedelta(days=1)) == key_of(datetime.timedelta(days=1))
+    assert key_from_text(cell_text(pd.Timedelta(1, "ns"))) == key_of(pd.Timedelta(1, "ns"))
+    late = pd.Timestamp("2024-01-01T00:00:00.000000001")
+    assert key_of(late) == key_of(np.datetime64("2024-01-01T00:00:00.000000001"))
+    assert key_of(late) != key_of(pd.Timestamp("2024-01-01"))

@@ -147,6 +147,10 @@ def plain_of(value: Any) -> Plain:
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
+        if kind is not datetime.timedelta and numpy is not None:
+            finer = getattr(value, "to_timedelta64", None)  # pandas' Timedelta: nanoseconds
+            if finer is not None:
+                return _numpy_time_plain(finer(), numpy)
         return datetime.timedelta.__str__(value)
     raise UnsupportedValueError(
         f"stet cannot compare a value of type {kind.__qualname__} exactly "
