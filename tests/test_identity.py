@@ -22,6 +22,7 @@ from typing import Any
 
 import identity_probe
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -421,6 +422,10 @@ def natural(value: Any) -> Any:
     restated independently of stet; a type stet must refuse raises TypeError."""
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, pd.Timestamp | type(pd.NaT)) and value.tzinfo is None:
+        return natural(value.to_datetime64())
+    if isinstance(value, pd.Timedelta):
+        return natural(value.to_timedelta64())
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
@@ -610,6 +615,14 @@ NUMPY_ARRAYS = [
     np.array([object()], dtype=object),  # refused
 ]
 OTHER_VALUES = [
+    pd.Timestamp("2024-01-02T03:04:05.123456789"),
+    pd.Timestamp("2024-01-02T03:04:05.123456"),
+    pd.Timestamp("2024-01-02", tz="Europe/Paris"),
+    pd.Timestamp(np.datetime64("10000-01-01", "s")),
+    pd.NaT,
+    pd.Timedelta(1, "ns"),
+    pd.Timedelta(days=1),
+    pd.Timedelta(0),
     Shade.DARK,
     Shade.LIGHT,
     Shade.PAIR,
@@ -972,8 +985,6 @@ def test_more_columns_than_postgresql_holds_are_refused_before_the_body(
 
 
 def test_pandas_times_keep_their_nanoseconds() -> None:
-    import pandas as pd
-
     assert key_of(pd.Timedelta(1, "ns")) != key_of(pd.Timedelta(0))
     assert key_of(pd.Timedelta(1, "ns")) == key_of(np.timedelta64(1, "ns"))
     assert key_of(pd.Timedelta(days=1)) == key_of(datetime.timedelta(days=1))
@@ -981,3 +992,6 @@ def test_pandas_times_keep_their_nanoseconds() -> None:
     late = pd.Timestamp("2024-01-01T00:00:00.000000001")
     assert key_of(late) == key_of(np.datetime64("2024-01-01T00:00:00.000000001"))
     assert key_of(late) != key_of(pd.Timestamp("2024-01-01"))
+    far = pd.Timestamp(np.datetime64("10000-01-01", "s"))  # past Python's datetime
+    assert key_of(far) == key_of(np.datetime64("10000-01-01"))
+    assert key_of(pd.NaT) == key_of(np.datetime64("NaT"))

@@ -145,6 +145,9 @@ def plain_of(value: Any) -> Plain:
         if isinstance(path, str):
             return path
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        finer = getattr(value, "to_datetime64", None)  # pandas' Timestamp: nanoseconds
+        if finer is not None and numpy is not None and value.tzinfo is None:
+            return _numpy_time_plain(finer(), numpy)
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
         if kind is not datetime.timedelta and numpy is not None:
