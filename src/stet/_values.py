@@ -146,7 +146,7 @@ def plain_of(value: Any) -> Plain:
             return path
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         finer = getattr(value, "to_datetime64", None)  # pandas' Timestamp: nanoseconds
-        if finer is not None and numpy is not None and value.tzinfo is None:
+        if finer is not None and numpy is not None and getattr(value, "tzinfo", 0) is None:
             return _numpy_time_plain(finer(), numpy)
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
