@@ -995,3 +995,23 @@ def test_pandas_times_keep_their_nanoseconds() -> None:
     far = pd.Timestamp(np.datetime64("10000-01-01", "s"))  # past Python's datetime
     assert key_of(far) == key_of(np.datetime64("10000-01-01"))
     assert key_of(pd.NaT) == key_of(np.datetime64("NaT"))
+
+
+@pytest.mark.parametrize("fmt", STORE_FORMATS)
+def test_a_kept_result_beyond_the_float_range_comes_back_as_that_integer(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    location = new_location(request, fmt, tmp_path)
+
+    def huge(n: int) -> int:
+        return 10**400 + n
+
+    try:
+        assert stet.once(store=location, results=True, verbose=False)(huge)(1) == 10**400 + 1
+    finally:
+        forget(location)
+    try:
+        skipped = stet.once(store=location, results=True, verbose=False)(huge)(1)
+    finally:
+        forget(location)
+    assert skipped == 10**400 + 1 and type(skipped) is int
