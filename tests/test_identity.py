@@ -828,6 +828,13 @@ def test_every_value_survives_a_restart_or_is_refused_before_the_body(
         forget(location)
     assert outcome_kinds(again) == expected_outcomes(probes, accepted)
     assert kept == outcome_kinds(first + again).count("ran")  # a refusal records nothing
+    everything = accepted + [v for v in fresh if _accepted(v)]  # two parts, two layouts
+    try:
+        assert outcome_kinds(identity_probe.outcomes(location, everything)) == (
+            ["skipped"] * len(everything)
+        )
+    finally:
+        forget(location)
 
 
 # ------------------------------------------- what a record needs is refused before the body
