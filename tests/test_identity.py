@@ -1022,3 +1022,30 @@ def test_a_kept_result_beyond_the_float_range_comes_back_as_that_integer(
     finally:
         forget(location)
     assert skipped == 10**400 + 1 and type(skipped) is int
+
+
+@pytest.mark.parametrize("fmt", STORE_FORMATS)
+def test_a_body_changing_its_argument_in_place_records_the_call_as_made(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    """The record is the key the call had, not what the body left in the list or array."""
+    location = new_location(request, fmt, tmp_path)
+    ran: list[str] = []
+
+    def grow(xs: list[int], weights: Any) -> None:
+        ran.append(repr((xs, weights)))
+        xs.append(99)
+        weights *= 2
+
+    try:
+        stet.once(store=location, verbose=False)(grow)([1, 2], np.array([1.0, 2.0]))
+    finally:
+        forget(location)
+    again = stet.once(store=location, verbose=False)(grow)
+    try:
+        again([1, 2], np.array([1.0, 2.0]))  # the same call: skipped
+        assert len(ran) == 1
+        again([1, 2, 99], np.array([2.0, 4.0]))  # what the body made: never called before
+        assert len(ran) == 2
+    finally:
+        forget(location)
