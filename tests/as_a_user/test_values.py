@@ -122,3 +122,31 @@ def test_what_a_store_cannot_keep_is_refused_before_the_body(
     shown = outside.run_cli(["status", store], tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "1 completed experiment recorded" in shown.stdout  # g's run, nothing more
+
+
+CHANGES_ITS_ARGUMENT = """
+import sys
+import numpy as np
+import stet
+
+@stet.once
+def normalise(weights, history):
+    print("ran", weights.tolist(), history)
+    weights /= weights.sum()  # in place, as NumPy code often does
+    history.append("normalised")
+
+for value in sys.argv[1:]:
+    normalise(np.array(eval(value)), [])
+"""
+
+
+def test_a_body_that_changes_its_argument_is_skipped_after_a_restart(tmp_path: Path) -> None:
+    first = outside.run_script(CHANGES_ITS_ARGUMENT, tmp_path, "[1.0, 3.0]")
+    assert first.returncode == 0, first.stderr
+    assert "ran [1.0, 3.0] []" in first.stdout
+    again = outside.run_script(CHANGES_ITS_ARGUMENT, tmp_path, "[1.0, 3.0]", "[0.25, 0.75]")
+    assert again.returncode == 0, again.stderr
+    assert outside.stet_lines(again.stdout) == [
+        "[stet] Skipping normalise(weights=array([1., 3.]), history=[])"
+    ]
+    assert "ran [0.25, 0.75] []" in again.stdout  # never called before: it runs
