@@ -14,6 +14,7 @@ import enum
 import math
 import os
 import secrets
+import warnings
 from collections import namedtuple
 from decimal import Decimal
 from fractions import Fraction
@@ -1049,3 +1050,18 @@ def test_a_body_changing_its_argument_in_place_records_the_call_as_made(
         assert len(ran) == 2
     finally:
         forget(location)
+
+
+def test_a_numpy_matrix_is_the_array_of_its_values() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        matrix = np.matrix([[1, 2], [3, 4]])
+    assert key_of(matrix) == key_of(np.array([[1, 2], [3, 4]]))
+    assert cell_text(matrix) == "array([[1, 2], [3, 4]])"
+    assert key_from_text(cell_text(matrix)) == key_of(matrix)
+
+
+def test_a_masked_array_keeps_its_mask() -> None:
+    masked = np.ma.array([1, 2], mask=[False, True])
+    assert key_of(masked) != key_of(np.array([1, 2]))
+    assert key_from_text(cell_text(masked)) == key_of(masked)

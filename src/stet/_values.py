@@ -121,6 +121,8 @@ def plain_of(value: Any) -> Plain:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.ndarray):
+            if isinstance(value, numpy.matrix):  # stays 2-D when raveled: its values instead
+                value = numpy.asarray(value)
             return _array_plain(value)
         if isinstance(value, numpy.generic):
             return _numpy_scalar_plain(value, numpy)
