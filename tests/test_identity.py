@@ -1065,3 +1065,28 @@ def test_a_masked_array_keeps_its_mask() -> None:
     masked = np.ma.array([1, 2], mask=[False, True])
     assert key_of(masked) != key_of(np.array([1, 2]))
     assert key_from_text(cell_text(masked)) == key_of(masked)
+
+
+def nested(depth: int, inner: Any = 1) -> Any:
+    for _ in range(depth):
+        inner = [inner]
+    return inner
+
+
+@pytest.mark.parametrize("depth", [1, 100])
+def test_values_nested_as_deep_as_python_reads_back_keep_their_key(depth: int) -> None:
+    value = nested(depth)
+    assert key_from_text(cell_text(value)) == key_of(value)
+    in_dicts = nested(depth // 2, {"a": nested(depth - depth // 2 - 1)})
+    assert key_from_text(cell_text(in_dicts)) == key_of(in_dicts)
+
+
+@pytest.mark.parametrize("depth", [101, 201, 5000])
+def test_values_nested_deeper_are_refused(depth: int) -> None:
+    with pytest.raises(UnsupportedValueError, match="nested at most 100"):
+        key_of(nested(depth))
+    chain: Any = 1
+    for _ in range(depth):
+        chain = Pair(chain, None)
+    with pytest.raises(UnsupportedValueError, match="nested at most 100"):
+        key_of(chain)

@@ -108,14 +108,22 @@ class UnsupportedValueError(TypeError):
 # --------------------------------------------------------------------------- plain values
 
 
-def plain_of(value: Any) -> Plain:
+# Containers nest at most this deep: Python's parser reads back 200 nested brackets.
+MAX_DEPTH = 100
+
+
+def plain_of(value: Any, depth: int = 0) -> Plain:
     """Reduce a live value to its plain form, or raise :class:`UnsupportedValueError`."""
     kind = type(value)
     if value is None or kind is bool or kind is int or kind is float or kind is str:
         return value  # type: ignore[no-any-return]
+    if depth >= MAX_DEPTH:
+        raise UnsupportedValueError(
+            f"stet keeps values nested at most {MAX_DEPTH} containers deep; this one is deeper"
+        )
     enum = sys.modules.get("enum")  # no Enum value exists before enum is imported
     if enum is not None and isinstance(value, enum.Enum):
-        return plain_of(value.value)
+        return plain_of(value.value, depth)
     if isinstance(value, ArrayValue):
         return value
     numpy = sys.modules.get("numpy")
@@ -135,13 +143,14 @@ def plain_of(value: Any) -> Plain:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, tuple | list):
-        return tuple(plain_of(item) for item in value)
+        return tuple(plain_of(item, depth + 1) for item in value)
     if isinstance(value, dict):
-        return _dict_plain(value)
+        return _dict_plain(value, depth + 1)
     if hasattr(type(value), "__dataclass_fields__"):
         import dataclasses
 
-        return {f.name: plain_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = dataclasses.fields(value)
+        return _dict_plain({f.name: getattr(value, f.name) for f in fields}, depth + 1)
     if isinstance(value, os.PathLike):
         path = os.fspath(value)
         if isinstance(path, str):
@@ -163,10 +172,10 @@ def plain_of(value: Any) -> Plain:
     )
 
 
-def _dict_plain(value: dict[Any, Any]) -> dict[Plain, Plain]:
+def _dict_plain(value: dict[Any, Any], depth: int) -> dict[Plain, Plain]:
     """A dict's items as plain values; refused when two of its keys are one value."""
-    keys = [plain_of(k) for k in value]
-    values = [plain_of(v) for v in value.values()]
+    keys = [plain_of(k, depth) for k in value]
+    values = [plain_of(v, depth) for v in value.values()]
     try:
         plain = dict(zip(keys, values, strict=True))
     except TypeError:  # a key reduced to a dict (a dataclass): it has no stable order
