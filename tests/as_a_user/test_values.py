@@ -18,6 +18,7 @@ FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
 SWEEP = """
 import sys
 import numpy as np
+import pandas as pd
 import stet
 
 @stet.once(store=sys.argv[1], ignore=["label"])
@@ -56,6 +57,8 @@ def test_values_at_the_edges_are_skipped_after_a_restart_and_only_then(
         "np.uint64(2**64 - 1)",
         "np.timedelta64(1, 'D')",
         "np.datetime64('10000-01-01')",
+        "pd.Timedelta(1, 'ns')",
+        "[[[1]]]",
     ]
     assert ran(store, tmp_path, *recorded) == recorded
     probes = [
@@ -64,6 +67,8 @@ def test_values_at_the_edges_are_skipped_after_a_restart_and_only_then(
         "float(2**53)",
         "253402300800000000",  # the microseconds of 10000-01-01 since 1970
         "86400",
+        "pd.Timedelta(0)",  # was skipped falsely: the nanosecond was lost
+        "[[[1, 2]]]",
         "np.timedelta64(24, 'h')",  # the same day: skipped
         "10**400",  # ran again before
         "-(10**400)",
@@ -71,8 +76,10 @@ def test_values_at_the_edges_are_skipped_after_a_restart_and_only_then(
         "float(2**63)",
         "2**64 - 1",
         "np.datetime64('10000-01-01T00:00', 'm')",
+        "np.timedelta64(1, 'ns')",
+        "([(1,)],)",
     ]
-    assert ran(store, tmp_path, *probes) == probes[:5]
+    assert ran(store, tmp_path, *probes) == probes[:7]
 
 
 REFUSED = """
