@@ -1090,3 +1090,21 @@ def test_values_nested_deeper_are_refused(depth: int) -> None:
         chain = Pair(chain, None)
     with pytest.raises(UnsupportedValueError, match="nested at most 100"):
         key_of(chain)
+
+
+@pytest.mark.parametrize("fmt", STORE_FORMATS)
+def test_a_run_with_a_long_key_can_be_claimed(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    """A key of many values (PostgreSQL indexes at most about 2.7 KB of a claim's key)."""
+    location = new_location(request, fmt, tmp_path)
+    rng = np.random.default_rng(5)
+    values = [tuple(rng.random(1000).tolist()), secrets.token_hex(4000)]
+    try:
+        assert identity_probe.outcomes(location, values) == ["ran", "ran"]
+    finally:
+        forget(location)
+    try:
+        assert identity_probe.outcomes(location, values) == ["skipped", "skipped"]
+    finally:
+        forget(location)

@@ -548,7 +548,7 @@ class Store:
         meanwhile. Ours is renewed every ``every`` seconds until it is recorded or
         released.
         """
-        mine = Claim(index.spec.function, key, call, Worker.current(), lease)
+        mine = Claim(index.spec.function, _claim_key(key), call, Worker.current(), lease)
         book = self._site.claims
         with self._mutex:
             holder = book.take(mine)
@@ -752,6 +752,21 @@ class Store:
         self._mutex = threading.RLock()  # another thread may have held it at the fork
         self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
+
+
+_CLAIM_KEY_LIMIT = 1024  # PostgreSQL's index of claims holds about 2.7 KB of a key
+
+
+def _claim_key(key: bytes) -> bytes:
+    """A run's key as claims hold it: a long one (many values, long text) by its digest.
+
+    No key starts with ``#``, so a digest is never another run's key.
+    """
+    if len(key) <= _CLAIM_KEY_LIMIT:
+        return key
+    import hashlib
+
+    return b"#" + hashlib.sha256(key).digest()
 
 
 def _header_problem(header: list[str], name: str) -> DamagedStoreError | None:
