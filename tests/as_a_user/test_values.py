@@ -157,3 +157,10 @@ def test_a_body_that_changes_its_argument_is_skipped_after_a_restart(tmp_path: P
         "[stet] Skipping normalise(weights=array([1., 3.]), history=[])"
     ]
     assert "ran [0.25, 0.75] []" in again.stdout  # never called before: it runs
+
+
+def test_a_long_key_runs_once_on_postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    store = store_for(request, "postgresql")
+    long = ["tuple(range(1000))", "'x' * 9000 + 'y'"]
+    assert ran(store, tmp_path, *long) == long  # was refused as a 'connection' error
+    assert ran(store, tmp_path, *long) == []
