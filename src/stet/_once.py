@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from ._grid import Grid
     from ._values import Cell
 
-    Prepared = tuple[tuple[Any, ...], bytes, Claim | None]
+    # a call that runs: its bound values, key, claim, and key cells (taken before the body)
+    Prepared = tuple[tuple[Any, ...], bytes, Claim | None, dict[str, Cell]]
 
     P = ParamSpec("P")
     R = TypeVar("R")
@@ -287,6 +288,8 @@ class Runner:
         self.store.refresh()  # another process may have completed it meanwhile
         if key in index.keys:
             return None
+        self.store.check_columns(index.spec)  # what the record needs, known before the run
+        cells = self.plan.cells(values)  # now: the body may change a list or array in place
         options = self.options
         if options.failures == "skip" and key in index.failed:
             return FailedBefore(index.failed[key])
@@ -297,7 +300,7 @@ class Runner:
             claim, holder = self.store.claim(index, key, call, options.lease, options.heartbeat)
             if claim is None:
                 return holder
-        return (values, key, claim)
+        return (values, key, claim, cells)
 
     def check_writable(self) -> None:
         """Refuse a call before it runs when its record could not be written."""
@@ -328,11 +331,10 @@ class Runner:
         With ``results=True`` its result goes in the record; a result stet cannot keep
         faithfully raises ``TypeError`` and records nothing.
         """
-        values, key, claim = prepared
-        cells = self.plan.cells(values)
+        _, key, claim, cells = prepared
         if self.options.results:
             try:
-                cells.update(result_cells(result, self.name, self.result_type))
+                cells = {**cells, **result_cells(result, self.name, self.result_type)}
             except TypeError:
                 self.failed(prepared)
                 raise
@@ -341,9 +343,8 @@ class Runner:
     def failed(self, prepared: Prepared, error: BaseException | None = None) -> None:
         """A call raised: record its failure (``failures=...``, for an ``Exception``),
         and release its claim, so another worker may try the run."""
-        values, key, claim = prepared
+        values, key, claim, cells = prepared
         if self.options.failures is not None and isinstance(error, Exception):
-            cells = self.plan.cells(values)
             text = error_text(error)
             try:
                 self.store.record(self.index, key, cells, self.options.fsync, claim, text)

@@ -413,6 +413,23 @@ class Store:
             _report.lines(index.layout_messages())
             return index
 
+    def check_columns(self, spec: KeySpec) -> None:
+        """Refuse, before a run, key columns this store's format cannot hold beside the
+        columns it has (``A`` beside ``a`` in SQLite, a name over 63 bytes in PostgreSQL).
+        """
+        header = self._header
+        new = [c for c in spec.columns if c not in header]
+        rule = getattr(self._file, "column_problem", None) if new else None
+        problem = None if rule is None else rule(header, new)
+        if problem is not None:
+            column, why = problem
+            raise ValueError(
+                f"{spec.function}(): parameter {column!r} cannot be a column of the store "
+                f"{self.name}: {why}. Rename the parameter, leave it out of the key with "
+                f"@stet.once(ignore=[{column!r}]), or use a store of another format "
+                "(such as .csv)"
+            )
+
     # -- reading
 
     def refresh(self) -> None:
@@ -557,7 +574,7 @@ class Store:
         meanwhile. Ours is renewed every ``every`` seconds until it is recorded or
         released.
         """
-        mine = Claim(index.spec.function, key, call, Worker.current(), lease)
+        mine = Claim(index.spec.function, _claim_key(key), call, Worker.current(), lease)
         book = self._site.claims
         with self._mutex:
             holder = book.take(mine)
@@ -806,6 +823,21 @@ def _if_permitted(lock: SiteLock) -> Iterator[bool]:
     else:
         with lock:
             yield True
+
+
+_CLAIM_KEY_LIMIT = 1024  # PostgreSQL's index of claims holds about 2.7 KB of a key
+
+
+def _claim_key(key: bytes) -> bytes:
+    """A run's key as claims hold it: a long one (many values, long text) by its digest.
+
+    No key starts with ``#``, so a digest is never another run's key.
+    """
+    if len(key) <= _CLAIM_KEY_LIMIT:
+        return key
+    import hashlib
+
+    return b"#" + hashlib.sha256(key).digest()
 
 
 def _header_problem(header: list[str], name: str) -> DamagedStoreError | None:

@@ -108,19 +108,29 @@ class UnsupportedValueError(TypeError):
 # --------------------------------------------------------------------------- plain values
 
 
-def plain_of(value: Any) -> Plain:
+# Containers nest at most this deep: Python's parser reads back 200 nested brackets.
+MAX_DEPTH = 100
+
+
+def plain_of(value: Any, depth: int = 0) -> Plain:
     """Reduce a live value to its plain form, or raise :class:`UnsupportedValueError`."""
     kind = type(value)
     if value is None or kind is bool or kind is int or kind is float or kind is str:
         return value  # type: ignore[no-any-return]
+    if depth >= MAX_DEPTH:
+        raise UnsupportedValueError(
+            f"stet keeps values nested at most {MAX_DEPTH} containers deep; this one is deeper"
+        )
     enum = sys.modules.get("enum")  # no Enum value exists before enum is imported
     if enum is not None and isinstance(value, enum.Enum):
-        return plain_of(value.value)
+        return plain_of(value.value, depth)
     if isinstance(value, ArrayValue):
         return value
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.ndarray):
+            if isinstance(value, numpy.matrix):  # stays 2-D when raveled: its values instead
+                value = numpy.asarray(value)
             return _array_plain(value)
         if isinstance(value, numpy.generic):
             return _numpy_scalar_plain(value, numpy)
@@ -133,20 +143,28 @@ def plain_of(value: Any) -> Plain:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, tuple | list):
-        return tuple(plain_of(item) for item in value)
+        return tuple(plain_of(item, depth + 1) for item in value)
     if isinstance(value, dict):
-        return {plain_of(k): plain_of(v) for k, v in value.items()}
+        return _dict_plain(value, depth + 1)
     if hasattr(type(value), "__dataclass_fields__"):
         import dataclasses
 
-        return {f.name: plain_of(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = dataclasses.fields(value)
+        return _dict_plain({f.name: getattr(value, f.name) for f in fields}, depth + 1)
     if isinstance(value, os.PathLike):
         path = os.fspath(value)
         if isinstance(path, str):
             return path
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        finer = getattr(value, "to_datetime64", None)  # pandas' Timestamp: nanoseconds
+        if finer is not None and numpy is not None and getattr(value, "tzinfo", 0) is None:
+            return _numpy_time_plain(finer(), numpy)
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
+        if kind is not datetime.timedelta and numpy is not None:
+            finer = getattr(value, "to_timedelta64", None)  # pandas' Timedelta: nanoseconds
+            if finer is not None:
+                return _numpy_time_plain(finer(), numpy)
         return datetime.timedelta.__str__(value)
     raise UnsupportedValueError(
         f"stet cannot compare a value of type {kind.__qualname__} exactly "
@@ -154,21 +172,106 @@ def plain_of(value: Any) -> Plain:
     )
 
 
+def _dict_plain(value: dict[Any, Any], depth: int) -> dict[Plain, Plain]:
+    """A dict's items as plain values; refused when two of its keys are one value."""
+    keys = [plain_of(k, depth) for k in value]
+    values = [plain_of(v, depth) for v in value.values()]
+    try:
+        plain = dict(zip(keys, values, strict=True))
+    except TypeError:  # a key reduced to a dict (a dataclass): it has no stable order
+        raise UnsupportedValueError(
+            f"a key of the dict {_short_repr(value)} is, or holds, a dataclass; stet compares "
+            "dict keys that are numbers, strings, bools, None, tuples, enums, paths or dates"
+        ) from None
+    if len(plain) < len(value) or len({plain_key(k) for k in keys}) < len(keys):
+        raise UnsupportedValueError(
+            f"two keys of the dict {_short_repr(value)} are one value under stet's identity "
+            "rules (such as an enum and its value, or two NaNs), so their items would merge"
+        )
+    return plain
+
+
 def _numpy_scalar_plain(value: Any, numpy: Any) -> Plain:
     if isinstance(value, numpy.datetime64 | numpy.timedelta64):
-        if numpy.isnat(value):
-            return "NaT"
-        unit = "datetime64[us]" if isinstance(value, numpy.datetime64) else "timedelta64[us]"
-        coarse = value.astype(unit)
-        if coarse == value:  # as exact as Python's datetime: the same value as one
-            return plain_of(coarse.item())
-        return str(value)  # finer than microseconds: NumPy's ISO text
+        return _numpy_time_plain(value, numpy)
     item = value.item()
     if isinstance(item, numpy.generic):  # longdouble and the like have no exact Python twin
         raise UnsupportedValueError(
             f"stet cannot compare NumPy {value.dtype} values exactly; convert to float64"
         )
     return plain_of(item)
+
+
+# A fixed NumPy time unit in attoseconds, the finest unit NumPy has.
+_ATTOSECONDS = {
+    "W": 7 * 86400 * 10**18,
+    "D": 86400 * 10**18,
+    "h": 3600 * 10**18,
+    "m": 60 * 10**18,
+    "s": 10**18,
+    "ms": 10**15,
+    "us": 10**12,
+    "ns": 10**9,
+    "ps": 10**6,
+    "fs": 10**3,
+    "as": 1,
+}
+# The units a time's text is written in when Python's datetime cannot hold it: the
+# first that holds it exactly, so that one instant has one text whatever its unit.
+_TEXT_UNITS = ("us", "ns", "ps", "fs", "as", "ms", "s", "m", "h", "D")
+_INT64 = 2**63
+
+
+def _numpy_time_plain(value: Any, numpy: Any) -> Plain:
+    """A ``datetime64`` or ``timedelta64`` by its natural value, whatever its unit.
+
+    A value Python's ``datetime``/``timedelta`` holds exactly is the same value as one
+    (its ISO text, or ``str(timedelta)``); any other is NumPy's text in the first unit of
+    ``_TEXT_UNITS`` that holds it exactly. Month and year durations are ``N months``.
+    """
+    if numpy.isnat(value):
+        return "NaT"
+    dated = isinstance(value, numpy.datetime64)
+    unit, step = numpy.datetime_data(value.dtype)
+    count = int(value.view("i8")) * step
+    kind = "datetime64" if dated else "timedelta64"
+    if unit == "generic":
+        raise UnsupportedValueError(
+            f"stet cannot compare a NumPy {kind} without a unit ({value!r}); give it one, "
+            f"such as numpy.{kind}({count}, 's')"
+        )
+    if unit in ("Y", "M"):
+        months = count * 12 if unit == "Y" else count
+        if not dated:  # a calendar duration: no number of seconds equals it
+            return f"{months} months"
+        year, month = divmod(months, 12)
+        count, unit = _days_from_civil(1970 + year, month + 1), "D"
+    atto = count * _ATTOSECONDS[unit]
+    micros, finer = divmod(atto, _ATTOSECONDS["us"])
+    if not finer:
+        try:
+            if dated:
+                return (_EPOCH + datetime.timedelta(microseconds=micros)).isoformat()
+            return str(datetime.timedelta(microseconds=micros))
+        except OverflowError:
+            pass  # beyond Python's range: NumPy's text below
+    for text_unit in _TEXT_UNITS:
+        n, rest = divmod(atto, _ATTOSECONDS[text_unit])
+        if not rest and -_INT64 < n < _INT64:
+            return str(getattr(numpy, kind)(n, text_unit))
+    raise UnsupportedValueError(f"stet cannot compare the NumPy {kind} {value!r} exactly")
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def _days_from_civil(year: int, month: int) -> int:
+    """Days from 1970-01-01 to the first of a month (proleptic Gregorian, any year)."""
+    year -= month <= 2
+    era, year_of_era = divmod(year, 400)
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def _array_plain(array: Any) -> ArrayValue:
@@ -205,7 +308,17 @@ def _int_key(n: int) -> bytes:
     return _big_int_key(n)
 
 
+# Python reads back integers of at most this many digits (sys.int_info's default).
+MAX_INT_DIGITS = 4300
+_TOO_MANY_DIGITS = 10**MAX_INT_DIGITS
+
+
 def _big_int_key(n: int) -> bytes:
+    if not -_TOO_MANY_DIGITS < n < _TOO_MANY_DIGITS:
+        raise UnsupportedValueError(
+            f"stet keeps integers of at most {MAX_INT_DIGITS} digits (the most Python reads "
+            f"back from text by default); this one has more"
+        )
     return b"I" + str(n).encode() + b";"
 
 
@@ -272,7 +385,7 @@ def _learn_scalar_type(kind: type) -> None:
     if issubclass(kind, numpy.floating) and numpy.dtype(kind).itemsize <= 8:
         _KEY_BY_TYPE[kind] = lambda x: _float_key(float(x))
         _CELL_BY_TYPE[kind] = _float_cell
-    elif issubclass(kind, numpy.integer):
+    elif issubclass(kind, numpy.integer) and not issubclass(kind, numpy.timedelta64):
         _KEY_BY_TYPE[kind] = lambda x: _int_key(int(x))
         _CELL_BY_TYPE[kind] = lambda x: _int_cell(int(x))
     elif issubclass(kind, numpy.bool_):
@@ -457,12 +570,15 @@ def key_from_text(text: str) -> bytes:
     return plain_key(_int_or_float(text, number))
 
 
-def _int_or_float(text: str, number: float) -> int | float:
-    if not number.is_integer():
-        return number  # a fraction, nan or an infinity: the common float, at once
+def _int_or_float(text: str, number: float) -> int | float | str:
+    if not number.is_integer() and not math.isinf(number):
+        return number  # a fraction or nan: the common float, at once
     stripped = text.strip().lstrip("+-")
-    if stripped.isdigit():
-        return int(text)
+    if stripped.isdigit():  # an integer, however far beyond the float range
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python reads: written by hand, as text
+            return text
     return number
 
 

@@ -124,7 +124,12 @@ if TYPE_CHECKING:
             """In a forked child: forget the parent's locks and connections."""
 
     class StoreFormat(Protocol):
-        """One store location in one format; every method but reads runs under the lock."""
+        """One store location in one format; every method but reads runs under the lock.
+
+        A format whose storage cannot hold every column name may also provide
+        ``column_problem(header, new) -> (column, why) | None``: the first of the ``new``
+        columns it cannot hold beside ``header``'s, which the Store asks before a run.
+        """
 
         name: str  # how messages name the store
         site: Site

@@ -81,6 +81,10 @@ _WIDER = {"int": 0, "float": 1, "text": 2}
 class PostgresTable(WholeRecords):
     """A store kept in a table of a PostgreSQL database (see the module's docstring)."""
 
+    def column_problem(self, header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
+        """Asked before a run (``Store.check_columns``): see :func:`_column_problem`."""
+        return _column_problem(header, new)
+
     def __init__(self, path: str, name: str) -> None:
         self.name = display_name(name) if "://" in name else name
         conninfo, self.table = _split(path, self.name)
@@ -489,6 +493,25 @@ class _Statements:
         self.bump_generation = text(
             sql.SQL("UPDATE {} SET generation = generation + 1, layout = layout + 1").format(meta)
         )
+
+
+_MAX_COLUMNS = 1600  # PostgreSQL's MaxHeapAttributeNumber
+# The names PostgreSQL keeps for every table's system columns.
+_SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
+
+def _column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
+    """The first of ``new`` columns PostgreSQL cannot hold, and why (``header`` it can)."""
+    count = len(header) + len(new) + (TIMESTAMP not in header) + (ROW not in header)
+    if count > _MAX_COLUMNS:
+        return new[0], f"a PostgreSQL table holds at most {_MAX_COLUMNS} columns"
+    for column in new:
+        size = len(column.encode("utf-8", "surrogatepass"))
+        if size > 63:
+            return column, f"PostgreSQL cuts names at 63 bytes, and this one has {size}"
+        if column in _SYSTEM_COLUMNS:
+            return column, f"{column} is the name of a PostgreSQL system column"
+    return None
 
 
 def _column_name(column: str) -> str:

@@ -18,6 +18,7 @@ directory it may not write.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -63,6 +64,41 @@ def _rowid_name(columns: Sequence[str]) -> str:
     )
 
 
+@functools.cache
+def _column_limit() -> int:
+    with contextlib.closing(sqlite3.connect(":memory:")) as con:
+        return con.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
+    """The first of ``new`` columns SQLite cannot hold beside ``header``'s, and why.
+
+    SQLite's column names ignore the case of ASCII letters (``A`` is ``a``), the table
+    needs one of ``rowid``, ``_rowid_`` and ``oid`` free for its row id, and it holds at
+    most ``SQLITE_LIMIT_COLUMN`` columns (2000 by default).
+    """
+    count = len(header) + len(new) + ("_stet_timestamp" not in header)
+    if count > _column_limit():
+        return new[0], f"an SQLite table holds at most {_column_limit()} columns"
+    seen = {c.translate(_ASCII_LOWER): c for c in header}
+    for column in new:
+        folded = column.translate(_ASCII_LOWER)
+        other = seen.setdefault(folded, column)
+        if other != column:
+            return column, (
+                f"SQLite column names ignore case, so {other!r} and {column!r} would be one column"
+            )
+        if all(name in seen for name in _ROWID_NAMES):
+            return column, (
+                "an SQLite store needs one of the names rowid, _rowid_ and oid free for its "
+                "row id, and this would take the last of them"
+            )
+    return None
+
+
 def _cells(values: tuple[Any, ...], column: str, name: str) -> list[Cell]:
     """One column's values as cells: NULL is ``""``, numbers out of stet's range text."""
     kinds = set(map(type, values))
@@ -84,6 +120,8 @@ def _cells(values: tuple[Any, ...], column: str, name: str) -> list[Cell]:
 
 class SqliteFile(WholeRecords):
     """A ``.sqlite`` / ``.db`` store: the table ``runs`` of an SQLite database."""
+
+    column_problem = staticmethod(column_problem)  # asked before a run (Store.check_columns)
 
     def __init__(self, path: str, name: str) -> None:
         self.path = os.path.abspath(path)
