@@ -204,6 +204,12 @@ def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
         key, _, value = segment.partition("=")
         if unquote(key).strip().lower() in ("password", "sslpassword"):
             given += [value, unquote(value)]
+    if any(c in spelled for c in "@/?#"):
+        raise ValueError(
+            f"stet cannot read the store URL {name}: its password holds @, /, ? or # as "
+            "is, which a URL must percent-encode. Write @ as %40, / as %2F, ? as %3F and "
+            "# as %23 (urllib.parse.quote(password, safe='') does it)"
+        )
     problem = ""
     try:
         settings = conninfo_to_dict(conninfo)
@@ -213,12 +219,6 @@ def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
         raise ValueError(
             f"stet cannot read the store URL {name} ({problem}); the form is "
             "postgresql://user:password@host:5432/dbname?table=runs"
-        )
-    if any(c in spelled for c in "@/?#"):
-        raise ValueError(
-            f"stet cannot read the store URL {name}: its password holds @, /, ? or # as "
-            "is, which a URL must percent-encode. Write @ as %40, / as %2F, ? as %3F and "
-            "# as %23 (urllib.parse.quote(password, safe='') does it)"
         )
     read = [str(settings.get(k) or "") for k in ("password", "sslpassword")]
     found = {*given, *read, *(quote(s, safe="") for s in read)}
