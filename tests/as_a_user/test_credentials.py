@@ -232,3 +232,23 @@ def test_the_cli_names_a_store_it_cannot_find_without_the_password(
     shown = without_password(url)
     assert shown in output(done)
     assert leaks(forms(postgres_server.password), {command: output(done)}) == []
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        ["{url}"],  # the command forgotten
+        ["show", "--last", "{url}"],  # the number forgotten
+        ["show", "--where", "{url}"],
+        ["status", "{url}", "{url}"],  # two stores
+    ],
+)
+def test_a_usage_error_quotes_the_url_without_its_password(
+    mistake: list[str], tmp_path: Path
+) -> None:
+    password = f"p@ss-{secrets.token_hex(8)}"
+    url = f"postgresql://ann:{quote(password, safe='')}@db.example.org/lab"
+    done = outside.run_cli([part.format(url=url) for part in mistake], tmp_path)
+    assert done.returncode == 2, output(done)
+    assert "postgresql://ann@db.example.org/lab" in done.stderr, done.stderr
+    assert leaks(forms(password), {"usage": output(done)}) == []

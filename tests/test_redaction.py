@@ -464,3 +464,11 @@ def test_an_unknown_scheme_is_refused_without_the_password() -> None:
     with pytest.raises(ValueError, match="knows no mysql:// stores") as error:
         stet.once(store=url)(lambda i: i)(1)
     assert not [t for t in error_texts(error.value) if password in t]
+
+
+def test_a_store_given_as_bytes_is_refused_without_the_password() -> None:
+    password = secrets.token_hex(8)
+    url = f"postgresql://u:{password}@h/db".encode()
+    with pytest.raises(TypeError, match="not bytes: 'postgresql://u@h/db'; decode it") as error:
+        stet.once(store=url)(lambda i: i)  # type: ignore[call-overload]
+    assert not [t for t in error_texts(error.value) if password in t]
