@@ -472,3 +472,26 @@ def test_a_store_given_as_bytes_is_refused_without_the_password() -> None:
     with pytest.raises(TypeError, match="not bytes: 'postgresql://u@h/db'; decode it") as error:
         stet.once(store=url)(lambda i: i)  # type: ignore[call-overload]
     assert not [t for t in error_texts(error.value) if password in t]
+
+
+@pytest.mark.parametrize("how", ["once", "status", "cli"])
+def test_libpq_key_value_form_as_a_store_is_refused_without_the_password(
+    how: str, workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``host=db password=...`` is libpq's form, not a URL: stet refuses it as a path
+    whose extension it does not know, and shows ``password=***``."""
+    password = secrets.token_hex(8)
+    location = f"host=db password={password} dbname=lab"
+    seen = Seen(password)
+    if how == "once":
+        seen.call(how, lambda: stet.once(store=location)(lambda i: i)(1))
+    elif how == "status":
+        seen.call(how, lambda: stet.status(location))
+    else:
+        from stet.cli import main
+
+        seen.call(how, lambda: main(["status", location]))
+    out, err = capfd.readouterr()
+    seen.add("output", out, err)
+    assert "password=*** dbname=lab" in "".join(t for _, t in seen.texts)
+    assert seen.leaks() == []

@@ -40,10 +40,15 @@ def redacted(location: str) -> str:
     from the user part (``user:secret@host``, any number of hosts, also when the
     password holds an ``@``, ``/``, ``?`` or ``#`` the URL should have percent-encoded)
     and from the query (``?password=secret``, ``sslpassword=``, however its key is
-    spelled or percent-encoded).
+    spelled or percent-encoded). A location that is not a URL but holds libpq's
+    ``password=secret`` shows ``password=***``.
     """
-    if not is_url(location):
-        return location
+    if not is_url(location):  # a path; or libpq's form, "host=db password=secret", mistaken for one
+        if "password" not in location.lower():
+            return location
+        import re
+
+        return re.sub(_LIBPQ_PASSWORD, r"\1***", location, flags=re.IGNORECASE)
     scheme, _, rest = location.partition("://")
     user, password, after = _credentials(rest)
     if password:
@@ -56,6 +61,8 @@ def redacted(location: str) -> str:
 
 
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+# a password in libpq's key=value form: the keyword, then a word or a quoted value
+_LIBPQ_PASSWORD = r"(?<!\S)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)"
 
 
 def url_password(location: str) -> str:
