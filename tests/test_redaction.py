@@ -114,21 +114,20 @@ def files_text(directory: Path) -> list[tuple[str, str]]:
     return found
 
 
-def tables_text(url: str) -> list[tuple[str, str]]:
-    """Every row of every table of the server's database, as text (the URL's own role)."""
-    try:
-        con = psycopg.connect(url.partition("?")[0], autocommit=True, connect_timeout=5)
-    except psycopg.Error:
-        return []  # a server that is down, or a URL that does not connect: nothing written
-    with con:
+def tables_text(server_url: str, table: str) -> list[tuple[str, str]]:
+    """Every row of the tables stet made for ``table`` (``table``, ``table_meta``,
+    ``table_claims``, ``table_c``...), as text."""
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as con:
         tables = con.execute(
-            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = current_schema()"
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            " AND starts_with(tablename, %s)",
+            (table,),
         ).fetchall()
         found = []
-        for schema, table in tables:
-            name = sql.Identifier(schema, table)
-            rows = con.execute(sql.SQL("SELECT t::text FROM {} t").format(name)).fetchall()
-            found += [(f"table {table}", row[0] or "") for row in rows]
+        for (name,) in tables:
+            query = sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(name))
+            found += [(f"table {name}", row[0] or "") for row in con.execute(query).fetchall()]
+        assert len(tables) >= 3, tables  # the records, their meta and claims tables at least
     return found
 
 
@@ -208,13 +207,13 @@ def exercise(
         seen.call("convert onto", lambda: stet.convert(directory / "leak.csv", url))
         seen.call(
             "convert to",
-            lambda: stet.convert(
-                directory / "leak.csv", other_table(url, f"c_{secrets.token_hex(4)}")
-            ),
+            lambda: stet.convert(directory / "leak.csv", other_table(url, f"{table_of(url)}_c")),
         )
         seen.call(
             "convert missing",
-            lambda: stet.convert(other_table(url, "none_here"), directory / "again2.csv"),
+            lambda: stet.convert(
+                other_table(url, f"{table_of(url)}_none"), directory / "again2.csv"
+            ),
         )
         if point is not None:
             seen.call("point.reset(i)", lambda: point.reset(i=2, confirm=False))
@@ -223,7 +222,8 @@ def exercise(
         seen.call("reset(where)", lambda: stet.reset(url, {"i": 1}, confirm=False))
         seen.call("reset", lambda: stet.reset(url, confirm=False))
         seen.call(
-            "reset(missing)", lambda: stet.reset(other_table(url, "none_here"), confirm=False)
+            "reset(missing)",
+            lambda: stet.reset(other_table(url, f"{table_of(url)}_none"), confirm=False),
         )
     seen.add("warnings", *(f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught))
     seen.texts += files_text(directory)
@@ -242,6 +242,12 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 
 def table_url(url: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}table=t_{secrets.token_hex(5)}"
+
+
+def table_of(url: str) -> str:
+    """The ``table=`` of a store URL."""
+    pairs = [p.partition("=") for p in url.partition("?")[2].split("&")]
+    return next(value for key, _, value in pairs if key == "table")
 
 
 def other_table(url: str, table: str) -> str:
@@ -269,7 +275,7 @@ def test_a_working_store_never_shows_its_password(
     out, err = capfd.readouterr()
     seen.add("stdout", out)
     seen.add("stderr", err)
-    seen.texts += tables_text(postgres_server.url)
+    seen.texts += tables_text(postgres_server.url, table_of(url))
     # the battery did what it says: it ran, skipped, failed, swept, converted and reset
     assert "Skipping point(i=1" in out and "Converted 2 records from" in out, out
     assert "Sweep of point" in out and "%|" in err, (out, err)
@@ -356,6 +362,7 @@ def test_a_server_stopped_mid_use_never_shows_the_password(
     else:  # stet connects again: the battery runs as on a server that stayed up
         assert "StoreConnectionError" not in seen.errors, seen.errors
         assert "Converted 2 records from" in out
+    seen.texts += tables_text(own_server.url, table_of(url))
     assert seen.leaks() == []
 
 
@@ -364,7 +371,7 @@ def test_a_damaged_table_never_shows_the_password(
     damage: str, workdir: Path, postgres_server: pgserver.Server, capfd: pytest.CaptureFixture[str]
 ) -> None:
     url = table_url(postgres_server.url)
-    table = url.rpartition("table=")[2]
+    table = table_of(url)
     with psycopg.connect(postgres_server.url, autocommit=True) as con:
         if damage == "foreign table":
             con.execute(sql.SQL("CREATE TABLE {} (a int, b text)").format(sql.Identifier(table)))
@@ -380,6 +387,7 @@ def test_a_damaged_table_never_shows_the_password(
     out, err = capfd.readouterr()
     seen.add("output", out, err)
     assert "DamagedStoreError" in seen.errors, seen.errors
+    seen.texts += tables_text(postgres_server.url, table)
     assert seen.leaks() == []
 
 
