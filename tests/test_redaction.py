@@ -29,7 +29,7 @@ from psycopg import sql
 
 import stet
 from stet._store import get_store
-from stet.formats import redacted, url_password
+from stet.formats import redacted, url_passwords
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -460,10 +460,14 @@ def test_redacted_takes_every_spelling_of_a_password(location: str, shown: str) 
     assert redacted(shown) == shown
 
 
-def test_url_password_is_the_password_as_spelled() -> None:
-    assert url_password("postgresql://u:p%40ss@h/db") == "p%40ss"
-    assert url_password("postgresql://u:p@ss@h/db?x=a@b") == "p@ss"
-    assert url_password("postgresql://u@h/db?password=x") == ""
+def test_url_passwords_are_the_passwords_as_spelled() -> None:
+    assert url_passwords("postgresql://u:p%40ss@h/db") == ("p%40ss", [])
+    assert url_passwords("postgresql://u:p@ss@h/db?x=a@b") == ("p@ss", [])
+    assert url_passwords("postgresql://u@h/db?password=x&pass%77ord=y&sslpassword=z") == (
+        "",
+        ["x", "y", "z"],
+    )
+    assert url_passwords("postgresql://u:pa?ss@h/db?table=t&PASSWORD=q") == ("pa?ss", ["q"])
 
 
 def test_an_unknown_scheme_is_refused_without_the_password() -> None:

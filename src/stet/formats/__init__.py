@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .base import StoreFormat
 
-__all__ = ["FORMATS", "SCHEMES", "is_url", "open_format", "redacted", "url_password"]
+__all__ = ["FORMATS", "SCHEMES", "is_url", "open_format", "redacted", "url_passwords"]
 
 # extension -> (module, class, the extra that installs what it needs, or "")
 FORMATS: dict[str, tuple[str, str, str]] = {
@@ -65,9 +65,13 @@ _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 _LIBPQ_PASSWORD = r"(?<!\S)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)"
 
 
-def url_password(location: str) -> str:
-    """The password in a URL's user part as it is spelled there (percent-encoded), or ""."""
-    return _credentials(location.partition("://")[2])[1][1:]
+def url_passwords(location: str) -> tuple[str, list[str]]:
+    """A URL's passwords as it spells them (percent-encoded): its user part's ("" when it
+    has none), and its query's (``password=``, ``sslpassword=``)."""
+    user, password, after = _credentials(location.partition("://")[2])
+    query = (after or user).partition("?")[2]  # without a password, user is all of it
+    pairs = [p.partition("=") for p in query.split("&")]
+    return password[1:], [value for key, _, value in pairs if _query_key(key) in _SECRET_PARAMETERS]
 
 
 def _credentials(rest: str) -> tuple[str, str, str]:

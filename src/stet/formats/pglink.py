@@ -1,9 +1,9 @@
 """Connections to a PostgreSQL store's server: the URL, libpq's settings, the password.
 
 A store's URL is split into libpq's connection string and the table's name; messages
-show it without its password (``stet.formats.redacted``), and libpq's own error texts lose
-every spelling of it (``_Link.scrub``). A :class:`_Link` is one connection, opened on first use and
-made anew after a fork or a loss; connections are closed at exit.
+show it without its password (``stet.formats.redacted``), and libpq's own error texts
+lose every spelling of it (``_Link.scrub``). A :class:`_Link` is one connection, opened
+on first use and made anew after a fork or a loss; connections are closed at exit.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
-from . import url_password
+from . import url_passwords
 from .base import StoreConnectionError
 
 TYPE_CHECKING = False
@@ -198,12 +198,9 @@ def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
     A URL libpq cannot read, or whose password holds a character it reads otherwise than
     stet shows it, is refused (libpq's reason without the password).
     """
-    spelled = url_password(location)
-    given = [spelled, unquote(spelled)]
-    for segment in urlsplit(location).query.split("&"):
-        key, _, value = segment.partition("=")
-        if unquote(key).strip().lower() in ("password", "sslpassword"):
-            given += [value, unquote(value)]
+    spelled, in_query = url_passwords(location)
+    given = [spelled, *in_query]
+    given += [unquote(s) for s in given]
     if any(c in spelled for c in "@/?#"):
         raise ValueError(
             f"stet cannot read the store URL {name}: its password holds @, /, ? or # as "
