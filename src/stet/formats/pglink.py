@@ -66,7 +66,10 @@ def _parameter(segment: str) -> str:
 
 def _split(location: str, name: str) -> tuple[str, str]:
     """The connection string for libpq (``table=`` taken out) and the table's name."""
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError as error:  # "Invalid IPv6 URL": a host's [ without its ]
+        raise _unreadable(name, str(error)) from None
     segments = [p for p in parts.query.split("&") if p]
     tables = [unquote(p.partition("=")[2]) for p in segments if _parameter(p) == "table"]
     if len(tables) > 1:
@@ -213,13 +216,17 @@ def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
     except psycopg.Error as error:
         problem = _scrubbed(str(error), given)
     if problem:  # raised outside the except clause: libpq's text is not kept as __context__
-        raise ValueError(
-            f"stet cannot read the store URL {name} ({problem}); the form is "
-            "postgresql://user:password@host:5432/dbname?table=runs"
-        )
+        raise _unreadable(name, problem)
     read = [str(settings.get(k) or "") for k in ("password", "sslpassword")]
     found = {*given, *read, *(quote(s, safe="") for s in read)}
     return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def _unreadable(name: str, problem: str) -> ValueError:
+    return ValueError(
+        f"stet cannot read the store URL {name} ({problem}); the form is "
+        "postgresql://user:password@host:5432/dbname?table=runs"
+    )
 
 
 def _scrubbed(text: str, secrets: Sequence[str]) -> str:
