@@ -24,8 +24,8 @@ from test_contract import python, ran, start
 
 import stet
 from stet._claims import Claim, Worker
+from stet.formats import redacted as display_name
 from stet.formats.base import DamagedStoreError, StoreConnectionError
-from stet.formats.pglink import display_name
 from stet.formats.postgres import PostgresTable
 
 

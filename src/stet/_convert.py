@@ -6,6 +6,7 @@ import os
 
 from . import _report
 from ._store import get_store
+from .formats import redacted
 
 __all__ = ["convert"]
 
@@ -27,5 +28,6 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str])
     """
     count = get_store(source).convert(destination)
     noun = "record" if count == 1 else "records"
-    _report.line(f"Converted {count:,} {noun} from {os.fspath(source)} to {os.fspath(destination)}")
+    shown = redacted(os.fspath(source)), redacted(os.fspath(destination))
+    _report.line(f"Converted {count:,} {noun} from {shown[0]} to {shown[1]}")
     return count

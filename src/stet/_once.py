@@ -18,7 +18,7 @@ from ._files import store_path
 from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
 from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
-from .formats import is_url
+from .formats import is_url, redacted
 from .formats.base import StoreNotWritableError
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
@@ -402,6 +402,9 @@ class _Options:
     ) -> None:
         if isinstance(store, str | os.PathLike) and os.fspath(store):
             self.store = os.fspath(store)
+        elif isinstance(store, bytes):  # shown as text, and without a URL's password
+            shown = redacted(os.fsdecode(store))
+            raise TypeError(f"@stet.once: store must be a str, not bytes: {shown!r}; decode it")
         else:
             raise TypeError(f"@stet.once: store must be a file path or URL, not {store!r}")
         if not isinstance(skip_lines, int) or skip_lines < 0:

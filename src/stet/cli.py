@@ -15,6 +15,8 @@ no traceback; 2 on a usage error (argparse's own message); 130 when interrupted
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import sys
@@ -63,12 +65,17 @@ FUNCTION_HELP = "only the runs of this function (its qualified name, as status l
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``stet`` command with ``argv`` (default: ``sys.argv[1:]``); its exit code."""
     parser = build_parser()
+    given = sys.argv[1:] if argv is None else list(argv)
+    usage = io.StringIO()  # argparse's own messages quote what was given: a URL's password
     try:
-        args = parser.parse_args(argv)
-        if getattr(args, "where", None):
-            _check_where(parser, args.where)
+        with contextlib.redirect_stderr(usage):
+            args = parser.parse_args(given)
+            if getattr(args, "where", None):
+                _check_where(parser, args.where)
     except SystemExit as leaving:  # --help, --version, or a usage error (code 2)
+        sys.stderr.write(_without_passwords(usage.getvalue(), given))
         return leaving.code if isinstance(leaving.code, int) else EXIT_USAGE
+    sys.stderr.write(usage.getvalue())
     command: Callable[[argparse.Namespace], int] = args.run
     try:
         code = command(args)
@@ -84,8 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # an unknown column, a destination that exists, a server that cannot be reached,
         # a missing optional dependency
         _flush_stdout()
-        print(f"{PROG}: error: {error_message(error)}", file=sys.stderr)
+        message = _without_passwords(error_message(error), given)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _without_passwords(text: str, argv: Sequence[str]) -> str:
+    """``text`` with each URL of the command line in it as messages show a URL."""
+    for argument in argv:
+        shown = redacted(argument)
+        if shown != argument:
+            text = text.replace(argument, shown)
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:

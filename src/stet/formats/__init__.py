@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .base import StoreFormat
 
-__all__ = ["FORMATS", "SCHEMES", "is_url", "open_format", "redacted"]
+__all__ = ["FORMATS", "SCHEMES", "is_url", "open_format", "redacted", "url_passwords"]
 
 # extension -> (module, class, the extra that installs what it needs, or "")
 FORMATS: dict[str, tuple[str, str, str]] = {
@@ -33,23 +33,69 @@ def is_url(location: str) -> bool:
 
 
 def redacted(location: str) -> str:
-    """A location as messages may show it: a URL without its password.
+    """A location as messages may show it: a URL without its passwords.
 
-    The password goes from the user part (``user:secret@host``, any number of hosts)
-    and from the query (``?password=secret``).
+    This is stet's one redaction of a store's location: every message, status line,
+    ``repr`` and exception that names a store shows it through here. The password goes
+    from the user part (``user:secret@host``, any number of hosts, also when the
+    password holds an ``@``, ``/``, ``?`` or ``#`` the URL should have percent-encoded)
+    and from the query (``?password=secret``, ``sslpassword=``, however its key is
+    spelled or percent-encoded). A location that is not a URL but holds libpq's
+    ``password=secret`` shows ``password=***``.
     """
-    if not is_url(location):
-        return location
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    if not is_url(location):  # a path; or libpq's form, "host=db password=secret", mistaken for one
+        if "password" not in location.lower():
+            return location
+        import re
 
-    parts = urlsplit(location)
-    user, at, hosts = parts.netloc.rpartition("@")
-    netloc = f"{user.partition(':')[0]}{at}{hosts}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = parts.query
-    if any(key == "password" for key, _ in pairs):
-        query = urlencode([(key, value) for key, value in pairs if key != "password"])
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+        return re.sub(_LIBPQ_PASSWORD, r"\1***", location, flags=re.IGNORECASE)
+    scheme, _, rest = location.partition("://")
+    user, password, after = _credentials(rest)
+    if password:
+        rest = f"{user}{after}"
+    head, question, query = rest.partition("?")
+    if question:
+        kept = [p for p in query.split("&") if _query_key(p) not in _SECRET_PARAMETERS]
+        rest = f"{head}?{'&'.join(kept)}" if kept else head
+    return f"{scheme}://{rest}"
+
+
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+# a password in libpq's key=value form: the keyword, then a word or a quoted value
+_LIBPQ_PASSWORD = r"(?<!\S)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)"
+
+
+def url_passwords(location: str) -> tuple[str, list[str]]:
+    """A URL's passwords as it spells them (percent-encoded): its user part's ("" when it
+    has none), and its query's (``password=``, ``sslpassword=``)."""
+    user, password, after = _credentials(location.partition("://")[2])
+    query = (after or user).partition("?")[2]  # without a password, user is all of it
+    pairs = [p.partition("=") for p in query.split("&")]
+    return password[1:], [value for key, _, value in pairs if _query_key(key) in _SECRET_PARAMETERS]
+
+
+def _credentials(rest: str) -> tuple[str, str, str]:
+    """A URL's text after ``scheme://`` as (user, ``:password`` or "", ``@host...``).
+
+    The credentials end at the last ``@`` before the query that follows the first ``@``:
+    a password may hold ``@``, ``/``, ``?`` or ``#`` as is, and a query value may hold an
+    ``@``. A part before that ``@`` without a ``:`` holds no password.
+    """
+    first = rest.find("@")
+    if first < 0:
+        return rest, "", ""
+    question = rest.find("?", first)
+    at = rest.rfind("@", 0, question if question >= 0 else len(rest))
+    user, colon, password = rest[:at].partition(":")
+    if not colon:
+        return rest, "", ""
+    return user, f":{password}", rest[at:]
+
+
+def _query_key(segment: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(segment.partition("=")[0]).strip().lower()
 
 
 def open_format(path: str, name: str) -> StoreFormat:

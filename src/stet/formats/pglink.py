@@ -1,8 +1,9 @@
 """Connections to a PostgreSQL store's server: the URL, libpq's settings, the password.
 
 A store's URL is split into libpq's connection string and the table's name; messages
-show it without its password. A :class:`_Link` is one connection, opened on first use and
-made anew after a fork or a loss; connections are closed at exit.
+show it without its password (``stet.formats.redacted``), and libpq's own error texts
+lose every spelling of it (``_Link.scrub``). A :class:`_Link` is one connection, opened
+on first use and made anew after a fork or a loss; connections are closed at exit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
+from . import url_passwords
 from .base import StoreConnectionError
 
 TYPE_CHECKING = False
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
     T = TypeVar("T")
 
-__all__ = ["DEFAULT_TABLE", "display_name"]
+__all__ = ["DEFAULT_TABLE"]
 
 DEFAULT_TABLE = "stet_runs"
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -58,22 +60,16 @@ _links: weakref.WeakSet[_Link] = weakref.WeakSet()  # closed at exit
 # ------------------------------------------------------------------------ the location
 
 
-def display_name(location: str) -> str:
-    """The store's URL as messages show it: without its password."""
-    parts = urlsplit(location)
-    userinfo, at, hostinfo = parts.netloc.rpartition("@")
-    netloc = f"{userinfo.partition(':')[0]}@{hostinfo}" if at else parts.netloc
-    query = "&".join(p for p in parts.query.split("&") if _parameter(p) != "password")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
 def _parameter(segment: str) -> str:
     return unquote(segment.partition("=")[0]).strip().lower()
 
 
 def _split(location: str, name: str) -> tuple[str, str]:
     """The connection string for libpq (``table=`` taken out) and the table's name."""
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError as error:  # "Invalid IPv6 URL": a host's [ without its ]
+        raise _unreadable(name, str(error)) from None
     segments = [p for p in parts.query.split("&") if p]
     tables = [unquote(p.partition("=")[2]) for p in segments if _parameter(p) == "table"]
     if len(tables) > 1:
@@ -104,7 +100,7 @@ class _Link:
     def __init__(self, conninfo: str, name: str, secrets: Sequence[str]) -> None:
         self.conninfo = conninfo
         self.name = name
-        self._secrets = [s for s in secrets if len(s) >= 3]
+        self._secrets = list(secrets)
         self._con: Connection | None = None
         self._pid = 0
         self.pinned = False
@@ -126,12 +122,16 @@ class _Link:
             con.execute(_SESSION)
             con.adapters.register_loader(_TIMESTAMPTZ, TextLoader)  # made stet's text in bulk
         except psycopg.Error as error:
-            raise StoreConnectionError(
-                f"stet cannot connect to {self.name} ({self.scrub(error)}) while {doing}; "
-                f"{failed}. Check the URL, the password and that the server runs."
-            ) from None
-        self._con, self._pid = con, os.getpid()
-        return con
+            reason = self.scrub(error)
+        else:
+            self._con, self._pid = con, os.getpid()
+            return con
+        # raised here, not in the except clause: libpq's error (which holds the connection
+        # and may hold the URL's text) is not kept as the new error's __context__
+        raise StoreConnectionError(
+            f"stet cannot connect to {self.name} ({reason}) while {doing}; "
+            f"{failed}. Check the URL, the password and that the server runs."
+        )
 
     def current(self) -> Connection | None:
         """The open connection of this process, if there is one (nothing is opened)."""
@@ -154,23 +154,21 @@ class _Link:
             try:
                 return work(con)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                broken = con.closed or con.broken
-                if broken:
-                    self.drop()
-                if retry and broken and not fresh and not self.pinned and attempt == 0:
-                    continue
-                raise StoreConnectionError(
-                    f"the connection to {self.name} failed while {doing} "
-                    f"({self.scrub(error)}); {failed}. stet connects again on the next call."
-                ) from None
+                reason = self.scrub(error)
+            broken = con.closed or con.broken
+            if broken:
+                self.drop()
+            if retry and broken and not fresh and not self.pinned and attempt == 0:
+                continue
+            raise StoreConnectionError(  # outside the except clause: no __context__ kept
+                f"the connection to {self.name} failed while {doing} "
+                f"({reason}); {failed}. stet connects again on the next call."
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def scrub(self, error: BaseException) -> str:
         """An error's text on one line, without the password."""
-        text = " ".join(str(error).split())
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return _scrubbed(str(error), self._secrets)
 
     def drop(self) -> None:
         """Forget the connection: close it if it is this process's, else leave it be."""
@@ -198,13 +196,43 @@ def _close_all() -> None:
 
 
 def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
-    """The password as the URL spells it and as libpq reads it."""
-    try:
-        password = str(conninfo_to_dict(conninfo).get("password") or "")
-    except psycopg.Error:
+    """Every spelling of the URL's passwords: as the URL spells them, as libpq reads them.
+
+    A URL libpq cannot read, or whose password holds a character it reads otherwise than
+    stet shows it, is refused (libpq's reason without the password).
+    """
+    spelled, in_query = url_passwords(location)
+    given = [spelled, *in_query]
+    given += [unquote(s) for s in given]
+    if any(c in spelled for c in "@/?#"):
         raise ValueError(
-            f"stet cannot read the store URL {name}; the form is "
-            "postgresql://user:password@host:5432/dbname?table=runs"
-        ) from None
-    spelled = urlsplit(location).password or ""
-    return [s for s in {password, spelled, quote(password, safe="")} if s]
+            f"stet cannot read the store URL {name}: its password holds @, /, ? or # as "
+            "is, which a URL must percent-encode. Write @ as %40, / as %2F, ? as %3F and "
+            "# as %23 (urllib.parse.quote(password, safe='') does it)"
+        )
+    problem = ""
+    try:
+        settings = conninfo_to_dict(conninfo)
+    except psycopg.Error as error:
+        problem = _scrubbed(str(error), given)
+    if problem:  # raised outside the except clause: libpq's text is not kept as __context__
+        raise _unreadable(name, problem)
+    read = [str(settings.get(k) or "") for k in ("password", "sslpassword")]
+    found = {*given, *read, *(quote(s, safe="") for s in read)}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def _unreadable(name: str, problem: str) -> ValueError:
+    return ValueError(
+        f"stet cannot read the store URL {name} ({problem}); the form is "
+        "postgresql://user:password@host:5432/dbname?table=runs"
+    )
+
+
+def _scrubbed(text: str, secrets: Sequence[str]) -> str:
+    """``text`` on one line, each of ``secrets`` (of 3 characters or more) as ``***``."""
+    text = " ".join(text.split())
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text

@@ -44,8 +44,9 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .._values import cell_of, cell_text_of
+from . import redacted
 from .base import Chunk, DamagedStoreError, WholeRecords
-from .pglink import _CONNECT_DEFAULTS, _TIMESTAMPTZ, _Link, _secrets_of, _split, display_name
+from .pglink import _CONNECT_DEFAULTS, _TIMESTAMPTZ, _Link, _secrets_of, _split
 from .pgsite import PostgresSite
 
 TYPE_CHECKING = False
@@ -86,7 +87,7 @@ class PostgresTable(WholeRecords):
         return _column_problem(header, new)
 
     def __init__(self, path: str, name: str) -> None:
-        self.name = display_name(name) if "://" in name else name
+        self.name = redacted(name)
         conninfo, self.table = _split(path, self.name)
         secrets = _secrets_of(path, conninfo, self.name)
         present = conninfo_to_dict(conninfo)
