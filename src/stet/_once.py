@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
     from ._grid import Grid
+    from ._provenance import Source
     from ._values import Cell
 
     Prepared = tuple[tuple[Any, ...], bytes, Claim | None]
@@ -170,6 +171,40 @@ class CallPlan:
         return KeySpec(function, self.key_names, tuple(default_keys), tuple(default_texts), results)
 
 
+class PartialPlan(CallPlan):
+    """The plan of a ``functools.partial``: its function's parameters, the ones the
+    partial binds included, so ``partial(base, 1)`` and ``partial(base, 2)`` are told
+    apart by ``a=1`` and ``a=2`` as ordinary key columns."""
+
+    def __init__(
+        self, func: functools.partial[Any], key: Sequence[str] | None, ignore: Sequence[str] | None
+    ) -> None:
+        super().__init__(func.func, key, ignore)
+        self.bound_args = func.args
+        self.bound_keywords = func.keywords
+        params = list(self.signature.parameters.values())
+        named = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(func.args) > len(named):
+            base = getattr(func.func, "__qualname__", repr(func.func))
+            raise TypeError(
+                f"@stet.once on a partial of {base}: it binds {len(func.args)} positional "
+                f"arguments, more than the {len(named)} named parameters of {base}, so "
+                f"stet cannot name them in the key. Decorate {base} itself and take the "
+                f"partial of that: functools.partial(stet.once({base}), ...)"
+            )
+        defaults = list(self.defaults)  # what a partial binds acts as a default: in a
+        for i, value in enumerate(func.args):  # sweep's grid and for older records
+            defaults[i] = value
+        for name, value in func.keywords.items():
+            if name in self.position:
+                defaults[self.position[name]] = value
+        self.defaults = tuple(defaults)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        keywords = {**self.bound_keywords, **kwargs} if self.bound_keywords else kwargs
+        return super().bind(self.bound_args + args, keywords)
+
+
 def _choose_key(
     func: Callable[..., Any],
     candidates: tuple[str, ...],
@@ -222,11 +257,11 @@ class Runner:
         self.function = func  # undecorated
         self.plan = plan
         self.options = options
-        self.name = getattr(func, "__name__", "function")
-        self.label = getattr(func, "__qualname__", self.name)
+        self.name, self.label = _names(func, options.name)
         self.store: Store = get_store(options.path)
         self.store.name = options.store
         self._index: FunctionIndex | None = None
+        self._unannounced = True  # the note on runs of another file or code: not yet
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_index": None}  # another process reads its own index
@@ -238,6 +273,46 @@ class Runner:
             spec = self.plan.key_spec(self.label, self.options.results)
             index = self._index = self.store.index_for(spec)
         return index
+
+    @functools.cached_property
+    def source(self) -> Source:
+        """This version of the function: its code's fingerprint, file and module."""
+        from ._provenance import code_of, source_of
+
+        path = self.options.path
+        store_dir = None if is_url(path) else os.path.dirname(path)
+        return source_of(self.function, code_of(self.function), store_dir)
+
+    def announce(self) -> None:
+        """Before the first skip: say so once when the runs to skip were recorded by
+        another file or by other code of this function (never on a first run)."""
+        self._unannounced = False
+        source = self.source
+        seen = (self.store.path, self.label, source.code, source.file)
+        if seen in _announced:
+            return
+        _announced.add(seen)
+        history = self.store.history().get(self.label)
+        if not history or all(source.matches(entry) for entry in history):
+            return
+        from ._provenance import runs_per_version
+        from ._store import completed_stamps
+
+        stamps = completed_stamps(self.store.snapshot(), self.label)
+        counts = runs_per_version(history, stamps)[1:]
+        pairs = zip(history, counts, strict=True)
+        other = [(e, n) for e, n in pairs if n and not source.matches(e)]
+        if not other:
+            return
+        runs = sum(n for _, n in other)
+        files = [e.get("file") for e, _ in other if not source.same_file(e)]
+        if files:
+            code_differs = any(e.get("code") != source.code for e, _ in other)
+            _report.recorded_elsewhere(
+                self.name, runs, self.store.name, files, source.file, code_differs
+            )
+        else:
+            _report.code_changed(self.name, runs)
 
     @functools.cached_property
     def result_type(self) -> type | None:
@@ -285,6 +360,8 @@ class Runner:
         return (values, key, claim)
 
     def _skipped(self, values: tuple[Any, ...], why: Claim | FailedBefore | None = None) -> None:
+        if self._unannounced:
+            self.announce()
         if self.options.verbose:
             call = self.plan.describe(self.name, values)
             running = why.where() if isinstance(why, Claim) else None
@@ -310,7 +387,7 @@ class Runner:
             except TypeError:
                 self.failed(prepared)
                 raise
-        self.store.record(self.index, key, cells, self.options.fsync, claim)
+        self.store.record(self.index, key, cells, self.options.fsync, claim, source=self.source)
 
     def failed(self, prepared: Prepared, error: BaseException | None = None) -> None:
         """A call raised: record its failure (``failures=...``, for an ``Exception``),
@@ -320,7 +397,9 @@ class Runner:
             cells = self.plan.cells(values)
             text = error_text(error)
             try:
-                self.store.record(self.index, key, cells, self.options.fsync, claim, text)
+                self.store.record(
+                    self.index, key, cells, self.options.fsync, claim, text, source=self.source
+                )
                 return
             except Exception as problem:  # the call's own exception is what propagates
                 call = self.plan.describe(self.name, values)
@@ -331,6 +410,55 @@ class Runner:
                 return
         if claim is not None:
             self.store.release(claim)
+
+
+_announced: set[tuple[str, str, str, str | None]] = set()  # (store, function, code, file)
+
+
+def _target(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What a partial calls (the callable itself otherwise)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
+def _names(func: Callable[..., Any], name: str | None) -> tuple[str, str]:
+    """How a function reads in messages, and the label its runs are kept under."""
+    if name is not None:
+        return name, name
+    target = _target(func)
+    short = str(getattr(target, "__name__", None) or type(target).__name__)
+    return short, str(getattr(target, "__qualname__", None) or short)
+
+
+def _check_nameable(func: Callable[..., Any]) -> None:
+    """Refuse what has no name of its own to keep its runs under (without ``name=``)."""
+    import types
+
+    target = _target(func)
+    shown = "a partial of " if target is not func else ""
+    if getattr(target, "__name__", None) == "<lambda>":
+        raise TypeError(
+            f"@stet.once on {shown}a lambda: every lambda is named <lambda>, so the runs "
+            "of two lambdas in one store would be taken for each other's. Give it a name: "
+            'stet.once(name="square")(lambda x: x * x), or define it with def.'
+        )
+    plain = (
+        types.FunctionType,
+        types.MethodType,
+        types.BuiltinFunctionType,
+        types.BuiltinMethodType,
+        type,
+    )
+    if not isinstance(target, plain) and not hasattr(target, "__wrapped__"):
+        kind = type(target).__qualname__
+        raise TypeError(
+            f"@stet.once on {shown}a {kind} object: its attributes are not part of a run's "
+            f"key, so the runs of two {kind} objects would be taken for each other's. "
+            f"Decorate the method instead (@stet.once on {kind}.__call__; self is never "
+            "part of the key, so pass what tells runs apart as parameters), or name this "
+            f'object\'s runs explicitly: stet.once(name="{kind.lower()}_a")(obj).'
+        )
 
 
 class FailedBefore:
@@ -372,7 +500,11 @@ class _Options:
         heartbeat: float | None,
         results: bool,
         failures: str | None,
+        name: str | None = None,
     ) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise TypeError(f"@stet.once: name must be a non-empty string, not {name!r}")
+        self.name = name
         if isinstance(store, str | os.PathLike) and os.fspath(store):
             self.store = os.fspath(store)
         else:
@@ -417,6 +549,7 @@ if TYPE_CHECKING:
         heartbeat: float | None = ...,
         results: bool = ...,
         failures: Literal["record", "skip"] | None = ...,
+        name: str | None = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -435,6 +568,7 @@ def once(
     heartbeat: float | None = None,
     results: bool = False,
     failures: Literal["record", "skip"] | None = None,
+    name: str | None = None,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -460,7 +594,13 @@ def once(
             run (its error and time) and runs it again on the next call; ``"skip"``
             records it and skips the run from then on. ``None`` (default) records
             nothing, so the next call runs it again.
+        name: the name the function's runs are kept under in the store (default: its
+            qualified name, ``calculation`` or ``Model.fit``). Give one to tell apart
+            two functions of one name in one store, to keep runs of a renamed function,
+            or for a lambda or a callable object, which have no name of their own.
 
+    A ``functools.partial`` is keyed by its function's parameters, the ones it binds
+    included: ``stet.once(partial(base, 1))`` keeps ``base``'s runs with ``a=1``.
     A skipped call returns ``None`` (its stored result, with ``results=True``), whether
     its run completed earlier or is running in another worker now. ``self`` and ``cls``
     are never part of the key.
@@ -481,9 +621,13 @@ def once(
         heartbeat,
         results,
         failures,
+        name,
     )
 
-    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(function: Callable[..., Any]) -> Any:
+        if isinstance(function, functools.partialmethod):  # bound when looked up
+            inner = decorate(function.func)
+            return functools.partialmethod(inner, *function.args, **function.keywords)
         if not callable(function):
             raise TypeError(f"@stet.once decorates a function, not {function!r}")
         if (_code_flags(function) or 0) & _CO_GENERATORS:
@@ -492,6 +636,8 @@ def once(
                 "it returns before its body runs, so stet would record runs that never "
                 "happened. Decorate a function that consumes the generator instead."
             )
+        if options.name is None:
+            _check_nameable(function)
         return _wrap(function, options)
 
     if func is None:
@@ -500,10 +646,13 @@ def once(
 
 
 def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
-    plan = CallPlan(func, options.key, options.ignore)
+    if isinstance(func, functools.partial):
+        plan: CallPlan = PartialPlan(func, options.key, options.ignore)
+    else:
+        plan = CallPlan(func, options.key, options.ignore)
     if options.results and RESULT_COLUMN in plan.key_names:
         raise ValueError(
-            f"@stet.once(results=True) on {func.__qualname__}: its parameter "
+            f"@stet.once(results=True) on {_names(func, options.name)[1]}: its parameter "
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )

@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 __all__ = [
+    "code_changed",
     "confirm",
     "end_streak",
     "line",
+    "recorded_elsewhere",
     "skipped",
 ]
 
@@ -65,6 +67,40 @@ def _emit(text: str) -> None:
     if stdout is not None:  # one write: lines of processes writing at once never mix
         stdout.write(f"[stet] {text}\n")
         stdout.flush()
+
+
+def _runs(count: int) -> str:
+    return "1 run was" if count == 1 else f"{count:,} runs were"
+
+
+def code_changed(name: str, runs: int) -> None:
+    """Before a first skip: the runs were recorded by other code of the function."""
+    line(
+        f"{name}'s code has changed since its {_runs(runs)} recorded; they still count as "
+        f"done ({name}.reset() runs them again)"
+    )
+
+
+def recorded_elsewhere(
+    name: str,
+    runs: int,
+    store: str,
+    files: Sequence[str | None],
+    here: str | None,
+    code_differs: bool,
+) -> None:
+    """Before a first skip: the runs were recorded by a function of this name in
+    another file (``None``: a notebook or an interactive session)."""
+    shown = list(dict.fromkeys(f or "a notebook or interactive session" for f in files))
+    where = " and ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+    other = " (with other code)" if code_differs else ""
+    line(
+        f"{name}: its {_runs(runs)} recorded in {store} by {where}{other}; this call is "
+        f"from {here or 'a notebook or interactive session'}, and they count as done here "
+        f"too. If this is another function, give it its own store "
+        f'(@stet.once(store="...")) or name (@stet.once(name="...")); {name}.reset() runs '
+        "them again"
+    )
 
 
 def skipped(
