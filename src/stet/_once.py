@@ -262,9 +262,12 @@ class Runner:
         self.store.name = options.store
         self._index: FunctionIndex | None = None
         self._unannounced = True  # the note on runs of another file or code: not yet
+        self._other_keys: set[bytes] | None = None  # done runs of other versions
+        self._other_entries: list[dict[str, str]] = []
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_index": None}  # another process reads its own index
+        # another process reads its own index (and says its own notes)
+        return {**self.__dict__, "_index": None, "_other_keys": None}
 
     @property
     def index(self) -> FunctionIndex:
@@ -283,36 +286,56 @@ class Runner:
         store_dir = None if is_url(path) else os.path.dirname(path)
         return source_of(self.function, code_of(self.function), store_dir)
 
-    def announce(self) -> None:
-        """Before the first skip: say so once when the runs to skip were recorded by
-        another file or by other code of this function (never on a first run)."""
-        self._unannounced = False
-        source = self.source
-        seen = (self.store.path, self.label, source.code, source.file)
-        if seen in _announced:
-            return
-        _announced.add(seen)
-        history = self.store.history().get(self.label)
-        if not history or all(source.matches(entry) for entry in history):
-            return
-        from ._provenance import runs_per_version
-        from ._store import completed_stamps
+    def announce(self, key: bytes | None) -> None:
+        """Before a skip: say once when the run to skip (``key``; None: any done run, for
+        a sweep) was recorded by another file or by other code of this function.
 
-        stamps = completed_stamps(self.store.snapshot(), self.label)
-        counts = runs_per_version(history, stamps)[1:]
-        pairs = zip(history, counts, strict=True)
-        other = [(e, n) for e, n in pairs if n and not source.matches(e)]
-        if not other:
+        The first skip reads the function's code history; only when other versions
+        recorded runs is the store read to find their keys, once. Nothing is said on a
+        first run, nor on a skip of a run this version recorded.
+        """
+        if not self._unannounced:
             return
-        runs = sum(n for _, n in other)
-        files = [e.get("file") for e, _ in other if not source.same_file(e)]
+        other = self._other_keys
+        if other is None:
+            other = self._other_keys = self._keys_of_other_versions()
+            if not other:
+                self._unannounced = False
+                return
+        if key is not None and key not in other:
+            return
+        self._unannounced = False
+        self._other_keys = None
+        _announced.add((self.store.path, self.label, self.source.code, self.source.file))
+        source, entries = self.source, self._other_entries
+        runs = len(other)
+        files = [e.get("file") for e in entries if not source.same_file(e)]
         if files:
-            code_differs = any(e.get("code") != source.code for e, _ in other)
+            code_differs = any(e.get("code") != source.code for e in entries)
             _report.recorded_elsewhere(
                 self.name, runs, self.store.name, files, source.file, code_differs
             )
         else:
             _report.code_changed(self.name, runs)
+
+    def _keys_of_other_versions(self) -> set[bytes]:
+        """The keys of the done runs other versions of this function recorded."""
+        source = self.source
+        if (self.store.path, self.label, source.code, source.file) in _announced:
+            return set()
+        history = self.store.history().get(self.label)
+        if not history or all(source.matches(entry) for entry in history):
+            return set()
+        from ._store import version_keys
+
+        per_version = version_keys(self.store.snapshot(), self.index.spec, history)[1:]
+        keys: set[bytes] = set()
+        self._other_entries = []
+        for entry, found in zip(history, per_version, strict=True):
+            if found and not source.matches(entry):
+                keys |= found
+                self._other_entries.append(entry)
+        return keys
 
     @functools.cached_property
     def result_type(self) -> type | None:
@@ -326,12 +349,16 @@ class Runner:
         values = plan.bind(args, kwargs)
         key = plan.key(values, self.name)
         if key in (self._index or self.index).keys:  # the common skip, without a call
+            if self._unannounced:
+                self.announce(key)
             self._skipped(values)
             return key
         decision = self.decide(values, key)
         if isinstance(decision, tuple):
             _report.end_streak()
             return decision
+        if decision is None and self._unannounced:
+            self.announce(key)
         self._skipped(values, decision)
         return key
 
@@ -360,8 +387,6 @@ class Runner:
         return (values, key, claim)
 
     def _skipped(self, values: tuple[Any, ...], why: Claim | FailedBefore | None = None) -> None:
-        if self._unannounced:
-            self.announce()
         if self.options.verbose:
             call = self.plan.describe(self.name, values)
             running = why.where() if isinstance(why, Claim) else None
@@ -636,8 +661,6 @@ def once(
                 "it returns before its body runs, so stet would record runs that never "
                 "happened. Decorate a function that consumes the generator instead."
             )
-        if options.name is None:
-            _check_nameable(function)
         return _wrap(function, options)
 
     if func is None:
@@ -656,6 +679,8 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
+    if options.name is None:
+        _check_nameable(func)  # after the options' own checks
     runner = Runner(func, plan, options)
     keeps = options.results
     wrapper: Callable[..., Any]

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from types import CodeType
     from typing import Any
 
-__all__ = ["History", "Source", "code_of", "fingerprint", "runs_per_version", "source_of"]
+__all__ = [
+    "History",
+    "Source",
+    "code_of",
+    "fingerprint",
+    "runs_per_version",
+    "source_of",
+    "version_finder",
+]
 
 History = dict[str, list[dict[str, str]]]  # function -> its versions, oldest first
 
@@ -172,19 +180,27 @@ def _file_of(code: CodeType) -> str | None:
     return path
 
 
-def runs_per_version(entries: Sequence[dict[str, str]], stamps: Iterable[str]) -> list[int]:
-    """How many of the records with these timestamps each version recorded.
+def version_finder(entries: Sequence[dict[str, str]]) -> Callable[[str], int]:
+    """Which version recorded a record with a given timestamp: 0 for a record older
+    than every version (from before stet kept a history), else 1 + its entry's place.
 
-    A record belongs to the latest version whose ``since`` is not after its timestamp;
-    the first count is of the records older than every version (from before stet kept
-    a history), then one count per entry.
+    A record belongs to the latest version whose ``since`` is not after its timestamp.
     """
     order = sorted(range(len(entries)), key=lambda i: entries[i].get("since", ""))
     starts = [entries[i].get("since", "") for i in order]  # sorted: clocks of two machines
-    found = [0] * (len(entries) + 1)
+    places = [0, *(i + 1 for i in order)]
+
+    def find(stamp: str) -> int:
+        return places[bisect.bisect_right(starts, stamp)]
+
+    return find
+
+
+def runs_per_version(entries: Sequence[dict[str, str]], stamps: Iterable[str]) -> list[int]:
+    """How many of the records with these timestamps each version recorded: first
+    those from before the history, then one count per entry."""
+    find = version_finder(entries)
+    counts = [0] * (len(entries) + 1)
     for stamp in stamps:
-        found[bisect.bisect_right(starts, str(stamp))] += 1
-    counts = [found[0]] + [0] * len(entries)
-    for place, i in enumerate(order):
-        counts[i + 1] = found[place + 1]
+        counts[find(str(stamp))] += 1
     return counts

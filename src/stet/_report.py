@@ -75,9 +75,10 @@ def _runs(count: int) -> str:
 
 def code_changed(name: str, runs: int) -> None:
     """Before a first skip: the runs were recorded by other code of the function."""
+    they = "it still counts" if runs == 1 else "they still count"
     line(
-        f"{name}'s code has changed since its {_runs(runs)} recorded; they still count as "
-        f"done ({name}.reset() runs them again)"
+        f"{name}'s code has changed since its {_runs(runs)} recorded; {they} as done "
+        f"({name}.reset() runs {'it' if runs == 1 else 'them'} again)"
     )
 
 
@@ -96,10 +97,10 @@ def recorded_elsewhere(
     other = " (with other code)" if code_differs else ""
     line(
         f"{name}: its {_runs(runs)} recorded in {store} by {where}{other}; this call is "
-        f"from {here or 'a notebook or interactive session'}, and they count as done here "
-        f"too. If this is another function, give it its own store "
-        f'(@stet.once(store="...")) or name (@stet.once(name="...")); {name}.reset() runs '
-        "them again"
+        f"from {here or 'a notebook or interactive session'}, and "
+        f"{'it counts' if runs == 1 else 'they count'} as done here too. If this is another "
+        'function, give it its own store (@stet.once(store="...")) or name '
+        f'(@stet.once(name="...")); {name}.reset() runs {"it" if runs == 1 else "them"} again'
     )
 
 

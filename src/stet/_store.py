@@ -56,6 +56,7 @@ __all__ = [
     "Store",
     "completed_stamps",
     "get_store",
+    "version_keys",
 ]
 
 _READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
@@ -322,6 +323,31 @@ class Snapshot:
         values = dict(zip(self.header, row, strict=True))
         values[FUNCTION_COLUMN] = self.function_of(row) or ""
         return values
+
+
+def version_keys(
+    snapshot: Snapshot, spec: KeySpec, entries: Sequence[dict[str, str]]
+) -> list[set[bytes]]:
+    """The keys of one function's done runs, per version of its code history (the
+    first set: runs from before the history)."""
+    from ._provenance import version_finder
+
+    header = snapshot.header
+    if TIMESTAMP_COLUMN not in header:
+        return [set() for _ in range(len(entries) + 1)]
+    stamp = header.index(TIMESTAMP_COLUMN)
+    groups: list[list[list[Cell]]] = [[] for _ in range(len(entries) + 1)]
+    find = version_finder(entries)
+    for row in snapshot.rows:
+        if snapshot.function_of(row) == spec.function:
+            groups[find(str(row[stamp]))].append(row)
+    found = []
+    for rows in groups:
+        index = FunctionIndex(spec)
+        if rows:
+            index.add_columns(header, [list(column) for column in zip(*rows, strict=True)])
+        found.append(index.keys)
+    return found
 
 
 def completed_stamps(snapshot: Snapshot, function: str) -> list[str]:
