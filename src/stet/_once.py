@@ -715,6 +715,8 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
 
         wrapper = sync_wrapper
     functools.update_wrapper(wrapper, func)
+    if isinstance(func, functools.partial):  # which has no name of its own
+        wrapper.__name__, wrapper.__qualname__ = runner.name, runner.label
     vars(wrapper).update(
         _stet_runner=runner,  # what stet.sweep reaches a decorated function by
         store=options.store,

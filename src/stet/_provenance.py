@@ -128,8 +128,8 @@ def _code_text(code: CodeType) -> str:
             parts.append(f"{i.opname} ->{number(i.argval)}")
         elif i.opcode in dis.hasconst or i.opname == "KW_NAMES":
             parts.append(f"{i.opname} {_constant_text(i.argval)}")
-        else:
-            parts.append(f"{i.opname} {i.argrepr}")
+        else:  # names as text, and the argument (CONTAINS_OP: in or not in)
+            parts.append(f"{i.opname} {i.arg} {i.argrepr}")
     entries: Iterable[Any] = getattr(dis.Bytecode(code), "exception_entries", ())
     for entry in entries:
         parts.append(
