@@ -47,7 +47,9 @@ def status(
     """Print what a store holds: how many runs, the last one, and the key columns.
 
     Runs that are running now in some worker (their claims) are counted beside the
-    completed ones, with the hosts and process ids that run them.
+    completed ones, with the hosts and process ids that run them. When a function's
+    runs were recorded by several versions of its code (or from several files), its
+    code history follows: the runs of each version, oldest first.
 
     Args:
         store: the store's path or URL.
@@ -104,26 +106,26 @@ def _status(
 
 
 def _history_lines(history: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """The code history of each function whose runs were recorded by several versions."""
+    """The code history of each function whose runs were recorded by several versions,
+    oldest first (the fingerprints are in ``status --json``)."""
     lines = []
     for function, versions in history.items():
-        if len(versions) < 2:
-            continue  # one version: nothing to tell (a first sweep's status is unchanged)
-        lines.append(f"Code history of {function} (its runs per version, oldest first):")
+        lines.append(f"Code history of {function} (its runs per version of its code):")
         for version in versions:
             runs = f"{version['runs']:,} {'run' if version['runs'] == 1 else 'runs'}"
             if version["code"] is None:
                 lines.append(f"  {runs}: recorded before stet kept a code history")
                 continue
             where = version.get("file") or "a notebook or interactive session"
-            lines.append(f"  {runs}: code {version['code']} in {where}, from {version['since']}")
+            lines.append(f"  {runs} by its code in {where} from {version['since']}")
     return lines
 
 
 def _history_facts(
     handle: Store, snapshot: Snapshot, function: str | None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per function: the versions of its code that recorded runs still in the store."""
+    """Per function whose runs still in the store were recorded by more than one
+    version of its code: those versions, oldest first."""
     found: dict[str, list[dict[str, Any]]] = {}
     for name, entries in handle.history().items():
         if (function is not None and name != function) or not isinstance(entries, list):
@@ -143,7 +145,8 @@ def _history_facts(
         if counts[0]:
             before = {"code": None, "file": None, "module": None, "since": None}
             versions.insert(0, {**before, "runs": counts[0]})
-        found[name] = versions
+        if len(versions) > 1:  # one version: nothing to tell
+            found[name] = versions
     return found
 
 
@@ -154,9 +157,10 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
     ``latest_error``, ``running`` (one dict per live claim: ``function``, ``host``,
     ``pid``), ``last_run`` (ISO 8601 text or None), ``key_columns``,
     ``result_columns``, ``functions`` (completed runs per function) and ``history``
-    (per function, the versions of its code that recorded its runs, oldest first: each
-    ``code`` (its fingerprint), ``file``, ``module``, ``since`` and ``runs``; a first
-    one with ``code`` None counts runs from before stet kept a history).
+    (per function whose runs were recorded by more than one version of its code, those
+    versions, oldest first: each ``code`` (its fingerprint), ``file``, ``module``,
+    ``since`` and ``runs``; a first one with ``code`` None counts runs from before stet
+    kept a history).
 
     Raises:
         FileNotFoundError: no store exists at ``store``.

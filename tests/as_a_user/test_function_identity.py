@@ -296,12 +296,15 @@ def test_reset_runs_them_again_under_the_new_code_and_status_shows_the_history(
         lines[2],
         "[stet] Key columns: alpha, beta",
     ]
-    assert lines[4] == "[stet] Code history of calculation (its runs per version, oldest first):"
-    assert lines[5].startswith("[stet]   4 runs: code ") and " in script.py, from " in lines[5]
-    assert lines[6].startswith("[stet]   2 runs: code ") and lines[5][18:34] != lines[6][18:34]
+    assert lines[4] == "[stet] Code history of calculation (its runs per version of its code):"
+    assert lines[5].startswith("[stet]   4 runs by its code in script.py from 20")
+    assert lines[6].startswith("[stet]   2 runs by its code in script.py from 20")
     data = json.loads(outside.run_cli(["status", "s.csv", "--json"], tmp_path).stdout)
-    assert [v["runs"] for v in data["history"]["calculation"]] == [4, 2]
-    assert {v["file"] for v in data["history"]["calculation"]} == {"script.py"}
+    versions = data["history"]["calculation"]
+    assert [v["runs"] for v in versions] == [4, 2]
+    assert {v["file"] for v in versions} == {"script.py"}
+    assert versions[0]["code"] != versions[1]["code"]
+    assert versions[0]["since"] < versions[1]["since"]
     # calculation.reset() runs them again, under the new code: nothing more to say
     reset = fixed.replace("for alpha in", "calculation.reset(confirm=False)\nfor alpha in")
     lines = run_ok(reset, tmp_path)
