@@ -250,3 +250,19 @@ def test_postgresql_keeps_the_history_in_its_meta_table(
     assert history[0]["code"] != history[1]["code"]
     stet.reset(postgres_store, confirm=False)
     assert status_data(postgres_store)["history"] == {}
+
+
+def test_older_records_lacking_a_bound_parameter_count_for_no_partial(tmp_path: Path) -> None:
+    store = tmp_path / "s.csv"
+    store.write_text("b,_stet_timestamp\n5,2026-01-01T00:00:00.000000+00:00\n")
+    (tmp_path / "s.csv.owner").write_text(json.dumps({"function": "base"}))
+    ran = []
+
+    def base(a: int, b: int) -> None:
+        ran.append((a, b))
+
+    one = stet.once(store=str(store), name="base")(functools.partial(base, 1))
+    two = stet.once(store=str(store), name="base")(functools.partial(base, 2))
+    one(5)
+    two(5)
+    assert ran == [(1, 5), (2, 5)]

@@ -192,17 +192,30 @@ class PartialPlan(CallPlan):
                 f"stet cannot name them in the key. Decorate {base} itself and take the "
                 f"partial of that: functools.partial(stet.once({base}), ...)"
             )
-        defaults = list(self.defaults)  # what a partial binds acts as a default: in a
-        for i, value in enumerate(func.args):  # sweep's grid and for older records
+        defaults = list(self.defaults)  # in a sweep's grid, what it binds is a default
+        for i, value in enumerate(func.args):
             defaults[i] = value
         for name, value in func.keywords.items():
             if name in self.position:
                 defaults[self.position[name]] = value
-        self.defaults = tuple(defaults)
+        self._grid_defaults = tuple(defaults)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         keywords = {**self.bound_keywords, **kwargs} if self.bound_keywords else kwargs
         return super().bind(self.bound_args + args, keywords)
+
+    def grid(self, grid: Any, owner: str, function: str) -> Grid:
+        """A sweep's grid, which need not give what the partial binds.
+
+        Only here do the bound values act as defaults: older records that lack a
+        bound parameter's column count for no partial (as for the function itself).
+        """
+        own = self.defaults
+        self.defaults = self._grid_defaults
+        try:
+            return super().grid(grid, owner, function)
+        finally:
+            self.defaults = own
 
 
 def _choose_key(
@@ -477,12 +490,13 @@ def _check_nameable(func: Callable[..., Any]) -> None:
     )
     if not isinstance(target, plain) and not hasattr(target, "__wrapped__"):
         kind = type(target).__qualname__
+        example = type(target).__name__.lower()
         raise TypeError(
             f"@stet.once on {shown}a {kind} object: its attributes are not part of a run's "
             f"key, so the runs of two {kind} objects would be taken for each other's. "
             f"Decorate the method instead (@stet.once on {kind}.__call__; self is never "
             "part of the key, so pass what tells runs apart as parameters), or name this "
-            f'object\'s runs explicitly: stet.once(name="{kind.lower()}_a")(obj).'
+            f'object\'s runs explicitly: stet.once(name="{example}_a")(obj).'
         )
 
 
