@@ -693,9 +693,9 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
-    if options.name is None:
-        _check_nameable(func)  # after the options' own checks
     runner = Runner(func, plan, options)
+    if options.name is None:
+        _check_nameable(func)  # after the options' and the store's own checks
     keeps = options.results
     wrapper: Callable[..., Any]
     if _is_coroutine_function(func):

@@ -222,10 +222,16 @@ class PostgresSite:
 
         def work(con: Connection) -> None:
             self.create_companions(con)
-            con.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS history text").format(self._meta)
-            )
-            con.execute(sql.SQL("UPDATE {} SET history = %s").format(self._meta), (text,))
+            update = sql.SQL("UPDATE {} SET history = %s").format(self._meta)
+            try:
+                with con.transaction():
+                    con.execute(update, (text,))
+                return
+            except errors.UndefinedColumn:  # a store from before: add the column, once
+                pass
+            alter = sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS history text")
+            con.execute(alter.format(self._meta))
+            con.execute(update, (text,))
 
         self._run(work, "writing the store's code history", "the history was not written")
 
