@@ -266,3 +266,11 @@ def test_older_records_lacking_a_bound_parameter_count_for_no_partial(tmp_path: 
     one(5)
     two(5)
     assert ran == [(1, 5), (2, 5)]
+
+
+def test_a_partial_of_a_generator_function_is_refused(tmp_path: Path) -> None:
+    def numbers(a: int, b: int) -> Any:
+        yield a + b
+
+    with pytest.raises(TypeError, match="cannot decorate the generator function"):
+        stet.once(store=str(tmp_path / "s.csv"))(functools.partial(numbers, 1))

@@ -669,9 +669,9 @@ def once(
             return functools.partialmethod(inner, *function.args, **function.keywords)
         if not callable(function):
             raise TypeError(f"@stet.once decorates a function, not {function!r}")
-        if (_code_flags(function) or 0) & _CO_GENERATORS:
+        if (_code_flags(_target(function)) or 0) & _CO_GENERATORS:
             raise TypeError(
-                f"@stet.once cannot decorate the generator function {function.__qualname__}: "
+                f"@stet.once cannot decorate the generator function {_names(function, None)[1]}: "
                 "it returns before its body runs, so stet would record runs that never "
                 "happened. Decorate a function that consumes the generator instead."
             )
