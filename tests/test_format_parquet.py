@@ -382,9 +382,9 @@ def test_a_parquet_store_without_pyarrow_names_the_extra(tmp_path: Path) -> None
         import sys
         sys.modules["pyarrow"] = None  # as if it were not installed
         import stet
-        stet.once(store="runs.csv")(lambda x: x)  # other formats still work
+        stet.once(store="runs.csv", name="f")(lambda x: x)  # other formats still work
         try:
-            stet.once(store="runs.parquet")(lambda x: x)
+            stet.once(store="runs.parquet", name="f")(lambda x: x)
         except ImportError as error:
             print(error)
         """)

@@ -98,7 +98,7 @@ def test_a_bad_table_name_is_refused_clearly(
 ) -> None:
     url = with_query(postgres_url, query_text)
     with pytest.raises(ValueError, match=problem) as error:
-        stet.once(store=url)(lambda x: x)(1)
+        stet.once(store=url, name="f")(lambda x: x)(1)
     assert "?table=runs" in str(error.value) or "give one table=" in str(error.value)
     assert pgserver._password_of(postgres_url) not in str(error.value)
 
@@ -171,7 +171,7 @@ def test_a_reset_is_a_new_generation(postgres_store: str) -> None:
 
     (That another process notices it: test_contract.py, for every format.)
     """
-    f = stet.once(store=postgres_store, verbose=False)(lambda i: i)
+    f = stet.once(store=postgres_store, verbose=False, name="f")(lambda i: i)
     f(1)
     stet.reset(postgres_store, confirm=False)
     assert f(5) == 5 and f(1) == 1
@@ -204,7 +204,9 @@ def test_a_table_that_is_not_stet_s_is_refused_and_left_alone(postgres_url: str)
 
 def test_convert_to_a_csv_and_back(tmp_path: Path, postgres_store: str) -> None:
     values = [0.5, 3, "a b", None, (1, "x"), 2**60]
-    python(tmp_path, "stet.once(store=store, verbose=False)(lambda v: None)", postgres_store)
+    python(
+        tmp_path, "stet.once(store=store, verbose=False, name='f')(lambda v: None)", postgres_store
+    )
     code = f"""
 @stet.once(store=store, verbose=False)
 def f(v):
@@ -235,10 +237,10 @@ def f(i):
 for i in (1, 2, 1):
     f(i)
 stet.status(store)
-print(repr(stet.once(store=store)(lambda j: j)), flush=True)
+print(repr(stet.once(store=store, name="g")(lambda j: j)), flush=True)
 for url in sys.argv[2:]:
     try:
-        stet.once(store=url)(lambda k: k)(1)
+        stet.once(store=url, name="h")(lambda k: k)(1)
     except Exception as error:
         import traceback
         traceback.print_exc()
@@ -305,7 +307,7 @@ def test_a_server_down_mid_sweep_records_nothing_more_then_reconnects(
 
 def test_a_restart_between_calls_is_no_error(private_server: pgserver.Server) -> None:
     url = f"{private_server.url}?table=restarts"
-    point = stet.once(store=url, verbose=False)(lambda i: i)
+    point = stet.once(store=url, verbose=False, name="point")(lambda i: i)
     assert point(1) == 1
     private_server.restart()  # every connection is dropped; the next call connects again
     assert [point(2), point(1)] == [2, None]

@@ -54,7 +54,9 @@ def test_values_keep_their_sqlite_types(tmp_path: Path, extension: str) -> None:
 
 def test_wal_mode_and_the_unique_index(tmp_path: Path) -> None:
     store = tmp_path / "runs.sqlite"
-    python(tmp_path, "stet.once(store=store)(lambda alpha, beta: None)(0.5, 'x')", str(store))
+    python(
+        tmp_path, "stet.once(store=store, name='f')(lambda alpha, beta: None)(0.5, 'x')", str(store)
+    )
     assert query(store, "PRAGMA journal_mode") == [("wal",)]
     [(sql,)] = query(store, "SELECT sql FROM sqlite_master WHERE type = 'index'")
     assert sql.startswith("CREATE UNIQUE INDEX") and '"alpha", "beta"' in sql

@@ -370,6 +370,9 @@ def test_added_parameter_with_default_counts_old_records(tmp_path: Path) -> None
     assert out.splitlines() == [
         "[stet] f: 2 earlier records lack b, now in its key; they count as runs with b=0.5, "
         "its default",
+        # issue 13: the code of f changed (a parameter was added), said once before the skip
+        "[stet] f's code has changed since its 2 runs were recorded; they still count as done "
+        "(f.reset() runs them again)",
         "[stet] Skipping f(a=1, b=0.5)",
         "ran 1 0.7",
     ]

@@ -9,6 +9,7 @@ from datetime import datetime
 from . import _report
 from ._grid import Grid
 from ._once import DEFAULT_STORE
+from ._provenance import runs_per_version
 from ._results import is_result_column
 from ._store import (
     ERROR_COLUMN,
@@ -20,6 +21,7 @@ from ._store import (
     KeySpec,
     Snapshot,
     Store,
+    completed_stamps,
     get_store,
 )
 from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
@@ -48,7 +50,9 @@ def status(
     """Print what a store holds: how many runs, the last one, and the key columns.
 
     Runs that are running now in some worker (their claims) are counted beside the
-    completed ones, with the hosts and process ids that run them.
+    completed ones, with the hosts and process ids that run them. When a function's
+    runs were recorded by several versions of its code (or from several files), its
+    code history follows: the runs of each version, oldest first.
 
     Args:
         store: the store's path or URL.
@@ -91,6 +95,7 @@ def _status(
             spec_grid = _store_grid(snapshot, function, grid)
         function = spec_grid[0].function
     facts = _facts(handle.name, snapshot, running, function)
+    facts["history"] = _history_facts(handle, snapshot, function)
     count = facts["completed"]
     what = f" of {function}" if function is not None else ""
     lines = [f"Store: {facts['store']}"]
@@ -112,7 +117,53 @@ def _status(
     if function is None and FUNCTION_COLUMN in snapshot.header:
         counts = facts["functions"]
         lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    lines += _history_lines(facts["history"])
     _report.lines(lines)
+
+
+def _history_lines(history: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The code history of each function whose runs were recorded by several versions,
+    oldest first (the fingerprints are in ``status --json``)."""
+    lines = []
+    for function, versions in history.items():
+        lines.append(f"Code history of {function} (its runs per version of its code):")
+        for version in versions:
+            runs = f"{version['runs']:,} {'run' if version['runs'] == 1 else 'runs'}"
+            if version["code"] is None:
+                lines.append(f"  {runs}: recorded before stet kept a code history")
+                continue
+            where = version.get("file") or "a notebook or interactive session"
+            lines.append(f"  {runs} by its code in {where} from {version['since']}")
+    return lines
+
+
+def _history_facts(
+    handle: Store, snapshot: Snapshot, function: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per function whose runs still in the store were recorded by more than one
+    version of its code: those versions, oldest first."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, entries in handle.history().items():
+        if (function is not None and name != function) or not isinstance(entries, list):
+            continue
+        counts = runs_per_version(entries, completed_stamps(snapshot, name))
+        versions: list[dict[str, Any]] = [
+            {
+                "code": entry.get("code"),
+                "file": entry.get("file"),
+                "module": entry.get("module"),
+                "since": entry.get("since"),
+                "runs": runs,
+            }
+            for entry, runs in zip(entries, counts[1:], strict=True)
+            if runs
+        ]
+        if counts[0]:
+            before = {"code": None, "file": None, "module": None, "since": None}
+            versions.insert(0, {**before, "runs": counts[0]})
+        if len(versions) > 1:  # one version: nothing to tell
+            found[name] = versions
+    return found
 
 
 def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None) -> dict[str, Any]:
@@ -121,13 +172,19 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
     Keys: ``store``, ``completed``, ``failed`` (runs whose latest record is a failure),
     ``latest_error``, ``running`` (one dict per live claim: ``function``, ``host``,
     ``pid``), ``last_run`` (ISO 8601 text or None), ``key_columns``,
-    ``result_columns`` and ``functions`` (completed runs per function).
+    ``result_columns``, ``functions`` (completed runs per function) and ``history``
+    (per function whose runs were recorded by more than one version of its code, those
+    versions, oldest first: each ``code`` (its fingerprint), ``file``, ``module``,
+    ``since`` and ``runs``; a first one with ``code`` None counts runs from before stet
+    kept a history).
 
     Raises:
         FileNotFoundError: no store exists at ``store``.
     """
     handle, snapshot, running = _read(store, function)
-    return _facts(handle.name, snapshot, running, function)
+    facts = _facts(handle.name, snapshot, running, function)
+    facts["history"] = _history_facts(handle, snapshot, function)
+    return facts
 
 
 def _read(store: StorePath, function: str | None) -> tuple[Store, Snapshot, list[Claim]]:

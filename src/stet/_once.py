@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
     from ._grid import Grid
+    from ._provenance import Source
     from ._values import Cell
 
     # a call that runs: its bound values, key, claim, and key cells (taken before the body)
@@ -173,6 +174,53 @@ class CallPlan:
         return KeySpec(function, self.key_names, tuple(default_keys), tuple(default_texts), results)
 
 
+class PartialPlan(CallPlan):
+    """The plan of a ``functools.partial``: its function's parameters, the ones the
+    partial binds included, so ``partial(base, 1)`` and ``partial(base, 2)`` are told
+    apart by ``a=1`` and ``a=2`` as ordinary key columns."""
+
+    def __init__(
+        self, func: functools.partial[Any], key: Sequence[str] | None, ignore: Sequence[str] | None
+    ) -> None:
+        super().__init__(func.func, key, ignore)
+        self.bound_args = func.args
+        self.bound_keywords = func.keywords
+        params = list(self.signature.parameters.values())
+        named = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(func.args) > len(named):
+            base = getattr(func.func, "__qualname__", repr(func.func))
+            raise TypeError(
+                f"@stet.once on a partial of {base}: it binds {len(func.args)} positional "
+                f"arguments, more than the {len(named)} named parameters of {base}, so "
+                f"stet cannot name them in the key. Decorate {base} itself and take the "
+                f"partial of that: functools.partial(stet.once({base}), ...)"
+            )
+        defaults = list(self.defaults)  # in a sweep's grid, what it binds is a default
+        for i, value in enumerate(func.args):
+            defaults[i] = value
+        for name, value in func.keywords.items():
+            if name in self.position:
+                defaults[self.position[name]] = value
+        self._grid_defaults = tuple(defaults)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        keywords = {**self.bound_keywords, **kwargs} if self.bound_keywords else kwargs
+        return super().bind(self.bound_args + args, keywords)
+
+    def grid(self, grid: Any, owner: str, function: str) -> Grid:
+        """A sweep's grid, which need not give what the partial binds.
+
+        Only here do the bound values act as defaults: older records that lack a
+        bound parameter's column count for no partial (as for the function itself).
+        """
+        own = self.defaults
+        self.defaults = self._grid_defaults
+        try:
+            return super().grid(grid, owner, function)
+        finally:
+            self.defaults = own
+
+
 def _choose_key(
     func: Callable[..., Any],
     candidates: tuple[str, ...],
@@ -234,15 +282,18 @@ class Runner:
         self.function = func  # undecorated
         self.plan = plan
         self.options = options
-        self.name = getattr(func, "__name__", "function")
-        self.label = getattr(func, "__qualname__", self.name)
+        self.name, self.label = _names(func, options.name)
         self.store: Store = get_store(options.path)
         self.store.name = options.store
         self._index: FunctionIndex | None = None
         _declared.setdefault(self.store, {})[self.label] = plan.key_spec(self.label)
+        self._unannounced = True  # the note on runs of another file or code: not yet
+        self._other_keys: set[bytes] | None = None  # done runs of other versions
+        self._other_entries: list[dict[str, str]] = []
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_index": None}  # another process reads its own index
+        # another process reads its own index (and says its own notes)
+        return {**self.__dict__, "_index": None, "_other_keys": None}
 
     @property
     def index(self) -> FunctionIndex:
@@ -251,6 +302,66 @@ class Runner:
             spec = self.plan.key_spec(self.label, self.options.results)
             index = self._index = self.store.index_for(spec)
         return index
+
+    @functools.cached_property
+    def source(self) -> Source:
+        """This version of the function: its code's fingerprint, file and module."""
+        from ._provenance import code_of, source_of
+
+        path = self.options.path
+        store_dir = None if is_url(path) else os.path.dirname(path)
+        return source_of(self.function, code_of(self.function), store_dir)
+
+    def announce(self, key: bytes | None) -> None:
+        """Before a skip: say once when the run to skip (``key``; None: any done run, for
+        a sweep) was recorded by another file or by other code of this function.
+
+        The first skip reads the function's code history; only when other versions
+        recorded runs is the store read to find their keys, once. Nothing is said on a
+        first run, nor on a skip of a run this version recorded.
+        """
+        if not self._unannounced:
+            return
+        other = self._other_keys
+        if other is None:
+            other = self._other_keys = self._keys_of_other_versions()
+            if not other:
+                self._unannounced = False
+                return
+        if key is not None and key not in other:
+            return
+        self._unannounced = False
+        self._other_keys = None
+        _announced.add((self.store.path, self.label, self.source.code, self.source.file))
+        source, entries = self.source, self._other_entries
+        runs = len(other)
+        files = [e.get("file") for e in entries if not source.same_file(e)]
+        if files:
+            code_differs = any(e.get("code") != source.code for e in entries)
+            _report.recorded_elsewhere(
+                self.name, runs, self.store.name, files, source.file, code_differs
+            )
+        else:
+            _report.code_changed(self.name, runs)
+
+    def _keys_of_other_versions(self) -> set[bytes]:
+        """The keys of the done runs other versions of this function recorded."""
+        source = self.source
+        if (self.store.path, self.label, source.code, source.file) in _announced:
+            return set()
+        history = self.store.history().get(self.label)
+        if not history or all(source.matches(entry) for entry in history):
+            return set()
+        from ._store import version_keys
+
+        per_version = version_keys(self.store.snapshot(), self.index.spec, history)[1:]
+        keys: set[bytes] = set()
+        self._other_entries = []
+        for entry, found in zip(history, per_version, strict=True):
+            if found and not source.matches(entry):
+                keys |= found
+                self._other_entries.append(entry)
+        return keys
 
     @functools.cached_property
     def result_type(self) -> type | None:
@@ -266,12 +377,16 @@ class Runner:
         index = self._index or self.index
         self.store.look()  # a rewrite by another process is seen within LOOK_EVERY
         if key in index.keys:  # the common skip
+            if self._unannounced:
+                self.announce(key)
             self._skipped(values)
             return key
         decision = self.decide(values, key)
         if isinstance(decision, tuple):
             _report.end_streak()
             return decision
+        if decision is None and self._unannounced:
+            self.announce(key)
         self._skipped(values, decision)
         return key
 
@@ -338,7 +453,7 @@ class Runner:
             except TypeError:
                 self.failed(prepared)
                 raise
-        self.store.record(self.index, key, cells, self.options.fsync, claim)
+        self.store.record(self.index, key, cells, self.options.fsync, claim, source=self.source)
 
     def failed(self, prepared: Prepared, error: BaseException | None = None) -> None:
         """A call raised: record its failure (``failures=...``, for an ``Exception``),
@@ -347,7 +462,9 @@ class Runner:
         if self.options.failures is not None and isinstance(error, Exception):
             text = error_text(error)
             try:
-                self.store.record(self.index, key, cells, self.options.fsync, claim, text)
+                self.store.record(
+                    self.index, key, cells, self.options.fsync, claim, text, source=self.source
+                )
                 return
             except Exception as problem:  # the call's own exception is what propagates
                 call = self.plan.describe(self.name, values)
@@ -358,6 +475,56 @@ class Runner:
                 return
         if claim is not None:
             self.store.release(claim)
+
+
+_announced: set[tuple[str, str, str, str | None]] = set()  # (store, function, code, file)
+
+
+def _target(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What a partial calls (the callable itself otherwise)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
+def _names(func: Callable[..., Any], name: str | None) -> tuple[str, str]:
+    """How a function reads in messages, and the label its runs are kept under."""
+    if name is not None:
+        return name, name
+    target = _target(func)
+    short = str(getattr(target, "__name__", None) or type(target).__name__)
+    return short, str(getattr(target, "__qualname__", None) or short)
+
+
+def _check_nameable(func: Callable[..., Any]) -> None:
+    """Refuse what has no name of its own to keep its runs under (without ``name=``)."""
+    import types
+
+    target = _target(func)
+    shown = "a partial of " if target is not func else ""
+    if getattr(target, "__name__", None) == "<lambda>":
+        raise TypeError(
+            f"@stet.once on {shown}a lambda: every lambda is named <lambda>, so the runs "
+            "of two lambdas in one store would be taken for each other's. Give it a name: "
+            'stet.once(name="square")(lambda x: x * x), or define it with def.'
+        )
+    plain = (
+        types.FunctionType,
+        types.MethodType,
+        types.BuiltinFunctionType,
+        types.BuiltinMethodType,
+        type,
+    )
+    if not isinstance(target, plain) and not hasattr(target, "__wrapped__"):
+        kind = type(target).__qualname__
+        example = type(target).__name__.lower()
+        raise TypeError(
+            f"@stet.once on {shown}a {kind} object: its attributes are not part of a run's "
+            f"key, so the runs of two {kind} objects would be taken for each other's. "
+            f"Decorate the method instead (@stet.once on {kind}.__call__; self is never "
+            "part of the key, so pass what tells runs apart as parameters), or name this "
+            f'object\'s runs explicitly: stet.once(name="{example}_a")(obj).'
+        )
 
 
 class FailedBefore:
@@ -399,7 +566,11 @@ class _Options:
         heartbeat: float | None,
         results: bool,
         failures: str | None,
+        name: str | None = None,
     ) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise TypeError(f"@stet.once: name must be a non-empty string, not {name!r}")
+        self.name = name
         if isinstance(store, str | os.PathLike) and os.fspath(store):
             self.store = os.fspath(store)
         elif isinstance(store, bytes):  # shown as text, and without a URL's password
@@ -450,6 +621,7 @@ if TYPE_CHECKING:
         heartbeat: float | None = ...,
         results: bool = ...,
         failures: Literal["record", "skip"] | None = ...,
+        name: str | None = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -468,6 +640,7 @@ def once(
     heartbeat: float | None = None,
     results: bool = False,
     failures: Literal["record", "skip"] | None = None,
+    name: str | None = None,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -493,7 +666,13 @@ def once(
             run (its error and time) and runs it again on the next call; ``"skip"``
             records it and skips the run from then on. ``None`` (default) records
             nothing, so the next call runs it again.
+        name: the name the function's runs are kept under in the store (default: its
+            qualified name, ``calculation`` or ``Model.fit``). Give one to tell apart
+            two functions of one name in one store, to keep runs of a renamed function,
+            or for a lambda or a callable object, which have no name of their own.
 
+    A ``functools.partial`` is keyed by its function's parameters, the ones it binds
+    included: ``stet.once(partial(base, 1))`` keeps ``base``'s runs with ``a=1``.
     A skipped call returns ``None`` (its stored result, with ``results=True``), whether
     its run completed earlier or is running in another worker now. ``self`` and ``cls``
     are never part of the key.
@@ -514,14 +693,18 @@ def once(
         heartbeat,
         results,
         failures,
+        name,
     )
 
-    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(function: Callable[..., Any]) -> Any:
+        if isinstance(function, functools.partialmethod):  # bound when looked up
+            inner = decorate(function.func)
+            return functools.partialmethod(inner, *function.args, **function.keywords)
         if not callable(function):
             raise TypeError(f"@stet.once decorates a function, not {function!r}")
-        if (_code_flags(function) or 0) & _CO_GENERATORS:
+        if (_code_flags(_target(function)) or 0) & _CO_GENERATORS:
             raise TypeError(
-                f"@stet.once cannot decorate the generator function {function.__qualname__}: "
+                f"@stet.once cannot decorate the generator function {_names(function, None)[1]}: "
                 "it returns before its body runs, so stet would record runs that never "
                 "happened. Decorate a function that consumes the generator instead."
             )
@@ -533,14 +716,19 @@ def once(
 
 
 def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
-    plan = CallPlan(func, options.key, options.ignore)
+    if isinstance(func, functools.partial):
+        plan: CallPlan = PartialPlan(func, options.key, options.ignore)
+    else:
+        plan = CallPlan(func, options.key, options.ignore)
     if options.results and RESULT_COLUMN in plan.key_names:
         raise ValueError(
-            f"@stet.once(results=True) on {func.__qualname__}: its parameter "
+            f"@stet.once(results=True) on {_names(func, options.name)[1]}: its parameter "
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
     runner = Runner(func, plan, options)
+    if options.name is None:
+        _check_nameable(func)  # after the options' and the store's own checks
     keeps = options.results
     wrapper: Callable[..., Any]
     if _is_coroutine_function(func):
@@ -574,6 +762,8 @@ def _wrap(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
 
         wrapper = sync_wrapper
     functools.update_wrapper(wrapper, func)
+    if isinstance(func, functools.partial):  # which has no name of its own
+        wrapper.__name__, wrapper.__qualname__ = runner.name, runner.label
     vars(wrapper).update(
         _stet_runner=runner,  # what stet.sweep reaches a decorated function by
         store=options.store,

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "code_changed",
     "confirm",
     "end_streak",
     "line",
     "no_store",
     "plural",
+    "recorded_elsewhere",
     "skipped",
 ]
 
@@ -90,6 +92,41 @@ def _emit(text: str) -> None:
     if stdout is not None:  # one write: lines of processes writing at once never mix
         stdout.write(f"[stet] {text}\n")
         stdout.flush()
+
+
+def _runs(count: int) -> str:
+    return "1 run was" if count == 1 else f"{count:,} runs were"
+
+
+def code_changed(name: str, runs: int) -> None:
+    """Before a first skip: the runs were recorded by other code of the function."""
+    they = "it still counts" if runs == 1 else "they still count"
+    line(
+        f"{name}'s code has changed since its {_runs(runs)} recorded; {they} as done "
+        f"({name}.reset() runs {'it' if runs == 1 else 'them'} again)"
+    )
+
+
+def recorded_elsewhere(
+    name: str,
+    runs: int,
+    store: str,
+    files: Sequence[str | None],
+    here: str | None,
+    code_differs: bool,
+) -> None:
+    """Before a first skip: the runs were recorded by a function of this name in
+    another file (``None``: a notebook or an interactive session)."""
+    shown = list(dict.fromkeys(f or "a notebook or interactive session" for f in files))
+    where = " and ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+    other = " (with other code)" if code_differs else ""
+    line(
+        f"{name}: its {_runs(runs)} recorded in {store} by {where}{other}; this call is "
+        f"from {here or 'a notebook or interactive session'}, and "
+        f"{'it counts' if runs == 1 else 'they count'} as done here too. If this is another "
+        'function, give it its own store (@stet.once(store="...")) or name '
+        f'(@stet.once(name="...")); {name}.reset() runs {"it" if runs == 1 else "them"} again'
+    )
 
 
 def skipped(

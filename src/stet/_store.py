@@ -16,7 +16,9 @@ of a store and every format:
 * a record with an ``_stet_error`` cell is a failed run, not a completed one;
 * an empty cell means "not part of this record's key" (``None`` is written ``None``);
 * rows without a ``_stet_function`` cell belong to the store's *owner*, the first
-  function that recorded into it, named in the small ``<store>.owner`` file beside it.
+  function that recorded into it, named in the small ``<store>.owner`` file beside it;
+* each function's code history (``_provenance``) is kept beside the owner, not in a
+  column: one entry per version that recorded, written once per version and process.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from ._provenance import History, Source
     from ._values import Cell
     from .formats.base import SiteLock
 
@@ -55,7 +58,9 @@ __all__ = [
     "KeySpec",
     "Snapshot",
     "Store",
+    "completed_stamps",
     "get_store",
+    "version_keys",
 ]
 
 _READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
@@ -329,6 +334,45 @@ class Snapshot:
         return values
 
 
+def version_keys(
+    snapshot: Snapshot, spec: KeySpec, entries: Sequence[dict[str, str]]
+) -> list[set[bytes]]:
+    """The keys of one function's done runs, per version of its code history (the
+    first set: runs from before the history)."""
+    from ._provenance import version_finder
+
+    header = snapshot.header
+    if TIMESTAMP_COLUMN not in header:
+        return [set() for _ in range(len(entries) + 1)]
+    stamp = header.index(TIMESTAMP_COLUMN)
+    groups: list[list[list[Cell]]] = [[] for _ in range(len(entries) + 1)]
+    find = version_finder(entries)
+    for row in snapshot.rows:
+        if snapshot.function_of(row) == spec.function:
+            groups[find(str(row[stamp]))].append(row)
+    found = []
+    for rows in groups:
+        index = FunctionIndex(spec)
+        if rows:
+            index.add_columns(header, [list(column) for column in zip(*rows, strict=True)])
+        found.append(index.keys)
+    return found
+
+
+def completed_stamps(snapshot: Snapshot, function: str) -> list[str]:
+    """The timestamps of one function's completed runs (not its failure records)."""
+    header = snapshot.header
+    if TIMESTAMP_COLUMN not in header:
+        return []
+    stamp = header.index(TIMESTAMP_COLUMN)
+    error = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
+    return [
+        str(row[stamp])
+        for row in snapshot.rows
+        if snapshot.function_of(row) == function and (error < 0 or row[error] == "")
+    ]
+
+
 _second = -1
 _second_text = ""
 
@@ -368,6 +412,7 @@ class Store:
         self._tidy_at_exit = False
         self.look_after = 0.0  # time.monotonic() past which a skip looks at the store first
         self._writable = False  # known to be writable by this process
+        self._noted: set[tuple[str, str, str | None]] = set()  # versions in the history
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -459,6 +504,7 @@ class Store:
     def _reload(self) -> None:
         """Read the whole store again: after a rewrite, on open, or for a new function."""
         self._loaded = True
+        self._noted.clear()  # a reset may have removed the history: look again
         for index in self._indexes.values():
             index.clear()
         self._file.close()
@@ -616,16 +662,19 @@ class Store:
         fsync: bool,
         claim: Claim | None = None,
         error: str | None = None,
+        *,
+        source: Source | None = None,
     ) -> bool:
         """Append one completed run (or, with ``error``, one failure of it); False when
         the run is in the store already (another writer recorded it first).
 
         ``cells`` are the key cells, then any result cells. The run's claim, if any, is
-        released once its record is in the store.
+        released once its record is in the store. ``source`` is the version of the
+        function that ran it, noted in the code history on its first record.
         """
         with self._mutex, self._lock:
             try:
-                return self._append(index, key, cells, fsync, error)
+                return self._append(index, key, cells, fsync, error, source)
             finally:
                 if claim is not None:
                     heartbeat().forget(claim)
@@ -638,6 +687,7 @@ class Store:
         cells: dict[str, Cell],
         fsync: bool,
         error: str | None,
+        source: Source | None = None,
     ) -> bool:
         """Append one record under the lock, unless the run is in the store already."""
         spec = index.spec
@@ -649,6 +699,8 @@ class Store:
         self._widen(spec, cells, error is not None)
         if key in index.keys:  # a rewrite while widening read the store afresh
             return False
+        if source is not None and (spec.function, source.code, source.file) not in self._noted:
+            self._note(spec.function, source)
         header = self._header
         values = {**cells, TIMESTAMP_COLUMN: now_text()}
         if FUNCTION_COLUMN in header:
@@ -669,6 +721,21 @@ class Store:
             index.learn_results([c for c in cells if c not in spec.columns])
             index.results[key] = tuple(cells.get(c, "") for c in index.result_columns)
         return True
+
+    def _note(self, function: str, source: Source) -> None:
+        """Add this version to the function's code history, unless it is the latest."""
+        history = self._site.read_history()
+        entries = history.get(function)
+        if not isinstance(entries, list):
+            entries = history[function] = []
+        if not entries or not source.matches(entries[-1]):
+            entries.append(source.entry(now_text()))  # before the record's own timestamp
+            self._site.write_history(history)
+        self._noted.add((function, source.code, source.file))
+
+    def history(self) -> History:
+        """Each function's code history, read fresh (nothing is created)."""
+        return self._site.read_history()
 
     def _start(self, spec: KeySpec) -> None:
         """An empty store takes the layout of the first function that records into it."""
@@ -775,6 +842,7 @@ class Store:
             finally:
                 reader.close()
             owner = self._read_owner()
+            history = self._site.read_history()
         target._site.prepare()
         with target._mutex, target._lock:
             if target._file.exists():
@@ -784,6 +852,8 @@ class Store:
                 )
             if owner is not None:
                 target._write_owner(owner)
+            if history:
+                target._site.write_history(history)
             target._file.rewrite(header, rows)
             target._loaded = False
         return len(rows)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from .._claims import ClaimBook
+    from .._provenance import History
     from .._values import Cell
 
 __all__ = [
@@ -112,7 +113,14 @@ if TYPE_CHECKING:
 
         def write_owner(self, function: str) -> None: ...
 
-        def remove_owner(self) -> None: ...
+        def remove_owner(self) -> None:
+            """Forget the owner and every function's code history (a store emptied)."""
+
+        def read_history(self) -> History:
+            """Each function's code history (see ``stet._provenance``); {} if none."""
+
+        def write_history(self, history: History) -> None:
+            """Replace the code history (under the lock)."""
 
         def set_aside(self, tail: bytes) -> str:
             """Keep a torn last record somewhere safe; returns where, for the message."""

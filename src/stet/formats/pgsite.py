@@ -1,6 +1,7 @@
 """What a PostgreSQL store has beside its rows: its lock, its owner and its claims.
 
-The lock is a session advisory lock on the format's connection; the owner is kept in
+The lock is a session advisory lock on the format's connection; the owner (and each
+function's code history, in a ``history`` column added when first written) is kept in
 ``<table>_meta``; the claims are rows of ``<table>_claims`` on a connection of their own.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 
 import psycopg
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TypeVar
 
+    from .._provenance import History
     from .pglink import Connection, _Link
     from .postgres import PostgresTable
 
@@ -185,8 +188,52 @@ class PostgresSite:
         def work(con: Connection) -> None:
             with contextlib.suppress(errors.UndefinedTable):
                 con.execute(sql.SQL("UPDATE {} SET owner = NULL").format(self._meta))
+            with (
+                contextlib.suppress(errors.UndefinedTable, errors.UndefinedColumn),
+                con.transaction(),  # a savepoint: a store from before has no history
+            ):
+                con.execute(sql.SQL("UPDATE {} SET history = NULL").format(self._meta))
 
         self._run(work, "removing the store's owner", "the owner was kept")
+
+    def read_history(self) -> History:
+        """Each function's code history (``stet._provenance``), kept as JSON text in
+        the meta table's ``history`` column; {} when none is kept."""
+
+        def work(con: Connection) -> str | None:
+            try:
+                with con.transaction():
+                    row = con.execute(
+                        sql.SQL("SELECT history FROM {}").format(self._meta)
+                    ).fetchone()
+            except (errors.UndefinedTable, errors.UndefinedColumn):
+                return None
+            return None if row is None else row[0]
+
+        text = self._run(work, "reading the store's code history", "nothing was read")
+        try:
+            history = json.loads(text) if text else {}
+        except ValueError:
+            return {}  # a damaged history is only a lost note: the records stand
+        return history if isinstance(history, dict) else {}
+
+    def write_history(self, history: History) -> None:
+        text = json.dumps(history)
+
+        def work(con: Connection) -> None:
+            self.create_companions(con)
+            update = sql.SQL("UPDATE {} SET history = %s").format(self._meta)
+            try:
+                with con.transaction():
+                    con.execute(update, (text,))
+                return
+            except errors.UndefinedColumn:  # a store from before: add the column, once
+                pass
+            alter = sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS history text")
+            con.execute(alter.format(self._meta))
+            con.execute(update, (text,))
+
+        self._run(work, "writing the store's code history", "the history was not written")
 
     def set_aside(self, tail: bytes) -> str:
         raise AssertionError("a PostgreSQL store has no torn tail: every commit is whole")
