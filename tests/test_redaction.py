@@ -352,7 +352,7 @@ def test_a_server_stopped_mid_use_never_shows_the_password(
     (every connection lost)."""
     url = table_url(own_server.url)
     seen = Seen(own_server.password)
-    stet.once(store=url)(lambda i: i)(0)  # connected, with the tables made
+    stet.once(store=url, name="point")(lambda i: i)(0)  # connected, with the tables made
     during = own_server.stop if event == "stopped" else own_server.restart
     try:
         exercise(url, workdir, seen, during=during)
@@ -384,7 +384,7 @@ def test_a_damaged_table_never_shows_the_password(
             con.execute(sql.SQL("CREATE TABLE {} (a int, b text)").format(sql.Identifier(table)))
             con.execute(sql.SQL("INSERT INTO {} VALUES (1, 'x')").format(sql.Identifier(table)))
     if damage == "bytes column":
-        stet.once(store=url)(lambda i: i)(0)
+        stet.once(store=url, name="point")(lambda i: i)(0)
         with psycopg.connect(postgres_server.url, autocommit=True) as con:
             name = sql.Identifier(table)
             con.execute(sql.SQL("ALTER TABLE {} ADD COLUMN raw bytea").format(name))
@@ -483,7 +483,7 @@ def test_an_unknown_scheme_is_refused_without_the_password() -> None:
     password = secrets.token_hex(8)
     url = f"mysql://u:{password}@h/db"  # a traceback shows this line, not the value
     with pytest.raises(ValueError, match="knows no mysql:// stores") as error:
-        stet.once(store=url)(lambda i: i)(1)
+        stet.once(store=url, name="point")(lambda i: i)(1)
     assert not [t for t in error_texts(error.value) if password in t]
 
 
@@ -491,7 +491,7 @@ def test_a_store_given_as_bytes_is_refused_without_the_password() -> None:
     password = secrets.token_hex(8)
     url = f"postgresql://u:{password}@h/db".encode()
     with pytest.raises(TypeError, match="not bytes: 'postgresql://u@h/db'; decode it") as error:
-        stet.once(store=url)(lambda i: i)  # type: ignore[call-overload]
+        stet.once(store=url, name="point")(lambda i: i)  # type: ignore[call-overload]
     assert not [t for t in error_texts(error.value) if password in t]
 
 
@@ -505,7 +505,7 @@ def test_libpq_key_value_form_as_a_store_is_refused_without_the_password(
     location = f"host=db password={password} dbname=lab"
     seen = Seen(password)
     if how == "once":
-        seen.call(how, lambda: stet.once(store=location)(lambda i: i)(1))
+        seen.call(how, lambda: stet.once(store=location, name="point")(lambda i: i)(1))
     elif how == "status":
         seen.call(how, lambda: stet.status(location))
     else:

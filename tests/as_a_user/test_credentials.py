@@ -96,7 +96,7 @@ import sys
 import stet
 
 try:
-    stet.once(store=sys.argv[1])(lambda i: i)(1)
+    stet.once(store=sys.argv[1], name="point")(lambda i: i)(1)
 except Exception as error:
     raise RuntimeError("the sweep could not start") from error
 """
@@ -204,10 +204,10 @@ def test_a_notebook_never_shows_the_password(
     texts = outside.run_notebook(
         [
             "import json, stet\nurl, wrong = json.load(open('urls.json'))",
-            "point = stet.once(store=url)(lambda i: i)\npoint(1), point(1)",
+            "point = stet.once(store=url, name='point')(lambda i: i)\npoint(1), point(1)",
             "point.status()",
             "stet.convert(url, 'back.csv')",
-            "stet.once(store=wrong)(lambda i: i)(1)",
+            "stet.once(store=wrong, name='point')(lambda i: i)(1)",
             "stet.status(wrong)",
         ],
         tmp_path,
