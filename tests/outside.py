@@ -2,7 +2,8 @@
 script, a real Jupyter kernel, the plain REPL on a pseudo-terminal, and a user whom file
 permissions apply to.
 
-The tests in ``tests/as_a_user/`` use these and nothing of stet's internals.
+The tests in ``tests/as_a_user/`` use these and nothing of stet's internals. (They
+import this module as ``outside``: ``tests/conftest.py`` puts ``tests/`` on the path.)
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class Repl:
             encoding="utf-8",
             timeout=60,
             dimensions=(50, 200),
+            use_poll=True,  # a long test session has descriptors past select()'s 1023
         )
         self.child.expect_exact(self.PROMPT)
 
