@@ -305,14 +305,14 @@ class PostgresClaims:
         """Extend our claims; returns the ones another worker holds now."""
         if not claims:
             return []
-        mine = {(c.function, c.key): c for c in claims}
+        mine = {(c.function, _stored_key(c.key)): c for c in claims}
 
         def work(con: Connection) -> list[Claim]:
             rows = con.execute(
                 self._renew,
                 (
                     [c.function for c in claims],
-                    [c.key for c in claims],
+                    [_stored_key(c.key) for c in claims],
                     [c.worker.token for c in claims],
                 ),
             ).fetchall()
@@ -324,7 +324,8 @@ class PostgresClaims:
         """Drop our claim, if it is still ours."""
 
         def work(con: Connection) -> None:
-            con.execute(self._release, (claim.function, claim.key, claim.worker.token))
+            key = _stored_key(claim.key)
+            con.execute(self._release, (claim.function, key, claim.worker.token))
 
         self._run(work, f"releasing the claim on {_call(claim)}", "it lapses with its lease")
         claim.handle = None
@@ -351,7 +352,7 @@ def _fields(claim: Claim) -> dict[str, Any]:
     worker = claim.worker
     return {
         "function": claim.function,
-        "key": claim.key,
+        "key": _stored_key(claim.key),
         "call": _printable(claim.call),
         "host": _printable(worker.host),
         "pid": worker.pid,
@@ -360,6 +361,17 @@ def _fields(claim: Claim) -> dict[str, Any]:
         "worker": worker.token,
         "lease": claim.lease,
     }
+
+
+_KEY_BYTES = 2000  # an index row holds at most about 2,700 bytes (function and key)
+
+
+def _stored_key(key: bytes) -> bytes:
+    """A run's key as the claims table keeps it: a long one (a cell of 10 MB) by its
+    digest, which no key stet makes can equal (a key starts with its type's letter)."""
+    if len(key) <= _KEY_BYTES:
+        return key
+    return b"#blake2b:" + hashlib.blake2b(key, digest_size=32).digest()
 
 
 def _printable(text: str) -> str:

@@ -1,0 +1,147 @@
+"""Nothing lost, and every store opens (issue 13): a cell of any size, a parameter named
+``result``, a store reached through a symbolic link.
+
+Real files, a real PostgreSQL server and real processes; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+from pathlib import Path
+
+import pytest
+from test_contract import python, ran
+
+import stet
+
+FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+FORMATS = [*FILE_FORMATS, "postgresql"]
+BIG = 10 * 1024 * 1024  # characters: a cell of 10 MB
+
+
+def new_store(request: pytest.FixtureRequest, fmt: str, directory: Path) -> str:
+    if fmt == "postgresql":
+        url = str(request.getfixturevalue("postgres_url"))
+        return f"{url}{'&' if '?' in url else '?'}table=t_{secrets.token_hex(5)}"
+    return str(directory / f"runs.{fmt}")
+
+
+# ---------------------------------------------------------------- a cell of any size
+
+BIG_VALUE = """
+big = ("x," * (int(sys.argv[2]) // 2)) + '"quoted"'  # commas and quotes: a quoted CSV cell
+
+@stet.once(store=store)
+def f(text, n):
+    print("ran", len(text), n)
+
+f(big, 1)
+f("small", 2)
+import csv
+print("limit", csv.field_size_limit())
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_cell_of_10_mb_reads_back_in_every_format(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    """Over the csv module's field limit (131,072 characters) a CSV store could not be
+    opened again; every format reads such a cell back, and the limit is left as it was."""
+    store = new_store(request, fmt, tmp_path)
+    first = python(tmp_path, BIG_VALUE, store, str(BIG))
+    assert ran(first) == [f"{BIG + 8} 1", "5 2"]
+    again = python(tmp_path, BIG_VALUE, store, str(BIG))
+    assert ran(again) == []
+    assert "limit 131072" in again
+    found = stet.records(store)
+    assert [len(r["text"]) for r in found] == [BIG + 8, 5]
+    assert found[0]["text"].endswith('x,"quoted"')
+    assert csv.field_size_limit() == 131072
+
+
+def test_the_users_own_csv_field_limit_is_left_alone(tmp_path: Path) -> None:
+    """stet raises the process-wide limit only for its own parse of a long cell, and puts
+    back the user's value, whatever it was."""
+    store = tmp_path / "runs.csv"
+    python(tmp_path, BIG_VALUE, str(store), "300000")
+    before = csv.field_size_limit(1000)
+    try:
+        assert [len(r["text"]) for r in stet.records(store)] == [300008, 5]
+        assert csv.field_size_limit() == 1000
+        with pytest.raises(csv.Error, match="field limit"):
+            list(csv.reader([f'"{"y" * 2000}"']))  # the user's own code: still their limit
+    finally:
+        csv.field_size_limit(before)
+
+
+def test_a_numpy_array_of_30000_elements_in_a_csv_store(tmp_path: Path) -> None:
+    code = """
+import numpy as np
+
+@stet.once(store=store)
+def fit(weights):
+    print("ran", weights.size)
+
+fit(np.arange(30_000) / 7)
+fit(np.arange(30_000) / 7)
+"""
+    assert ran(python(tmp_path, code, str(tmp_path / "runs.csv"))) == ["30000"]
+    assert ran(python(tmp_path, code, str(tmp_path / "runs.csv"))) == []
+
+
+# ---------------------------------------------------------------- no record dropped
+
+RESULT_PARAMETER = """
+@stet.once(store=store, verbose=False)
+def f(n, result):
+    print("ran", n, result)
+
+for label in "abc":
+    f(1, label)
+print("stored", len(stet.records(store)))
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_parameter_named_result_keeps_every_record(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    """SQLite's unique index left out the columns it took for results, so f(1, "b") and
+    f(1, "c") were dropped without a word and ran again after every restart."""
+    store = new_store(request, fmt, tmp_path)
+    first = python(tmp_path, RESULT_PARAMETER, store)
+    assert ran(first) == ["1 a", "1 b", "1 c"]
+    assert "stored 3" in first
+    again = python(tmp_path, RESULT_PARAMETER, store)
+    assert ran(again) == []
+    assert "stored 3" in again
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_results_and_a_parameter_named_result_of_another_function(
+    request: pytest.FixtureRequest, tmp_path: Path, fmt: str
+) -> None:
+    """Two functions in one store, one keeping its results: every run is kept once."""
+    code = """
+@stet.once(store=store, results=True, verbose=False)
+def square(n):
+    print("ran square", n)
+    return n * n
+
+@stet.once(store=store, verbose=False)
+def label(n, result):
+    print("ran label", n, result)
+
+for n in range(3):
+    square(n)
+    label(n, "x")
+    label(n, "y")
+print("stored", len(stet.records(store)))
+"""
+    store = new_store(request, fmt, tmp_path)
+    assert len(ran(python(tmp_path, code, store))) == 9
+    again = python(tmp_path, code, store)
+    assert ran(again) == []
+    assert "stored 9" in again
