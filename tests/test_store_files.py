@@ -7,11 +7,12 @@ Real files, a real PostgreSQL server and real processes; nothing is mocked.
 from __future__ import annotations
 
 import csv
+import os
 import secrets
 from pathlib import Path
 
 import pytest
-from test_contract import python, ran
+from test_contract import python, ran, start
 
 import stet
 
@@ -145,3 +146,62 @@ print("stored", len(stet.records(store)))
     again = python(tmp_path, code, store)
     assert ran(again) == []
     assert "stored 9" in again
+
+
+# ---------------------------------------------------------------- a symbolic link
+
+LINKED = """
+who = sys.argv[2]
+
+@stet.once(store=store, verbose=False)
+def step(who, n):
+    print("ran", who, n, flush=True)
+
+@stet.once(store=store, verbose=False)
+def other(who, n, extra):  # a second function, with a new column: a rewrite in CSV
+    print("ran other", who, n, flush=True)
+
+for n in range(40):
+    step(who, n)
+    if n % 10 == 5:
+        other(who, n, "x")
+"""
+
+
+def _linked_store(tmp_path: Path, fmt: str) -> tuple[Path, Path]:
+    real = tmp_path / "real" / f"s.{fmt}"
+    real.parent.mkdir()
+    link = tmp_path / f"link.{fmt}"
+    link.symlink_to(real, target_is_directory=fmt == "parquet")
+    return link, real
+
+
+@pytest.mark.parametrize("fmt", FILE_FORMATS)
+def test_a_store_through_a_symbolic_link_is_one_store(tmp_path: Path, fmt: str) -> None:
+    """With ``link -> real/s``, a rewrite through the link replaced the link by a file,
+    and the lock, owner and claims files sat beside the link: two stores, two locks.
+    Two processes at once, one through the link, one through the real path."""
+    link, real = _linked_store(tmp_path, fmt)
+    runs = [start(tmp_path, LINKED, str(path), who) for path, who in ((link, "A"), (real, "B"))]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert sorted(len(ran(output)) for output in outputs) == [44, 44]
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link." + fmt, "real"]
+    found = stet.records(real, function="step")
+    assert sorted((r["who"], r["n"]) for r in found) == sorted(
+        (who, n) for who in "AB" for n in range(40)
+    )
+    assert len(stet.records(link, function="other")) == 8
+    again = [python(tmp_path, LINKED, str(path), who) for path, who in ((real, "A"), (link, "B"))]
+    assert [ran(output) for output in again] == [[], []]
+
+
+@pytest.mark.parametrize("fmt", FILE_FORMATS)
+def test_a_reset_through_a_symbolic_link_keeps_the_link(tmp_path: Path, fmt: str) -> None:
+    link, real = _linked_store(tmp_path, fmt)
+    python(tmp_path, LINKED, str(link), "A")
+    stet.reset(link, {"n": 3}, confirm=False)
+    assert link.is_symlink()
+    assert ran(python(tmp_path, LINKED, str(real), "A")) == ["A 3"]
+    assert len(stet.records(link, function="step")) == 40

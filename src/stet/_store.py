@@ -793,9 +793,14 @@ _registry_lock = threading.Lock()
 
 
 def get_store(location: str | os.PathLike[str]) -> Store:
-    """The process's one ``Store`` for a location (relative paths: the working directory)."""
+    """The process's one ``Store`` for a location (relative paths: the working directory).
+
+    A path is resolved once, here, to the file it names through any symbolic links: a
+    rewrite replaces that file (never the link), and its lock, owner and claims sit
+    beside it, whichever path each process uses. Messages show the path as given.
+    """
     given = os.fspath(location)
-    path = given if is_url(given) else os.path.abspath(given)
+    path = given if is_url(given) else os.path.realpath(given)
     with _registry_lock:
         store = _registry.get(path)
         if store is None:
