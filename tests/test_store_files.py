@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from test_contract import python, ran, start
+from workers import Driver, wait_until
 
 import stet
 
@@ -205,3 +206,127 @@ def test_a_reset_through_a_symbolic_link_keeps_the_link(tmp_path: Path, fmt: str
     assert link.is_symlink()
     assert ran(python(tmp_path, LINKED, str(real), "A")) == ["A 3"]
     assert len(stet.records(link, function="step")) == 40
+
+
+# ---------------------------------------------------------------- a Parquet dataset while written
+
+
+def plain_count(store: Path) -> int:
+    """How many records plain Parquet readers see in the store's directory (pandas and
+    DuckDB must agree); 0 while it holds no part yet."""
+    import duckdb
+    import pandas as pd
+
+    if not any(store.glob("*.parquet")):
+        return 0
+    seen = len(pd.read_parquet(store))
+    query = f"SELECT count(*) FROM read_parquet('{store}/**')"
+    assert duckdb.sql(query).fetchall() == [(seen,)]
+    return seen
+
+
+KEEP_RUNNING = """
+import stet.formats.parquetdir as parquetdir
+parquetdir.FLUSH_AFTER = float(sys.argv[2])
+
+@stet.once(store=store, verbose=False)
+def point(i):
+    return i
+
+for i in range(25):
+    point(i)
+print("recorded", flush=True)
+while not os.path.exists("stop"):  # alive, never calling stet again: no exit, no settle
+    time.sleep(0.01)
+"""
+
+
+def test_a_plain_reader_sees_the_records_of_a_process_that_goes_on(tmp_path: Path) -> None:
+    """The records waited in the journal until a threshold or the writer's exit; now a
+    background compaction puts them in a part ``FLUSH_AFTER`` seconds after they were
+    recorded, while the writer lives on (here 0.2 s, to keep the test short)."""
+    store = tmp_path / "runs.parquet"
+    writer = Driver(
+        "import os, sys, time, stet\nstore = sys.argv[1]\n" + KEEP_RUNNING,
+        tmp_path,
+        str(store),
+        "0.2",
+    )
+    try:
+        wait_until(lambda: "recorded" in writer.output(), writer)
+        wait_until(lambda: plain_count(store) == 25, writer)
+        assert sorted(p.name for p in store.iterdir()) == sorted(
+            p.name for p in store.glob("part-*.parquet")
+        )
+    finally:
+        (tmp_path / "stop").touch()
+        writer.finish()
+
+
+@pytest.mark.parametrize("reader", ["status", "load", "records", "sweep"])
+def test_every_record_is_in_the_parts_once_status_load_or_a_sweep_returns(
+    tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the notebook that just ran a sweep, ``pd.read_parquet`` gave an empty frame."""
+    from stet.formats import parquetdir
+
+    monkeypatch.setattr(parquetdir, "FLUSH_AFTER", 3600.0)  # no background compaction here
+    store = tmp_path / "runs.parquet"
+
+    @stet.once(store=store, verbose=False)
+    def point(i: int) -> int:
+        return i
+
+    if reader == "sweep":
+        stet.sweep(point, {"i": range(30)}, progress=False)
+    else:
+        for i in range(30):
+            point(i)
+        assert plain_count(store) == 0  # in the journal, as the threshold is far
+        {"status": stet.status, "load": stet.load, "records": stet.records}[reader](store)
+    assert plain_count(store) == 30
+    point(30)
+    stet.status(store)
+    assert plain_count(store) == 31
+
+
+def test_many_compactions_leave_few_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compaction on every append (as a day of them every few seconds would): the
+    parts are merged, never more than MAX_PARTS of them."""
+    from stet.formats import parquetdir
+
+    monkeypatch.setattr(parquetdir, "FLUSH_AFTER", 0.0)
+    store = tmp_path / "runs.parquet"
+
+    @stet.once(store=store, verbose=False)
+    def point(i: int) -> int:
+        return i
+
+    most = 0
+    for i in range(300):
+        point(i)
+        most = max(most, len(list(store.glob("part-*.parquet"))))
+    assert most <= parquetdir.MAX_PARTS
+    stet.status(store)
+    assert plain_count(store) == 300
+    assert len(stet.records(store)) == 300
+
+
+def test_a_store_with_its_journal_inside_opens_and_moves_it_out(tmp_path: Path) -> None:
+    """An older stet kept the journal in the directory (``_stet_journal.jsonl``), where
+    DuckDB's ``read_parquet('runs.parquet/**')`` reads it as a broken Parquet file."""
+    store = tmp_path / "runs.parquet"
+    code = """
+@stet.once(store=store, verbose=False)
+def point(i):
+    print("ran", i)
+
+for i in range(int(sys.argv[2])):
+    point(i)
+"""
+    python(tmp_path, code, str(store), "10")
+    (tmp_path / "runs.parquet.journal").rename(store / "_stet_journal.jsonl")  # the old layout
+    assert len(stet.records(store)) == 10
+    assert ran(python(tmp_path, code, str(store), "12")) == ["10", "11"]
+    assert not (store / "_stet_journal.jsonl").exists()
+    assert plain_count(store) == 12

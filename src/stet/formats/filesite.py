@@ -10,18 +10,56 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 
 from .._files import write_atomically
 from .._lock import StoreLock
 from .base import DamagedStoreError
 from .claimdir import ClaimDirectory
 
-__all__ = ["FileSite"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["FileSite", "ThreadSafeLock"]
 
 _OWNER_ABOUT = (
     "Written by stet: the function whose runs are the records of this store that have "
     "no _stet_function cell."
 )
+
+
+class ThreadSafeLock:
+    """The store's lock, taken by one thread at a time: the Store's threads hold its
+    mutex when they take it, and a format's own thread (Parquet's background
+    compaction) may take it too."""
+
+    def __init__(self, lock: StoreLock) -> None:
+        self._lock = lock
+        self._threads = threading.RLock()
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            self._lock.__enter__()
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            self._lock.__exit__(kind, error, traceback)
+        finally:
+            self._threads.release()
+
+    def after_fork(self) -> None:
+        self._threads = threading.RLock()  # another thread may have held it at the fork
+        self._lock.after_fork()
 
 
 class FileSite:
@@ -30,7 +68,7 @@ class FileSite:
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
-        self.lock = StoreLock(f"{path}.lock")
+        self.lock = ThreadSafeLock(StoreLock(f"{path}.lock"))
         self.claims = ClaimDirectory(f"{path}.claims", self.lock)
         self._owner_path = f"{path}.owner"
 
