@@ -216,10 +216,12 @@ def plain_count(store: Path) -> int:
     DuckDB must agree); 0 while it holds no part yet."""
     import duckdb
     import pandas as pd
+    import pyarrow.dataset
 
     if not any(store.glob("*.parquet")):
         return 0
     seen = len(pd.read_parquet(store))
+    assert pyarrow.dataset.dataset(store).count_rows() == seen
     query = f"SELECT count(*) FROM read_parquet('{store}/**')"
     assert duckdb.sql(query).fetchall() == [(seen,)]
     return seen
