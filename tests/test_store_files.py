@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
+import outside
 import pytest
 from test_contract import python, ran, start
 from workers import Driver, wait_until
@@ -60,7 +61,12 @@ def test_a_cell_of_10_mb_reads_back_in_every_format(
     found = stet.records(store)
     assert [len(r["text"]) for r in found] == [BIG + 8, 5]
     assert found[0]["text"].endswith('x,"quoted"')
+    assert list(stet.load(store)["text"].str.len()) == [BIG + 8, 5]
     assert csv.field_size_limit() == 131072
+    status = outside.run_cli(["status", store], tmp_path)
+    assert "2 completed experiments recorded" in status.stdout, status.stderr
+    show = outside.run_cli(["show", store], tmp_path)
+    assert show.returncode == 0 and "small" in show.stdout, show.stderr
 
 
 def test_the_users_own_csv_field_limit_is_left_alone(tmp_path: Path) -> None:

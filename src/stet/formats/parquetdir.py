@@ -295,7 +295,7 @@ class ParquetDir:
             except Exception:
                 # No part now (a full disk, say): the record still goes to the journal,
                 # whichever is there, and the compaction is tried again later.
-                compacted, self._pending = True, now
+                compacted, self._pending = True, None  # scheduled again below
             if compacted:
                 self._drop_next()  # append to the new journal, empty but for its header
                 self._journal.close()
@@ -754,7 +754,10 @@ class _Flusher:
                 store.flush()
 
     def after_fork(self) -> None:
-        """In a forked child: the thread stayed in the parent, and so do its stores."""
+        """In a forked child: the thread stayed in the parent, and so do its stores'
+        waiting records (the child schedules its own)."""
+        for store in self._writers:
+            store._pending = None
         self._changed = threading.Condition()
         self._due = {}
         self._writers = set()
