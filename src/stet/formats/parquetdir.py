@@ -733,8 +733,9 @@ class _Flusher:
     def flush(self, path: str) -> None:
         """Compact now what this process appended to the store at ``path`` (after the
         background compaction under way, if any)."""
+        real = os.path.realpath(path)
         with self._changed:
-            stores = [store for store in self._writers if store.path == path]
+            stores = [s for s in self._writers if os.path.realpath(s.path) == real]
         for store in stores:
             store.flush(early=True)
 
