@@ -386,7 +386,7 @@ def test_kill_9_at_random_moments_loses_nothing(
 
 def _data_file(store: Path) -> Path:
     """The file a record is appended to."""
-    return store / "_stet_journal.jsonl" if store.suffix == ".parquet" else store
+    return Path(f"{store}.journal") if store.suffix == ".parquet" else store
 
 
 def _tear(store: Path, keep: int | None) -> None:

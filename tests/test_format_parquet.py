@@ -28,7 +28,7 @@ from workers import Driver, run, wait_until
 import stet
 from stet._store import Store
 from stet._values import cell_key
-from stet.formats.parquetdir import JOURNAL, ParquetDir
+from stet.formats.parquetdir import ParquetDir, journal_path
 
 
 def script(store: Path, body: str, compact_at: int | None = None) -> str:
@@ -62,13 +62,18 @@ def records(store: Path) -> list[dict[str, Any]]:
     ]
 
 
+def journal(store: Path) -> Path:
+    """The store's journal, beside its directory (``runs.parquet.journal``)."""
+    return Path(journal_path(str(store)))
+
+
 def listed_parts(store: Path) -> list[str]:
-    header = json.loads((store / JOURNAL).read_text().split("\n", 1)[0])
+    header = json.loads(journal(store).read_text().split("\n", 1)[0])
     return list(header["parts"])
 
 
 def journal_records(store: Path) -> int:
-    return (store / JOURNAL).read_text().count("\n") - 1
+    return journal(store).read_text().count("\n") - 1
 
 
 def part_files(store: Path) -> list[str]:
@@ -278,7 +283,7 @@ def test_kill_9_at_each_step_of_a_compaction(tmp_path: Path, instant: int, widen
         "print(sum(point(i, x(i)) is not None for i in range(25)))\n"
     )
     assert run(script(store, again), tmp_path) == "5\n"
-    assert sorted(p.name for p in store.iterdir()) == sorted([*listed_parts(store), JOURNAL])
+    assert sorted(p.name for p in store.iterdir()) == sorted(listed_parts(store))
     assert sorted(pd.read_parquet(store)["i"]) == list(range(25))
 
 
@@ -290,15 +295,18 @@ def test_leftovers_of_a_killed_compaction_are_ignored_then_removed(tmp_path: Pat
     run(script(store, "for i in range(20):\n    point(i)\n"), tmp_path)
     (part,) = listed_parts(store)
     shutil.copy(store / part, store / "part-0000000009-0123abcd.parquet")  # never listed
-    (store / ".part-0000000010-4567cdef.parquet.tmp").write_bytes(b"PAR1 half a part")
-    (store / f".{JOURNAL}.4242.0.tmp").write_text('{"_stet_journal": "x", "parts": []}\n')
+    (store / ".part-0000000010-4567cdef.parquet.tmp").write_bytes(b"PAR1 an older stet's")
+    half = tmp_path / ".runs.parquet.part-0000000011-89abcdef.parquet.tmp"
+    half.write_bytes(b"PAR1 half a part")
+    (tmp_path / ".runs.parquet.journal.4242.0.tmp").write_text('{"_stet_journal": "x"}\n')
     assert sorted(r["i"] for r in records(store)) == list(range(20))
     assert (
         run(script(store, "print(sum(point(i) is not None for i in range(21)))\n"), tmp_path)
         == "1\n"
     )
-    assert sorted(p.name for p in store.iterdir()) == sorted([*listed_parts(store), JOURNAL])
+    assert sorted(p.name for p in store.iterdir()) == sorted(listed_parts(store))
     assert sorted(pd.read_parquet(store)["i"]) == list(range(21))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_damage_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -319,7 +327,7 @@ def test_damage_is_refused_and_left_alone(tmp_path: Path) -> None:
     (part,) = listed_parts(store)
     (store / part).rename(tmp_path / part)
     refused(store, f"lists the part file {part}, which is missing")
-    assert sorted(p.name for p in store.iterdir()) == [JOURNAL]
+    assert sorted(p.name for p in store.iterdir()) == []
     (store / part).write_bytes(b"not parquet at all")
     refused(store, f"its part file {part} is not readable Parquet")
     assert (store / part).read_bytes() == b"not parquet at all"

@@ -1,4 +1,4 @@
-"""The SQLite store format: typed values, WAL, a unique index, an intact file after kill -9.
+"""The SQLite store format: typed values, WAL, no unique index, an intact file after kill -9.
 
 Real database files, real processes, real ``kill -9`` and ``fork``; nothing is mocked.
 What every format promises (round trips, many processes, kill -9, fork, reading in
@@ -52,20 +52,36 @@ def test_values_keep_their_sqlite_types(tmp_path: Path, extension: str) -> None:
     assert query(store, "SELECT DISTINCT typeof(b), b FROM runs") == [("integer", 1)]
 
 
-def test_wal_mode_and_the_unique_index(tmp_path: Path) -> None:
+def test_wal_mode_and_no_unique_index(tmp_path: Path) -> None:
+    """Identity is the Store's to decide: the table has no unique index (issue 13 changed
+    this; an index over the key columns dropped records of a parameter named result)."""
     store = tmp_path / "runs.sqlite"
     python(
         tmp_path, "stet.once(store=store, name='f')(lambda alpha, beta: None)(0.5, 'x')", str(store)
     )
     assert query(store, "PRAGMA journal_mode") == [("wal",)]
-    [(sql,)] = query(store, "SELECT sql FROM sqlite_master WHERE type = 'index'")
-    assert sql.startswith("CREATE UNIQUE INDEX") and '"alpha", "beta"' in sql
-    with pytest.raises(sqlite3.IntegrityError), sqlite3.connect(store) as con:
-        con.execute("INSERT INTO runs VALUES (0.5, 'x', '2026-01-01T00:00:00+00:00')")
-    with sqlite3.connect(store) as con:  # the equal number of the other type is the same run
-        with pytest.raises(sqlite3.IntegrityError):
-            con.execute("INSERT INTO runs VALUES (1.0, 'x', 't'), (1, 'x', 't')")
-        con.execute("INSERT INTO runs VALUES ('0.5', 'x', 't')")  # text is another value
+    assert query(store, "SELECT sql FROM sqlite_master WHERE type = 'index'") == []
+
+
+def test_an_older_stores_unique_index_is_removed_and_loses_no_record(tmp_path: Path) -> None:
+    """A store made by an older stet has the unique index ``runs_identity``; the first
+    write removes it, so runs its index would have refused are recorded."""
+    store = tmp_path / "runs.sqlite"
+    with sqlite3.connect(store) as con:
+        con.execute('CREATE TABLE runs ("n", "result", _stet_timestamp TEXT)')
+        con.execute('CREATE UNIQUE INDEX runs_identity ON runs ("n")')  # result left out
+        con.execute("INSERT INTO runs VALUES (1, 'a', '2026-01-01T00:00:00.000000+00:00')")
+    ran_now: list[str] = []
+
+    @stet.once(store=store, verbose=False)
+    def f(n: int, result: str) -> None:
+        ran_now.append(result)
+
+    for label in "abc":
+        f(1, label)
+    assert ran_now == ["b", "c"]
+    assert query(store, "SELECT result FROM runs ORDER BY rowid") == [("a",), ("b",), ("c",)]
+    assert query(store, "SELECT sql FROM sqlite_master WHERE type = 'index'") == []
 
 
 def test_the_sqlite3_command_line_tool_reads_the_store(tmp_path: Path) -> None:
@@ -111,8 +127,8 @@ for a in range(3):
     columns = [row[1] for row in query(store, "PRAGMA table_info(runs)")]
     assert columns == ["a", "_stet_timestamp", "b", "_stet_function"]
     assert query(store, "PRAGMA user_version") == [(1,)]  # added in place: never rewritten
-    [(sql,)] = query(store, "SELECT sql FROM sqlite_master WHERE type = 'index'")
-    assert "coalesce(_stet_function, '')" in sql and '"b"' in sql
+    # no unique index (issue 13): the Store alone decides which records are one run
+    assert query(store, "SELECT sql FROM sqlite_master WHERE type = 'index'") == []
     labels = query(store, "SELECT coalesce(_stet_function, '-'), count(*) FROM runs GROUP BY 1")
     assert sorted(labels) == [("-", 1), ("f", 2), ("g", 3)]  # f(0) came before the column
 

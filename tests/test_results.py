@@ -110,8 +110,10 @@ def contents(location: str) -> object:
         snapshot = Store(location, "store").snapshot()
         return snapshot.header, [list(row) for row in snapshot.rows]
     path = Path(location)
-    if path.is_dir():
-        return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))}
+    if path.is_dir():  # Parquet: what this process recorded moves into parts first
+        Store(location, "store").snapshot()
+        files = [*sorted(path.rglob("*")), Path(f"{location}.journal")]
+        return {str(p.relative_to(path.parent)): p.read_bytes() for p in files}
     return path.read_bytes()
 
 

@@ -39,7 +39,7 @@ from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
 from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
-from .formats.filesite import FileSite
+from .formats.filesite import FileSite, ThreadSafeLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -887,7 +887,7 @@ class Store:
 def _if_permitted(lock: SiteLock) -> Iterator[bool]:
     """A store's lock, if this process may take it (True): a file store's lock file may
     be one it cannot open for writing (see ``StoreLock.if_permitted``)."""
-    if isinstance(lock, StoreLock):
+    if isinstance(lock, StoreLock | ThreadSafeLock):
         with lock.if_permitted() as held:
             yield held
     else:
@@ -966,9 +966,14 @@ _registry_lock = threading.Lock()
 
 
 def get_store(location: str | os.PathLike[str]) -> Store:
-    """The process's one ``Store`` for a location (relative paths: the working directory)."""
+    """The process's one ``Store`` for a location (relative paths: the working directory).
+
+    A path is resolved once, here, to the file it names through any symbolic links: a
+    rewrite replaces that file (never the link), and its lock, owner and claims sit
+    beside it, whichever path each process uses. Messages show the path as given.
+    """
     given = os.fspath(location)
-    path = given if is_url(given) else store_path(given)
+    path = given if is_url(given) else os.path.realpath(store_path(given))
     with _registry_lock:
         store = _registry.get(path)
         if store is None:

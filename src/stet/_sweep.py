@@ -230,6 +230,8 @@ def sweep(
                 run.on(executor, interrupts)
     finally:
         run.finish(started)
+    if summary.ran:
+        runner.store.settle()  # deferred work done: a Parquet store's parts hold every run
     return summary
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from operator import itemgetter
 
 from .._files import write_atomically
@@ -17,11 +18,45 @@ from .linefile import LineFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from _csv import Reader
+    from collections.abc import Callable, Sequence
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
     from .._values import Cell
 
 __all__ = ["CsvFile", "encode_line"]
+
+_LIMIT_MAX = 2**31 - 1  # the largest ``csv.field_size_limit`` every platform takes (a C long)
+_limit_lock = threading.Lock()
+
+
+def _parse(text: str, take: Callable[[Reader], T]) -> T:
+    """``take`` applied to a ``csv.reader`` of ``text``, whatever the length of its cells.
+
+    A cell may be longer than the ``csv`` module's field limit (131,072 characters by
+    default; a long tuple or array is). That limit is process-wide and belongs to the
+    user's own csv code too, so stet leaves it alone unless a cell needs more: then it
+    is raised to the length of this text for this one parse, under a lock, and put back
+    afterwards (unless someone else changed it meanwhile).
+    """
+    try:
+        return take(csv.reader(io.StringIO(text)))
+    except csv.Error as error:
+        if "field limit" not in str(error):
+            raise
+    with _limit_lock:
+        wanted = min(len(text) + 1, _LIMIT_MAX)
+        before = csv.field_size_limit()
+        if before >= wanted:  # raised meanwhile by someone else: enough already
+            return take(csv.reader(io.StringIO(text)))
+        csv.field_size_limit(wanted)
+        try:
+            return take(csv.reader(io.StringIO(text)))
+        finally:
+            if csv.field_size_limit() == wanted:
+                csv.field_size_limit(before)
 
 
 def _cell(text: str) -> str:
@@ -56,21 +91,25 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
             if _all_stamps(columns[-1]):  # every line ends in its timestamp: none is misread
                 return columns, count
     # Quoting, blank lines, or a line that does not add up: read line by line.
-    reader = csv.reader(io.StringIO(text))
+    rows = _parse(text, lambda reader: _rows(reader, width, first_line, name))
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return columns or [[] for _ in range(width)], len(rows)
+
+
+def _rows(reader: Reader, width: int, first_line: int, name: str) -> list[list[str]]:
+    """The rows of a CSV reader, blank lines left out, each checked for ``width``."""
     rows = []
     for row in reader:
         if not row:
             continue  # a blank line carries nothing
         if len(row) != width:
+            number = first_line + reader.line_num - 1
             raise DamagedStoreError(
-                f"{name} is damaged: line {first_line + reader.line_num - 1} has "
-                f"{plural(len(row), 'cell')} where the header has {width}. Repair or delete "
-                "that line; stet "
-                "changed nothing."
+                f"{name} is damaged: line {number} has {plural(len(row), 'cell')} where the "
+                f"header has {width}. Repair or delete that line; stet changed nothing."
             )
         rows.append(row)
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    return columns or [[] for _ in range(width)], len(rows)
+    return rows
 
 
 _STAMP_LENGTH = len("2026-03-12T11:48:59.428485+00:00")
@@ -95,14 +134,14 @@ class CsvFile(LineFile):
     ) -> Chunk:
         if at_start:
             first = text.find("\n") + 1
-            header = next(csv.reader([text[:first]]), []) if first else []
+            header = _parse(text[:first], lambda reader: next(reader, [])) if first else []
             text, first_line = text[first:], first_line + 1
         columns, count = _columns(text, len(header), first_line, self.name)
         return Chunk(list(header), columns, count, first_line=first_line)
 
     def parse_tail(self, chunk: Chunk) -> Chunk | None:
         try:
-            rows = list(csv.reader(io.StringIO(chunk.tail.decode("utf-8", "surrogatepass"))))
+            rows = _parse(chunk.tail.decode("utf-8", "surrogatepass"), list)
         except (UnicodeDecodeError, csv.Error):
             return None
         if len(rows) != 1 or len(rows[0]) != len(chunk.header):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 
 from .._files import remove_leftovers, write_atomically
 from .._lock import StoreLock
@@ -20,11 +21,13 @@ from .claimdir import ClaimDirectory
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
     from typing import Any
 
     from .._provenance import History
 
-__all__ = ["FileSite"]
+__all__ = ["FileSite", "ThreadSafeLock"]
 
 _OWNER_ABOUT = (
     "Written by stet: the function whose runs are the records of this store that have "
@@ -33,13 +36,58 @@ _OWNER_ABOUT = (
 )
 
 
+class ThreadSafeLock:
+    """The store's lock, taken by one thread at a time: the Store's threads hold its
+    mutex when they take it, and a format's own thread (Parquet's background
+    compaction) may take it too."""
+
+    def __init__(self, lock: StoreLock) -> None:
+        self._lock = lock
+        self._threads = threading.RLock()
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            self._lock.__enter__()
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            self._lock.__exit__(kind, error, traceback)
+        finally:
+            self._threads.release()
+
+    def after_fork(self) -> None:
+        self._threads = threading.RLock()  # another thread may have held it at the fork
+        self._lock.after_fork()
+
+    @property
+    def path(self) -> str:
+        """The lock file's path."""
+        return self._lock.path
+
+    @contextlib.contextmanager
+    def if_permitted(self) -> Iterator[bool]:
+        """The lock when this process may take it (True), else nothing (False): see
+        ``StoreLock.if_permitted``."""
+        with self._threads, self._lock.if_permitted() as held:
+            yield held
+
+
 class FileSite:
     """The files beside one store file (or directory)."""
 
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
-        self.lock = StoreLock(f"{path}.lock")
+        self.lock = ThreadSafeLock(StoreLock(f"{path}.lock"))
         self.claims = ClaimDirectory(f"{path}.claims", self.lock)
         self._owner_path = f"{path}.owner"
 
@@ -143,9 +191,10 @@ class FileSite:
             os.remove(self.lock.path)
 
 
-# What SQLite keeps beside a database file; an open connection of another process to a
-# removed database notices the new file and never uses its own again.
-_DATABASE_FILES = ("-wal", "-shm", "-journal")
+# What a format keeps beside the store: SQLite's files beside a database (an open
+# connection of another process to a removed database notices the new file and never
+# uses its own again), and a Parquet store's journal beside its directory.
+_DATABASE_FILES = ("-wal", "-shm", "-journal", ".journal")
 
 
 def _may_write(path: str) -> bool:

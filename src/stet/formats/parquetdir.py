@@ -1,17 +1,24 @@
 """The Parquet format: a directory of Parquet part files and a journal of recent records.
 
-``runs.parquet`` is a directory. Its part files (``part-<n>-<id>.parquet``) hold records
-in typed columns: int64, float64, or string where text or a mix of text and numbers
-occurs (numbers as their text, which stet reads back as the same numbers); null where a
-record lacks the column. ``_stet_journal.jsonl`` holds what was appended since: a header
-line naming the live parts, then one JSON object per record, as in the JSON Lines
-format. An append is one line written to the journal: cheap, and in the OS when it
-returns.
+``runs.parquet`` is a directory of part files (``part-<n>-<id>.parquet``) and nothing
+else, so any Parquet reader reads it as a dataset (``pandas.read_parquet``, pyarrow,
+polars, DuckDB's ``read_parquet('runs.parquet/**')``). The parts hold records in typed
+columns: int64, float64, or string where text or a mix of text and numbers occurs
+(numbers as their text, which stet reads back as the same numbers); null where a record
+lacks the column. The journal ``runs.parquet.journal``, beside the directory, holds
+what was appended since: a header line naming the live parts, then one JSON object per
+record, as in the JSON Lines format. An append is one line written to the journal:
+cheap, and in the OS when it returns. (A store made by an older stet keeps its journal
+inside the directory, as ``_stet_journal.jsonl``; its first compaction moves it out.)
 
-A compaction (when the journal holds ``COMPACT_AT`` records, and when a writing process
-exits) moves the journal's records into a new part: written under a hidden name, synced,
-renamed, and then committed by replacing the journal with one that lists the new part
-and holds no records. That replacement is the one commit point of compactions and
+A compaction moves the journal's records into a new part: written under a hidden name
+beside the directory, synced, renamed into it, and then committed by replacing the
+journal with one that lists the new part and holds no records. It happens
+``FLUSH_AFTER`` seconds after a process appended a record (from a background thread,
+or on its next append), when the journal holds ``COMPACT_AT`` records, before this
+process reads the store afresh (``stet.status``, ``stet.load``, the end of a sweep),
+and when a writing process exits: a plain Parquet reader sees every record a few
+seconds after it was recorded. That replacement is the one commit point of compactions and
 rewrites: readers read only the parts the journal lists, so other part files are
 leftovers of a killed writer, which the next writer removes.
 
@@ -23,11 +30,12 @@ continues nothing, so they read the store again. A cursor is the journal's gener
 times ``2**40`` plus an offset in it; cursors -1, -2, ... are batches of the parts,
 during a read from 0.
 
-Every part has the same columns and types, so ``pandas.read_parquet`` reads the directory
-(it skips names starting with ``_`` or ``.``, such as the journal). When new records add
-a column or no longer fit a column's type, the compaction merges every part into one;
-otherwise it merges only the newest parts no larger than what it adds, which keeps the
-number of parts logarithmic in the number of records.
+Every part has the same columns and types, so a reader of the directory sees one table.
+When new records add a column or no longer fit a column's type, the compaction merges
+every part into one; otherwise it merges the newest parts no larger than what it adds
+(and the newest whenever there would be more than ``MAX_PARTS``), which keeps the number
+of parts logarithmic in the number of records, and below ``MAX_PARTS``: a day-long
+sweep leaves a few files, and each record is rewritten a logarithmic number of times.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ import json
 import os
 import re
 import secrets
+import threading
+import time
 from itertools import accumulate
 
 import pyarrow  # type: ignore[import-untyped]
@@ -56,16 +66,26 @@ if TYPE_CHECKING:
 
     from .._values import Cell
 
-__all__ = ["COMPACT_AT", "JOURNAL", "ParquetDir"]
+__all__ = ["COMPACT_AT", "FLUSH_AFTER", "JOURNAL", "MAX_PARTS", "ParquetDir", "journal_path"]
 
-JOURNAL = "_stet_journal.jsonl"
+JOURNAL = ".journal"  # the journal of ``runs.parquet`` is ``runs.parquet.journal``
+_OLD_JOURNAL = "_stet_journal.jsonl"  # where an older stet kept it: inside the directory
 COMPACT_AT = 20_000  # an append first compacts a journal holding this many records
+FLUSH_AFTER = 5.0  # seconds from a process's append to the part holding it
+MAX_PARTS = 8  # a compaction that would leave more parts merges the newest ones
 _GENERATION = 1 << 40  # cursor = generation * _GENERATION + offset in that journal
 _BATCH_ROWS = 1 << 16  # rows of the parts per read, when the reader sets a limit
 _PART = re.compile(r"part-(\d{10})-[0-9a-f]{8}\.parquet")
-_TEMP = re.compile(r"\.part-\d{10}-[0-9a-f]{8}\.parquet\.tmp")
+_TEMP = re.compile(r"\.part-\d{10}-[0-9a-f]{8}\.parquet\.tmp")  # an older stet's, inside
 _TYPES = (pyarrow.int64(), pyarrow.float64(), pyarrow.string())  # a column widens left to right
 _TEXT = 2  # the rank of string in _TYPES
+
+
+def journal_path(path: str) -> str:
+    """The journal of the store at ``path`` (``runs.parquet.journal``, or an older
+    stet's ``runs.parquet/_stet_journal.jsonl`` until its first compaction)."""
+    beside, inside = path + JOURNAL, os.path.join(path, _OLD_JOURNAL)
+    return inside if not os.path.exists(beside) and os.path.exists(inside) else beside
 
 
 class ParquetDir:
@@ -75,14 +95,16 @@ class ParquetDir:
         self.path = path
         self.name = name
         self.site = FileSite(self.path, name)  # lock, owner, claims beside it
-        self._journal = _Journal(os.path.join(path, JOURNAL), name)
+        self._journal = _Journal(journal_path(path), name)
+        self._pending: float | None = None  # when this process appended the oldest record
+        # that may still wait in the journal (time.monotonic()); under the lock
         self._header: _Header | None = None  # the open journal's header, once read
         self._next: tuple[_Journal, _Header] | None = None  # the journal continuing it
         self._journal_records = 0  # records known to be in the journal, for COMPACT_AT
         self._reading: _PartReading | None = None  # a read from 0 under way
 
     def exists(self) -> bool:
-        return os.path.exists(self._journal.path)
+        return os.path.exists(journal_path(self.path))
 
     def end_if_same(self) -> int | None:
         end = self._journal.end_if_same()
@@ -128,7 +150,10 @@ class ParquetDir:
     ) -> Chunk:
         if cursor > 0:
             chunk = self._read_on(cursor, header, limit)
-        elif cursor == 0 or (self._reading is not None and cursor == self._reading.cursor):
+        elif cursor == 0:
+            _flusher.flush(self.path)  # a fresh read: what this process wrote is in parts
+            chunk = self._read_parts(cursor, header, limit)
+        elif self._reading is not None and cursor == self._reading.cursor:
             chunk = self._read_parts(cursor, header, limit)
         else:
             raise ValueError(f"{self.name}: a read from {cursor} must follow the read ending there")
@@ -192,6 +217,7 @@ class ParquetDir:
         """Open the journal and every part it lists (then the parts may be removed)."""
         for _ in range(100):  # start again while other writers replace the journal
             self._journal.close()
+            self._journal = _Journal(journal_path(self.path), self.name)
             try:
                 self._header = self._journal.read_header()
             except NotADirectoryError:  # the path is a file
@@ -261,18 +287,46 @@ class ParquetDir:
     # -- writing (under the store's lock)
 
     def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
-        if self._journal_records >= COMPACT_AT and self._compact():
-            self._drop_next()  # append to the new journal, empty but for its header
-            self._journal.close()
-            self._header = None
-            self._journal_records = 0
+        now = time.monotonic()
+        due = self._pending is not None and now - self._pending >= FLUSH_AFTER
+        if due or self._journal_records >= COMPACT_AT:
+            try:
+                compacted = self._compact()
+            except Exception:
+                # No part now (a full disk, say): the record still goes to the journal,
+                # whichever is there, and the compaction is tried again later.
+                compacted, self._pending = True, None  # scheduled again below
+            if compacted:
+                self._drop_next()  # append to the new journal, empty but for its header
+                self._journal.close()
+                self._journal = _Journal(journal_path(self.path), self.name)
+                self._header = None
+                self._journal_records = 0
         if self._header is None:
             self._header = self._journal.read_header()
             if self._header is None:
                 raise FileNotFoundError(2, "The store's journal is gone", self._journal.path)
         end = self._journal.append(header, values, fsync=fsync)
         self._journal_records += 1
+        if self._pending is None:
+            self._pending = now
+            _flusher.add(self, now + FLUSH_AFTER)
         return self._header.cursor(end)
+
+    def flush(self, early: bool = False) -> None:
+        """Compact what this process appended once it waited ``FLUSH_AFTER`` seconds
+        (``early``: now), under the store's lock; from any thread."""
+        if (self._pending is None and not early) or not self.exists():
+            return  # (early: a compaction under way in another thread is waited for)
+        with self.site.lock:
+            since = self._pending
+            if since is None:
+                return  # compacted meanwhile
+            if not early and time.monotonic() < since + FLUSH_AFTER:
+                _flusher.add(self, since + FLUSH_AFTER)  # records came after a compaction
+                return
+            self._compact()
+            self._pending = None  # a torn tail is left for the Store to mend first
 
     def add_columns(self, header: Sequence[str]) -> bool:
         return True  # each record names its own columns
@@ -292,7 +346,7 @@ class ParquetDir:
             schema = pyarrow.schema([(c, _TYPES[_rank(cells)]) for c, cells in kept])
             arrays = [_array(cells, _rank(cells)) for _, cells in kept]
             parts.append(self._write_part(pyarrow.Table.from_arrays(arrays, schema=schema)))
-        current = _Journal(self._journal.path, self.name)
+        current = _Journal(journal_path(self.path), self.name)
         try:
             old = current.read_header()
         except (DamagedStoreError, OSError):
@@ -308,7 +362,7 @@ class ParquetDir:
 
     def _compact(self) -> bool:
         """Move the journal's records into a part; whether a new journal was committed."""
-        journal = _Journal(self._journal.path, self.name)  # the journal now, under the lock
+        journal = _Journal(journal_path(self.path), self.name)  # the journal now, under the lock
         try:
             header = journal.read_header()
             if header is None:
@@ -326,6 +380,7 @@ class ParquetDir:
             self._journal_records = 0  # and the next compaction waits for as many records
             return False
         if not chunk.count:
+            self._pending = None  # another process compacted this one's records
             self._remove_leftovers(header.parts)
             return False
         before = dict(ranks)
@@ -338,9 +393,9 @@ class ParquetDir:
         arrays = [_array(chunk.columns[position[c]], rank) for c, rank in ranks.items()]
         keep = len(header.parts)
         if ranks == before and all(s.equals(target) for s in schemas):
-            size = chunk.count  # merge the newest parts that are no larger than the new one
-            while keep and infos[keep - 1].num_rows <= size:
-                keep -= 1
+            size = chunk.count  # merge the newest parts no larger than what is merged,
+            while keep and (infos[keep - 1].num_rows <= size or keep >= MAX_PARTS):
+                keep -= 1  # and the newest whenever one more part would be too many
                 size += infos[keep].num_rows
         else:
             keep = 0  # a new column or type: every part takes the new schema
@@ -361,7 +416,7 @@ class ParquetDir:
         """Write a part under a hidden name, sync it, and give it its name."""
         numbers = [int(m[1]) for n in os.listdir(self.path) if (m := _PART.fullmatch(n))]
         part = f"part-{max(numbers, default=0) + 1:010d}-{secrets.token_hex(4)}.parquet"
-        temp = self._part_path(f".{part}.tmp")
+        temp = self._temp_path(part)  # beside the directory: readers of it never see it
         try:
             pyarrow.parquet.write_table(table, temp, compression="zstd")
             fd = os.open(temp, os.O_RDONLY)
@@ -382,8 +437,15 @@ class ParquetDir:
         header["generation"] = generation
         if continues is not None:  # every record of that journal, up to end, is in the parts
             header["continues"] = {"journal": continues[0], "end": continues[1]}
-        write_atomically(self._journal.path, (json.dumps(header) + "\n").encode())
+        write_atomically(self.path + JOURNAL, (json.dumps(header) + "\n").encode())
+        self._pending = None
+        with contextlib.suppress(FileNotFoundError):  # an older stet's, now replaced
+            os.remove(os.path.join(self.path, _OLD_JOURNAL))
         self._remove_leftovers(parts)
+
+    def _temp_path(self, part: str) -> str:
+        parent, base = os.path.split(self.path)
+        return os.path.join(parent, f".{base}.{part}.tmp")
 
     def _remove_leftovers(self, parts: list[str]) -> None:
         """Remove part files no journal lists: left by writers killed mid-compaction."""
@@ -392,6 +454,14 @@ class ParquetDir:
             for entry in entries:
                 name = entry.name
                 if (_PART.fullmatch(name) and name not in listed) or _TEMP.fullmatch(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(entry.path)
+        parent, base = os.path.split(self.path)
+        prefix = f".{base}."
+        with os.scandir(parent or ".") as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(prefix) and _PART.fullmatch(name[len(prefix) : -4]):
                     with contextlib.suppress(FileNotFoundError):
                         os.remove(entry.path)
 
@@ -421,7 +491,9 @@ class _Journal(JsonLinesFile):
     """The journal: JSON Lines whose first line is a header."""
 
     def __init__(self, path: str, store_name: str) -> None:
-        super().__init__(path, os.path.join(store_name, JOURNAL))
+        inside = os.path.basename(path) == _OLD_JOURNAL
+        name = os.path.join(store_name, _OLD_JOURNAL) if inside else store_name + JOURNAL
+        super().__init__(path, name)
 
     def is_open(self) -> bool:
         return self._fd is not None
@@ -635,3 +707,63 @@ def _conform(table: Any, schema: Any) -> Any:
         else:
             columns.append(_array(_cells(column), _TYPES.index(field.type)))
     return pyarrow.Table.from_arrays(columns, schema=schema)
+
+
+class _Flusher:
+    """One thread per process that compacts, ``FLUSH_AFTER`` seconds after an append,
+    the stores whose records this process appended to their journal."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._due: dict[ParquetDir, float] = {}  # store -> when to compact it
+        self._writers: set[ParquetDir] = set()  # every store this process appended to
+        self._thread: threading.Thread | None = None
+
+    def add(self, store: ParquetDir, at: float) -> None:
+        with self._changed:
+            self._writers.add(store)
+            if store in self._due:
+                return
+            self._due[store] = at
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stet-parquet", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def flush(self, path: str) -> None:
+        """Compact now what this process appended to the store at ``path`` (after the
+        background compaction under way, if any)."""
+        real = os.path.realpath(path)
+        with self._changed:
+            stores = [s for s in self._writers if os.path.realpath(s.path) == real]
+        for store in stores:
+            store.flush(early=True)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._due:
+                    self._changed.wait()
+                store, at = min(self._due.items(), key=lambda item: item[1])
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                del self._due[store]
+            # A failure leaves the records safe in the journal; the next append tries again.
+            with contextlib.suppress(Exception):
+                store.flush()
+
+    def after_fork(self) -> None:
+        """In a forked child: the thread stayed in the parent, and so do its stores'
+        waiting records (the child schedules its own)."""
+        for store in self._writers:
+            store._pending = None
+        self._changed = threading.Condition()
+        self._due = {}
+        self._writers = set()
+        self._thread = None
+
+
+_flusher = _Flusher()
+os.register_at_fork(after_in_child=_flusher.after_fork)

@@ -371,7 +371,8 @@ class PostgresClaims:
         """Drop our claim, if it is still ours."""
 
         def work(con: Connection) -> None:
-            con.execute(self._release, (claim.function, claim.key, claim.worker.token))
+            key = claim.key
+            con.execute(self._release, (claim.function, key, claim.worker.token))
 
         self._run(work, f"releasing the claim on {_call(claim)}", "it lapses with its lease")
         claim.handle = None

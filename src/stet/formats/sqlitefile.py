@@ -2,8 +2,11 @@
 
 Key columns are declared without a type, so every value keeps its own storage class
 (INTEGER, REAL or TEXT) and text that looks like a number stays text; ``_stet_function``
-and ``_stet_timestamp`` are TEXT. An absent cell is NULL. A unique index over the key
-columns (and the function) guards the run's identity.
+and ``_stet_timestamp`` are TEXT. An absent cell is NULL. The table has no unique index:
+which records are the same run is the Store's to decide (under its lock), and a format
+that dropped a row it thought a duplicate would lose a record (a parameter named
+``result`` is a key column, not a result). A store made by an older stet has such an
+index (``runs_identity``); the first write removes it.
 
 The cursor is the row id. ``PRAGMA user_version`` is the table's generation: every
 rewrite bumps it, so other processes know to read again. SQLite makes every commit
@@ -24,7 +27,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .._results import is_result_column
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError, WholeRecords
 from .filesite import FileSite
@@ -348,6 +350,7 @@ class SqliteFile(WholeRecords):
             tables = self._tables(con)
             if tables and (TABLE not in tables or "_stet_timestamp" not in self._columns(con)):
                 raise self._foreign(tables)
+            con.execute(f"DROP INDEX IF EXISTS {INDEX}")  # an older stet's: it dropped records
             (mode,) = con.execute("PRAGMA journal_mode").fetchone()
             if mode != "wal":
                 con.execute("PRAGMA journal_mode=WAL")
@@ -367,9 +370,6 @@ class SqliteFile(WholeRecords):
             con.execute("PRAGMA synchronous=FULL")  # this commit survives a power loss
         try:
             rowid = con.execute(sql, [values[c] for c in names]).lastrowid
-        except sqlite3.IntegrityError:  # the index holds this run already
-            (end,) = con.execute(f"SELECT max({self._rowid}) FROM {TABLE}").fetchone()
-            return int(end or 0)
         finally:
             if fsync:
                 con.execute("PRAGMA synchronous=NORMAL")
@@ -387,7 +387,6 @@ class SqliteFile(WholeRecords):
                 if column not in have:
                     kind = " TEXT" if column in _TEXT_COLUMNS else ""
                     con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quote(column)}{kind}")
-            self._index(con, self._columns(con))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -403,10 +402,9 @@ class SqliteFile(WholeRecords):
             con.execute(f"DROP TABLE IF EXISTS {TABLE}")
             declared = [_quote(c) + (" TEXT" if c in _TEXT_COLUMNS else "") for c in header]
             con.execute(f"CREATE TABLE {TABLE} ({', '.join(declared)})")
-            self._index(con, list(header))  # first: a run given twice is kept once
             if rows:
                 con.executemany(
-                    f"INSERT OR IGNORE INTO {TABLE} VALUES ({', '.join('?' * len(header))})",
+                    f"INSERT INTO {TABLE} VALUES ({', '.join('?' * len(header))})",
                     ([None if cell == "" else cell for cell in row] for row in rows),
                 )
             con.execute(f"PRAGMA user_version = {generation + 1}")
@@ -414,22 +412,6 @@ class SqliteFile(WholeRecords):
         except BaseException:
             con.execute("ROLLBACK")
             raise
-
-    def _index(self, con: sqlite3.Connection, columns: list[str]) -> None:
-        """The unique index on a completed run's identity: the key columns and the
-        function (not its results; failure records, which repeat, are left out)."""
-        parts = [
-            _quote(c) for c in columns if not c.startswith("_stet_") and not is_result_column(c)
-        ]
-        if "_stet_function" in columns:
-            parts.append("coalesce(_stet_function, '')")
-        completed = " WHERE _stet_error IS NULL" if "_stet_error" in columns else ""
-        con.execute(f"DROP INDEX IF EXISTS {INDEX}")
-        if parts:
-            with contextlib.suppress(sqlite3.IntegrityError):  # rows written twice by hand
-                con.execute(
-                    f"CREATE UNIQUE INDEX {INDEX} ON {TABLE} ({', '.join(parts)}){completed}"
-                )
 
     def settle(self) -> None:
         """Copy the log into the database file; the last connection to close removes it."""
