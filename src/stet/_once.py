@@ -308,7 +308,7 @@ class Runner:
         """This version of the function: its code's fingerprint, file and module."""
         from ._provenance import code_of, source_of
 
-        path = self.options.path
+        path = self.store.path  # resolved through symbolic links: one name per store
         store_dir = None if is_url(path) else os.path.dirname(path)
         return source_of(self.function, code_of(self.function), store_dir)
 

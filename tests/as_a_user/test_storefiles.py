@@ -125,7 +125,10 @@ def test_two_processes_one_through_a_symbolic_link_share_one_store(tmp_path: Pat
         status = outside.run_cli(["status", path], tmp_path)
         assert "62 completed experiments recorded" in status.stdout, status.stderr
     again = outside.run_script(LINKED, tmp_path, "real/s.csv", "A", name="again.py")
-    assert again.stdout == "", again.stderr
+    assert again.returncode == 0, again.stderr
+    assert not [line for line in again.stdout.splitlines() if line.startswith("ran")]
+    # the one note a copy of the script gets: the runs were recorded by sweep.py
+    assert "recorded in real/s.csv by ../sweep.py; this call is from ../again.py" in again.stdout
 
 
 def test_a_notebook_reads_its_parquet_store_with_pandas_and_duckdb(tmp_path: Path) -> None:

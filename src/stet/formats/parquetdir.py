@@ -104,9 +104,13 @@ class ParquetDir:
         self._reading: _PartReading | None = None  # a read from 0 under way
 
     def exists(self) -> bool:
-        return os.path.exists(journal_path(self.path))
+        """The directory and its journal (a journal whose directory was removed by hand
+        is a stale one: the store is gone)."""
+        return os.path.isdir(self.path) and os.path.exists(journal_path(self.path))
 
     def end_if_same(self) -> int | None:
+        if not os.path.isdir(self.path):
+            return None  # removed (a journal without its directory is a stale one)
         end = self._journal.end_if_same()
         if end is not None and self._header is not None:
             return self._header.cursor(end)
@@ -225,6 +229,10 @@ class ParquetDir:
             if self._header is None:
                 self._refuse_foreign()
                 return None
+            if not os.path.isdir(self.path):  # removed by hand: its journal is stale
+                self._journal.close()
+                self._header = None
+                return None  # no store (the next record starts a new one)
             files: list[tuple[str, Any, Any]] = []  # name, open file, ParquetFile
             try:
                 for part in self._header.parts:
