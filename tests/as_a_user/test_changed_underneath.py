@@ -113,7 +113,8 @@ def test_records_appended_by_another_process_are_skipped(store: str, tmp_path: P
     try:
         assert session.do("f(1)") == ["ran 1"]
         other_process(
-            f"import stet\n@stet.once(store={store!r})\ndef f(n):\n    print('ran', n, flush=True)\nf(2); f(3)",
+            f"import stet\n@stet.once(store={store!r})\n"
+            "def f(n):\n    print('ran', n, flush=True)\nf(2); f(3)",
             tmp_path,
         )
         assert session.do("f(2); f(3)") == ["[stet] Skipping f(n=2)", "[stet] Skipping f(n=3)"]
