@@ -103,6 +103,16 @@ def skipped(
             _streak_failed += 1
 
 
+def renewal_failed(store: str, error: BaseException, lease: float) -> None:
+    """The heartbeat could not renew this process's claims on ``store`` (said once, until
+    a renewal there succeeds again)."""
+    line(
+        f"Could not renew this process's claims on {store} ({type(error).__name__}: {error}); "
+        f"stet keeps trying, and renews the claims on other stores meanwhile. A claim not "
+        f"renewed for its lease ({lease:g} s) lapses: another worker may then run its run too"
+    )
+
+
 def end_streak() -> None:
     """End the current skip streak, condensing what was not printed into one line."""
     with _lock:

@@ -557,7 +557,7 @@ class Store:
             if key in index.keys:
                 self._let_go(mine)
                 return None, None
-        heartbeat().watch(book, mine, every)
+        heartbeat().watch(book, mine, every, self.name)
         return mine, None
 
     def _let_go(self, claim: Claim) -> None:

@@ -65,3 +65,115 @@ def test_threads_and_tasks_of_one_script_execute_each_run_once(
     shown = outside.run_cli(["status", location], tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "80 completed experiments recorded" in shown.stdout
+
+
+TOO_LONG = """
+    import stet
+
+    for lease in [float("inf"), 1e11, float("nan"), 0, -5, "60", True, None]:
+        try:
+            @stet.once(store="runs.csv", lease=lease)
+            def simulate(n):
+                print("ran", n)
+        except ValueError as error:
+            print(error)
+        else:
+            simulate(1)
+"""
+
+
+def test_a_lease_too_long_or_not_a_number_is_refused_at_decoration(tmp_path: Path) -> None:
+    done = outside.run_script(TOO_LONG, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    shown = ["inf", "100000000000.0", "nan", "0", "-5", "'60'", "True", "None"]
+    assert len(lines) == len(shown), done.stdout
+    for line, value in zip(lines, shown, strict=True):
+        assert line.startswith("@stet.once: lease must be a number of seconds > 0 and at most ")
+        assert f"(the longest wait this platform allows), not {value};" in line
+        assert line.endswith("for no claims at all, use claims=False")
+    assert not (tmp_path / "runs.csv").exists()  # no body ran, nothing was written
+
+
+# Two stores, a run of each held by a thread. The claims directory of the first is made
+# unreadable (the child runs without root's permission override): renewing there fails,
+# and must be said once, while the claim on the second store is still renewed.
+TWO_STORES = """
+    import os, sys, threading
+    import stet
+
+    release = threading.Event()
+
+    @stet.once(store="a/runs.csv", lease=3, heartbeat=0.2)
+    def hold_a(n):
+        print("holding a", flush=True)
+        release.wait()
+
+    @stet.once(store="b/runs.csv", lease=3, heartbeat=0.2)
+    def hold_b(n):
+        print("holding b", flush=True)
+        release.wait()
+
+    os.makedirs("a"), os.makedirs("b")
+    threads = [threading.Thread(target=hold, args=(1,)) for hold in (hold_a, hold_b)]
+    for thread in threads:
+        thread.start()
+    for journal in ["a/runs.csv.claims/journal", "b/runs.csv.claims/journal"]:
+        while not os.path.exists(journal):  # both runs are claimed
+            pass
+    os.chmod("a/runs.csv.claims", 0)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test tries the run of b meanwhile
+    os.chmod("a/runs.csv.claims", 0o755)
+    release.set()
+    for thread in threads:
+        thread.join()
+"""
+
+TRY_B = """
+    import stet
+
+    @stet.once(store="b/runs.csv", lease=3)
+    def hold_b(n):
+        print("ran b", n)
+
+    hold_b(1)
+"""
+
+
+def test_the_heartbeat_renews_other_stores_when_one_fails(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    (tmp_path / "holder.py").write_text(textwrap.dedent(TWO_STORES))
+    holder = subprocess.Popen(
+        [*outside.UNPRIVILEGED, sys.executable, "holder.py"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=outside._environment(None),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        seen = [holder.stdout.readline() for _ in range(3)]
+        assert sorted(seen) == ["holding a\n", "holding b\n", "ready\n"]
+        time.sleep(9)  # three leases: a claim not renewed meanwhile has lapsed
+        tried = outside.run_script(TRY_B, tmp_path, name="try_b.py")
+        assert tried.returncode == 0, tried.stderr
+        assert "ran b" not in tried.stdout
+        [skip] = outside.stet_lines(tried.stdout)
+        assert skip.startswith("[stet] Skipping hold_b(n=1): running in another worker (")
+        out, err = holder.communicate("go\n", timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert holder.returncode == 0, err
+    [trouble] = outside.stet_lines(out)  # once, though it failed at every beat
+    assert trouble.startswith("[stet] Could not renew this process's claims on a/runs.csv")
+    assert "PermissionError" in trouble
+    assert "stet keeps trying, and renews the claims on other stores meanwhile" in trouble
+    assert "(3 s)" in trouble
