@@ -11,6 +11,7 @@ pytest cannot collect two test modules of one basename outside packages.)
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -177,3 +178,77 @@ def test_the_heartbeat_renews_other_stores_when_one_fails(tmp_path: Path) -> Non
     assert "PermissionError" in trouble
     assert "stet keeps trying, and renews the claims on other stores meanwhile" in trouble
     assert "(3 s)" in trouble
+
+
+# stet's lock on a file store is ``flock`` on ``<store>.lock``: this stands in for a worker
+# stopped (SIGSTOP, a suspended job, a laptop asleep) in the microseconds it holds it.
+STOPPED_HOLDER = """
+    import fcntl, os, signal
+
+    fd = os.open("runs.csv.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.kill(os.getpid(), signal.SIGSTOP)  # the test sends SIGCONT
+    fcntl.flock(fd, fcntl.LOCK_UN)
+"""
+
+WAITER = """
+    import stet
+
+    @stet.once(store="runs.csv")
+    def simulate(n):
+        print("ran", n, flush=True)
+
+    simulate(1)
+"""
+
+
+def test_a_worker_stopped_in_the_store_lock_is_named_and_waited_for(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import threading
+
+    (tmp_path / "holder.py").write_text(textwrap.dedent(STOPPED_HOLDER))
+    (tmp_path / "waiter.py").write_text(textwrap.dedent(WAITER))
+    holder = subprocess.Popen([sys.executable, "holder.py"], cwd=tmp_path)
+    waiter = None
+    # Should the waiter never say it waits, the holder goes on after 2 minutes, so that
+    # the test fails on what the waiter printed instead of hanging.
+    unstick = threading.Timer(120, holder.send_signal, (signal.SIGCONT,))
+    unstick.start()
+    try:
+        _, status = os.waitpid(holder.pid, os.WUNTRACED)  # it holds the lock, stopped
+        assert os.WIFSTOPPED(status)
+        waiter = subprocess.Popen(
+            [sys.executable, "waiter.py"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=outside._environment(None),
+        )
+        assert waiter.stdout is not None
+        said = waiter.stdout.readline()  # printed while it waits, the body not yet run
+        assert said == (
+            f"[stet] Waiting for the lock {tmp_path / 'runs.csv.lock'} for over 10 s: "
+            f"process {holder.pid} of this machine holds it and is stopped (SIGSTOP, a "
+            f"suspended job; kill -CONT {holder.pid} lets it go on). stet waits until it "
+            "lets go or exits, and never takes the lock from a live process\n"
+        )
+        assert waiter.poll() is None  # still waiting: the lock was not taken from it
+        assert not (tmp_path / "runs.csv").exists()
+        holder.send_signal(signal.SIGCONT)
+        out, err = waiter.communicate(timeout=120)
+    finally:
+        unstick.cancel()
+        holder.send_signal(signal.SIGCONT)
+        holder.kill()
+        holder.wait()
+        if waiter is not None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 0, err
+    assert out == "ran 1\n"
+    done = outside.run_cli(["status", "runs.csv"], tmp_path)
+    assert "1 completed experiment recorded" in done.stdout
