@@ -600,13 +600,19 @@ class Store:
         ``cells`` are the key cells, then any result cells. The run's claim, if any, is
         released once its record is in the store.
         """
-        with self._mutex, self._lock:
+        with self._mutex:
             try:
-                return self._append(index, key, cells, fsync, error)
-            finally:
+                with self._lock:
+                    try:
+                        return self._append(index, key, cells, fsync, error)
+                    finally:
+                        if claim is not None:
+                            heartbeat().forget(claim)
+                            self._let_go(claim)
+            finally:  # the lock could not be taken: the claim lapses with its lease
                 if claim is not None:
                     heartbeat().forget(claim)
-                    self._let_go(claim)
+                    self._held_here.pop((claim.function, claim.key), None)
 
     def _append(
         self,
