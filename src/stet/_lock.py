@@ -166,8 +166,11 @@ class _Waits:
                 now = time.monotonic()
                 due = [t for t, (since, *_) in self._waits.items() if now - since >= PATIENCE]
                 fresh = [t for t in due if t not in self._said]
+                told = {self._waits[t][1] for t in self._said}  # locks said, still waited for
                 self._said.update(fresh)
                 saying = {self._waits[t][1]: self._waits[t][2] for t in fresh}  # once a lock
+                for lock in told:
+                    saying.pop(lock, None)
                 pending = [s for t, (s, *_) in self._waits.items() if t not in self._said]
                 if not saying:
                     self._changed.wait(min(pending) + PATIENCE - now if pending else None)
