@@ -321,7 +321,7 @@ def test_threads_of_one_process_never_run_the_same_call_twice(tmp_path: Path) ->
         ({"lease": "60"}, "lease must be a number of seconds > 0"),
         ({"lease": 10, "heartbeat": 6}, "at most half the lease"),
         ({"heartbeat": -1}, "heartbeat must be a number of seconds > 0"),
-        ({"lease": float("inf")}, "at most 9223372036 .*, not inf; .* claims=False"),
+        ({"lease": float("inf")}, r"at most \d+ .*, not inf; .* claims=False"),
         ({"lease": 1e11}, "lease must be a number of seconds > 0 and at most"),
         ({"lease": float("nan")}, "lease must be a number of seconds > 0 and at most"),
         ({"lease": True}, "lease must be a number of seconds > 0 and at most"),
