@@ -327,6 +327,11 @@ def test_threads_of_one_process_never_run_the_same_call_twice(tmp_path: Path) ->
         ({"lease": "60"}, "lease must be a number of seconds > 0"),
         ({"lease": 10, "heartbeat": 6}, "at most half the lease"),
         ({"heartbeat": -1}, "heartbeat must be a number of seconds > 0"),
+        ({"lease": float("inf")}, r"at most \d+ .*, not inf; .* claims=False"),
+        ({"lease": 1e11}, "lease must be a number of seconds > 0 and at most"),
+        ({"lease": float("nan")}, "lease must be a number of seconds > 0 and at most"),
+        ({"lease": True}, "lease must be a number of seconds > 0 and at most"),
+        ({"lease": None}, "lease must be a number of seconds > 0 and at most"),
     ],
 )
 def test_bad_lease_options_are_refused_clearly(options: dict[str, Any], problem: str) -> None:
@@ -361,3 +366,78 @@ def test_pool_workers_tidy_up_and_end_their_streaks(tmp_path: Path) -> None:
     condensed = [line for line in again if line.startswith("[stet] Skipped ")]
     assert sum(int(line.split()[2]) for line in condensed) == 40  # every worker's summary
     assert not (tmp_path / "runs.csv.claims").exists()
+
+
+# A stand-in for a PostgreSQL worker stopped (SIGSTOP, a suspended job) in the moment it
+# holds the store's lock: the session advisory lock stet takes, held by a stopped client.
+PG_STOPPED_HOLDER = """
+    import os, signal, sys
+    import psycopg
+    from stet.formats.pgsite import _lock_key
+
+    with psycopg.connect(sys.argv[1], autocommit=True) as con:
+        con.execute("SELECT pg_advisory_lock(%s)", (_lock_key(sys.argv[2]),))
+        os.kill(os.getpid(), signal.SIGSTOP)  # the test sends SIGCONT
+"""
+
+PG_WAITER = """
+    import sys
+    import stet
+
+    @stet.once(store=sys.argv[1])
+    def simulate(i):
+        print("ran", i, flush=True)
+
+    simulate(1)
+"""
+
+
+def test_a_postgres_worker_stopped_in_the_store_lock_is_waited_for_and_said(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    from stet.formats.pglink import display_name
+
+    table = f"t_{os.urandom(6).hex()}"
+    store = f"{postgres_url}?table={table}"
+    (tmp_path / "holder.py").write_text(textwrap.dedent(PG_STOPPED_HOLDER))
+    (tmp_path / "waiter.py").write_text(textwrap.dedent(PG_WAITER))
+    holder = subprocess.Popen([sys.executable, "holder.py", postgres_url, table], cwd=tmp_path)
+    unstick = threading.Timer(120, holder.send_signal, (signal.SIGCONT,))  # never hang
+    unstick.start()
+    waiter = None
+    try:
+        _, status = os.waitpid(holder.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        waiter = subprocess.Popen(
+            [sys.executable, "-u", "waiter.py", store],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiter.stdout is not None
+        assert waiter.stdout.readline() == "ran 1\n"  # a claim is a row: no lock to wait for
+        said = waiter.stdout.readline()  # its record waits for the lock
+        assert said == (
+            f"[stet] Waiting for the lock {display_name(store)} for over 10 s: another "
+            "worker holds it (on another machine, or one stet cannot see). stet waits until "
+            "it lets go or exits, and never takes the lock from a live process\n"
+        )
+        assert waiter.poll() is None
+        holder.send_signal(signal.SIGCONT)
+        out, err = waiter.communicate(timeout=120)
+    finally:
+        unstick.cancel()
+        holder.send_signal(signal.SIGCONT)
+        holder.kill()
+        holder.wait()
+        if waiter is not None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 0, err
+    assert out == ""
+    assert stored(store) == ["1"]

@@ -12,8 +12,11 @@ directory beside a file store, a table in PostgreSQL. The policy is here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+
+from . import _report
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LEASE",
+    "MAX_LEASE",
     "Claim",
     "ClaimBook",
     "Heartbeat",
@@ -35,10 +39,24 @@ DEFAULT_LEASE = 60.0  # seconds: a dead worker's run waits at most this long
 HEARTBEATS_PER_LEASE = 4  # a claim is renewed this often within one lease by default
 
 
+# The longest lease: the heartbeat thread waits at most a lease, and this platform's
+# waits are bounded (``threading.TIMEOUT_MAX``: about 292 years on Linux, 49 days on
+# Windows). A longer one would kill that thread, and with it every claim's renewal.
+MAX_LEASE = float(threading.TIMEOUT_MAX)
+
+
 def check_lease(lease: object, beat: object) -> tuple[float, float]:
     """The lease and heartbeat interval of ``@stet.once``, checked; the beat defaults."""
-    if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
-        raise ValueError(f"@stet.once: lease must be a number of seconds > 0, not {lease!r}")
+    if (
+        isinstance(lease, bool)
+        or not isinstance(lease, int | float)
+        or not 0 < lease <= MAX_LEASE  # NaN too
+    ):
+        raise ValueError(
+            f"@stet.once: lease must be a number of seconds > 0 and at most {MAX_LEASE:.0f} "
+            f"(the longest wait this platform allows), not {lease!r}; for no claims at all, "
+            f"use claims=False"
+        )
     if beat is None:
         return float(lease), float(lease) / HEARTBEATS_PER_LEASE
     if isinstance(beat, bool) or not isinstance(beat, int | float) or not 0 < beat <= lease / 2:
@@ -209,11 +227,15 @@ class Heartbeat:
         self._claims: dict[int, tuple[ClaimBook, Claim, float]] = {}  # id(claim) -> ...
         self._thread: threading.Thread | None = None
         self._sleeping = 0.0  # the longest a claim may wait for the thread to wake now
+        self._stores: dict[int, str] = {}  # id(book) -> the name of its store, for messages
+        self._failing: set[int] = set()  # the books whose last renewal failed (reported)
 
-    def watch(self, book: ClaimBook, claim: Claim, every: float) -> None:
-        """Renew ``claim`` every ``every`` seconds until :meth:`forget`."""
+    def watch(self, book: ClaimBook, claim: Claim, every: float, store: str = "") -> None:
+        """Renew ``claim`` every ``every`` seconds until :meth:`forget`; ``store`` names
+        its store in the line that says a renewal failed."""
         with self._lock:
             self._claims[id(claim)] = (book, claim, every)
+            self._stores[id(book)] = store
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="stet-heartbeat", daemon=True
@@ -241,7 +263,7 @@ class Heartbeat:
                 if wait > 0:
                     shortest = min((every for _, _, every in self._claims.values()), default=3600)
                     self._sleeping = min(shortest, wait)
-                    self._wake.wait(wait)
+                    self._wake.wait(min(wait, MAX_LEASE))  # a longer wait raises
                     self._sleeping = 0.0
                     continue
                 ready = [self._claims[i] for i, when in due.items() if when <= now]
@@ -249,18 +271,25 @@ class Heartbeat:
                     due[id(claim)] = now + every
             self._renew(ready)
 
-    @staticmethod
-    def _renew(ready: list[tuple[ClaimBook, Claim, float]]) -> None:
+    def _renew(self, ready: list[tuple[ClaimBook, Claim, float]]) -> None:
+        """Renew the claims that are due, store by store: one store's trouble (gone,
+        unreachable, unwritable) is reported once, and the others are renewed all the same."""
         books: dict[int, tuple[ClaimBook, list[Claim]]] = {}
         for book, claim, _ in ready:
             books.setdefault(id(book), (book, []))[1].append(claim)
-        for book, claims in books.values():
+        for ident, (book, claims) in books.items():
             try:
                 lost = book.renew(claims)
-            except Exception:  # a store gone or unreachable: the lease decides, try again
+            except Exception as error:  # the lease decides; the next beat tries again
+                if ident not in self._failing:
+                    self._failing.add(ident)
+                    lease = min(claim.lease for claim in claims)
+                    with contextlib.suppress(Exception):  # printing must not stop the beat
+                        _report.renewal_failed(self._stores.get(ident, ""), error, lease)
                 continue
+            self._failing.discard(ident)
             for claim in lost:  # another worker took it over: renewing it is pointless
-                _heartbeat.forget(claim)
+                self.forget(claim)
 
 
 _heartbeat = Heartbeat()

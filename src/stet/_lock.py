@@ -17,6 +17,7 @@ open the lock file for writing, nor create it; its reads go without the lock
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -24,10 +25,10 @@ from ._files import is_denied
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import TracebackType
 
-__all__ = ["StoreLock"]
+__all__ = ["StoreLock", "waiting"]
 
 
 class StoreLock:
@@ -91,12 +92,10 @@ class StoreLock:
     if sys.platform != "win32":
 
         def _acquire(self) -> None:
-            import fcntl
-
             while True:
                 if self._fd is None:
                     self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                _flock(self._fd, self.path)
                 if os.fstat(self._fd).st_nlink:
                     return
                 os.close(self._fd)  # the lock file was deleted: lock the one on disk
@@ -119,3 +118,138 @@ class StoreLock:
 
         def _release(self) -> None:
             self._fallback.release()  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------ waiting for it
+
+# A lock is held for microseconds (an append, a claim) to seconds (a rewrite of a large
+# store); a wait longer than this is said once, naming the process that holds the lock.
+PATIENCE = 10.0
+
+
+def _flock(fd: int, path: str) -> None:
+    """Take the ``flock`` on ``fd``: at once when it is free, else wait for it, saying so
+    once the wait passes :data:`PATIENCE` (a holder stopped by ``SIGSTOP``, a suspended
+    job). A lock is never taken from a live process: its bytes may be half written."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    status = os.fstat(fd)
+    with waiting(path, functools.partial(_flock_holder, status.st_dev, status.st_ino)):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+@contextlib.contextmanager
+def waiting(lock: str, holder: Callable[[], int | None] | None = None) -> Iterator[None]:
+    """Around a wait for the lock named ``lock``: once it lasts past :data:`PATIENCE`,
+    say so, with the process of this machine that ``holder()`` finds holding it."""
+    ticket = _waits.begin(lock, holder)
+    try:
+        yield
+    finally:
+        _waits.end(ticket)
+
+
+class _Waits:
+    """The waits of this process's threads for store locks, and one thread that says so
+    when one lasts past :data:`PATIENCE` (started at the first wait, none before)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._waits: dict[int, tuple[float, str, Callable[[], int | None] | None]] = {}
+        self._said: set[int] = set()  # the tickets whose wait was said
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def begin(self, lock: str, holder: Callable[[], int | None] | None) -> int:
+        import threading
+        import time
+
+        with self._lock:
+            self._next += 1
+            self._waits[self._next] = (time.monotonic(), lock, holder)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stet-lock", daemon=True)
+                self._thread.start()
+            else:
+                self._changed.notify()  # it may sleep with no wait to time
+            return self._next
+
+    def end(self, ticket: int) -> None:
+        with self._lock:
+            self._waits.pop(ticket, None)
+            self._said.discard(ticket)
+
+    def _run(self) -> None:
+        import time
+
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                due = [t for t, (since, *_) in self._waits.items() if now - since >= PATIENCE]
+                fresh = [t for t in due if t not in self._said]
+                told = {self._waits[t][1] for t in self._said}  # locks said, still waited for
+                self._said.update(fresh)
+                saying = {self._waits[t][1]: self._waits[t][2] for t in fresh}  # once a lock
+                for lock in told:
+                    saying.pop(lock, None)
+                pending = [s for t, (s, *_) in self._waits.items() if t not in self._said]
+                if not saying:
+                    self._changed.wait(min(pending) + PATIENCE - now if pending else None)
+                    continue
+            for lock, holder in saying.items():
+                with contextlib.suppress(Exception):  # a message must never stop a wait
+                    _say_waiting(lock, holder)
+
+
+def _say_waiting(lock: str, holder: Callable[[], int | None] | None) -> None:
+    from . import _report
+
+    pid = holder() if holder is not None else None
+    state = _process_state(pid) if pid is not None else ""
+    _report.waiting_for_lock(lock, PATIENCE, pid, state in ("T", "t"))
+
+
+def _flock_holder(device: int, inode: int) -> int | None:
+    """The process of this machine that holds the ``flock`` on a file (``/proc/locks``),
+    if it can be seen from here (not on another machine, not on a platform without it)."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    wanted = f"{os.major(device):02x}:{os.minor(device):02x}:{inode}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            pid = int(fields[4]) if fields[4].isdigit() else 0  # a waiter's line has "->"
+            return pid if pid > 0 else None
+    return None
+
+
+def _process_state(pid: int) -> str:
+    """A process's state letter (``T``: stopped), or "" when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0].decode("ascii")
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+
+
+_waits = _Waits()
+
+
+def _after_fork_in_child() -> None:
+    global _waits
+    _waits = _Waits()  # the parent's waits are the parent's; no thread survives a fork
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -656,7 +656,9 @@ def once(
             (processes, machines) skip it while it runs instead of running it too.
         lease: seconds a claim lives without renewal: how long the run of a worker that
             died (``kill -9``, a lost node) waits before another worker takes it over.
-            A dead worker of the same machine is noticed at once.
+            A dead worker of the same machine is noticed at once. At most the longest
+            wait the platform allows (``threading.TIMEOUT_MAX``: about 292 years on
+            Linux); for no claims at all, ``claims=False``.
         heartbeat: seconds between renewals of a running call's claim (default: a
             quarter of ``lease``; at most half of it).
         results: keep each run's return value in its record (a number, string, bool,

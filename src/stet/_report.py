@@ -168,6 +168,33 @@ def skipped(
             _streak_failed += 1
 
 
+def renewal_failed(store: str, error: BaseException, lease: float) -> None:
+    """The heartbeat could not renew this process's claims on ``store`` (said once, until
+    a renewal there succeeds again)."""
+    line(
+        f"Could not renew this process's claims on {store} ({type(error).__name__}: {error}); "
+        f"stet keeps trying, and renews the claims on other stores meanwhile. A claim not "
+        f"renewed for its lease ({lease:g} s) lapses: another worker may then run its run too"
+    )
+
+
+def waiting_for_lock(path: str, patience: float, pid: int | None, stopped: bool) -> None:
+    """A wait for a store's lock passed ``patience`` seconds (said once per wait)."""
+    if pid is None:
+        holder = "another worker holds it (on another machine, or one stet cannot see)"
+    elif stopped:
+        holder = (
+            f"process {pid} of this machine holds it and is stopped (SIGSTOP, a suspended "
+            f"job; kill -CONT {pid} lets it go on)"
+        )
+    else:
+        holder = f"process {pid} of this machine holds it"
+    line(
+        f"Waiting for the lock {path} for over {patience:g} s: {holder}. stet waits until "
+        f"it lets go or exits, and never takes the lock from a live process"
+    )
+
+
 def end_streak() -> None:
     """End the current skip streak, condensing what was not printed into one line."""
     with _lock:

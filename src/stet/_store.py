@@ -413,6 +413,9 @@ class Store:
         self.look_after = 0.0  # time.monotonic() past which a skip looks at the store first
         self._writable = False  # known to be writable by this process
         self._noted: set[tuple[str, str, str | None]] = set()  # versions in the history
+        # The runs a thread or task of this process holds a claim on now, by (function,
+        # key): the book sees one worker, this process, so this is where they differ.
+        self._held_here: dict[tuple[str, bytes], Claim] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -620,28 +623,45 @@ class Store:
         meanwhile. Ours is renewed every ``every`` seconds until it is recorded or
         released.
         """
-        mine = Claim(index.spec.function, _claim_key(key), call, Worker.current(), lease)
+        run = (index.spec.function, _claim_key(key))  # as the claim holds it
         book = self._site.claims
         with self._mutex:
+            here = self._held_here.get(run)
+            if here is not None:  # another thread or task of this process runs it
+                return None, here
+            mine = Claim(run[0], run[1], call, Worker.current(), lease)
             holder = book.take(mine)
             if holder is not None:
                 return None, holder
+            self._held_here[run] = mine
             if not self._tidy_at_exit:
                 self._tidy_at_exit = True
                 at_exit(self._tidy)
-            self._refresh()  # claimed first, then checked: a record lands before its release
+            try:
+                self._refresh()  # claimed first, then checked: a record lands before its release
+            except BaseException:
+                with contextlib.suppress(Exception):  # the refresh's error is what propagates
+                    self._let_go(mine)
+                raise
             if key in index.keys:
-                with self._lock:
-                    book.release(mine)
+                self._let_go(mine)
                 return None, None
-        heartbeat().watch(book, mine, every)
+        heartbeat().watch(book, mine, every, self.name)
         return mine, None
+
+    def _let_go(self, claim: Claim) -> None:
+        """Release ``claim`` in the book (under the mutex); this process holds it no more."""
+        try:
+            with self._lock:
+                self._site.claims.release(claim)
+        finally:
+            self._held_here.pop((claim.function, claim.key), None)
 
     def release(self, claim: Claim) -> None:
         """Give up a claim whose call did not complete, so another worker may run it."""
         heartbeat().forget(claim)
-        with self._mutex, self._lock:
-            self._site.claims.release(claim)
+        with self._mutex:
+            self._let_go(claim)
 
     def running(self, function: str | None = None) -> list[Claim]:
         """The live claims of every worker (of one function, if given)."""
@@ -672,13 +692,19 @@ class Store:
         released once its record is in the store. ``source`` is the version of the
         function that ran it, noted in the code history on its first record.
         """
-        with self._mutex, self._lock:
+        with self._mutex:
             try:
-                return self._append(index, key, cells, fsync, error, source)
-            finally:
+                with self._lock:
+                    try:
+                        return self._append(index, key, cells, fsync, error, source)
+                    finally:
+                        if claim is not None:
+                            heartbeat().forget(claim)
+                            self._let_go(claim)
+            finally:  # the lock could not be taken: the claim lapses with its lease
                 if claim is not None:
                     heartbeat().forget(claim)
-                    self._site.claims.release(claim)
+                    self._held_here.pop((claim.function, claim.key), None)
 
     def _append(
         self,
@@ -879,6 +905,7 @@ class Store:
 
     def _after_fork(self) -> None:
         self._mutex = threading.RLock()  # another thread may have held it at the fork
+        self._held_here = {}  # the parent's threads' claims are the parent's
         self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
 

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import errors, sql
 
 from .._claims import Claim, Worker
+from .._lock import waiting
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +67,10 @@ class AdvisoryLock:
         self._depth += 1
 
     def _acquire(self, con: Connection) -> None:
-        con.execute("SELECT pg_advisory_lock(%s)", (self._key,))
+        row = con.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        if row is None or not row[0]:  # another session holds it: wait, said if long
+            with waiting(self._link.name):
+                con.execute("SELECT pg_advisory_lock(%s)", (self._key,))
         self._held_on = con
 
     def __exit__(
