@@ -399,7 +399,7 @@ def test_a_postgres_worker_stopped_in_the_store_lock_is_waited_for_and_said(
     import sys
     import threading
 
-    from stet.formats.pglink import display_name
+    from stet.formats import redacted as display_name
 
     table = f"t_{os.urandom(6).hex()}"
     store = f"{postgres_url}?table={table}"
