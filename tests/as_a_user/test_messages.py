@@ -254,6 +254,8 @@ def test_load_and_records_read_old_runs_with_a_new_parameters_default(tmp_path: 
     assert lines == [
         "[{'alpha': 0.1, 'beta': 5}, {'alpha': 0.2, 'beta': 5}]",
         "[(0.1, 5), (0.2, 5)]",
+        "[stet] run's code has changed since its 2 runs were recorded; they still count as "
+        "done (run.reset() runs them again)",
         "[stet] Skipping run(alpha=0.1, beta=5)",
         "ran 0.1 6",
         "[5, 5, 6]",
