@@ -107,12 +107,14 @@ TWO_STORES = """
 
     @stet.once(store="a/runs.csv", lease=3, heartbeat=0.2)
     def hold_a(n):
-        print("holding a", flush=True)
+        sys.stdout.write("holding a\\n")  # one write: the two threads' lines never mix
+        sys.stdout.flush()
         release.wait()
 
     @stet.once(store="b/runs.csv", lease=3, heartbeat=0.2)
     def hold_b(n):
-        print("holding b", flush=True)
+        sys.stdout.write("holding b\\n")  # one write: the two threads' lines never mix
+        sys.stdout.flush()
         release.wait()
 
     os.makedirs("a"), os.makedirs("b")
