@@ -125,7 +125,8 @@ TWO_STORES = """
         while not os.path.exists(journal):  # both runs are claimed
             pass
     os.chmod("a/runs.csv.claims", 0)
-    print("ready", flush=True)
+    sys.stdout.write("ready\\n")  # one write, as the threads' lines
+    sys.stdout.flush()
     sys.stdin.readline()  # the test tries the run of b meanwhile
     os.chmod("a/runs.csv.claims", 0o755)
     release.set()
