@@ -104,26 +104,28 @@ TWO_STORES = """
     import stet
 
     release = threading.Event()
+    started = [threading.Event(), threading.Event()]  # each body runs: its claim is whole
 
     @stet.once(store="a/runs.csv", lease=3, heartbeat=0.2)
     def hold_a(n):
         sys.stdout.write("holding a\\n")  # one write: the two threads' lines never mix
         sys.stdout.flush()
+        started[0].set()
         release.wait()
 
     @stet.once(store="b/runs.csv", lease=3, heartbeat=0.2)
     def hold_b(n):
         sys.stdout.write("holding b\\n")  # one write: the two threads' lines never mix
         sys.stdout.flush()
+        started[1].set()
         release.wait()
 
     os.makedirs("a"), os.makedirs("b")
     threads = [threading.Thread(target=hold, args=(1,)) for hold in (hold_a, hold_b)]
     for thread in threads:
         thread.start()
-    for journal in ["a/runs.csv.claims/journal", "b/runs.csv.claims/journal"]:
-        while not os.path.exists(journal):  # both runs are claimed
-            pass
+    for event in started:  # both runs are claimed and their bodies run
+        event.wait()
     os.chmod("a/runs.csv.claims", 0)
     sys.stdout.write("ready\\n")  # one write, as the threads' lines
     sys.stdout.flush()
@@ -149,6 +151,7 @@ def test_the_heartbeat_renews_other_stores_when_one_fails(tmp_path: Path) -> Non
     import subprocess
     import sys
     import textwrap
+    import threading
     import time
 
     (tmp_path / "holder.py").write_text(textwrap.dedent(TWO_STORES))
@@ -161,6 +164,8 @@ def test_the_heartbeat_renews_other_stores_when_one_fails(tmp_path: Path) -> Non
         text=True,
         env=outside._environment(None),
     )
+    stuck = threading.Timer(120, holder.kill)  # a holder that never says ready fails the test
+    stuck.start()
     try:
         assert holder.stdout is not None and holder.stdin is not None
         seen = [holder.stdout.readline() for _ in range(3)]
@@ -173,6 +178,7 @@ def test_the_heartbeat_renews_other_stores_when_one_fails(tmp_path: Path) -> Non
         assert skip.startswith("[stet] Skipping hold_b(n=1): running in another worker (")
         out, err = holder.communicate("go\n", timeout=60)
     finally:
+        stuck.cancel()
         holder.kill()
         holder.wait()
     assert holder.returncode == 0, err
