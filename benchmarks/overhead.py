@@ -64,7 +64,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _cli import (
+from _harness import (
     FORMATS,
     check_written_store,
     command_line,

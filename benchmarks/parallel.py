@@ -78,7 +78,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from _cli import command_line, load_average, machine, measure_and_report, source_state, table
+from _harness import command_line, load_average, machine, measure_and_report, source_state, table
 
 ROOT = Path(__file__).resolve().parent.parent
 Pair = tuple[float, float]

@@ -77,7 +77,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _cli import (
+from _harness import (
     FORMATS,
     chosen_settings,
     command_line,
@@ -88,7 +88,7 @@ from _cli import (
     rss_bytes,
     source_state,
 )
-from _cli import table as markdown_table
+from _harness import table as markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT_MODULES = {  # what stet imports to read each format (imported before the clocks)

@@ -1,8 +1,7 @@
-"""What the benchmark scripts share: their command line, their working directory, their
-tables.
+"""The harness every benchmark script shares: the command line, the measuring processes,
+the machine line, the samples' medians and the Markdown tables.
 
-``overhead.py``, ``parallel.py`` and ``sweep.py`` import it; they run as
-``python benchmarks/<x>.py``, so this directory is on ``sys.path``.
+The scripts run as ``python benchmarks/<x>.py``, so this directory is on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -14,13 +13,17 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Results = TypeVar("Results")
 Settings = TypeVar("Settings")
+NOTE_ENV = "STET_BENCH_NOTE"  # what --note (or page.py) adds to the machine line
+ROOT = Path(__file__).resolve().parent.parent
 FORMATS = {  # the name --formats takes -> the store's extension, which picks the format
     "csv": ".csv",
     "jsonl": ".jsonl",
@@ -79,6 +82,7 @@ def command_line(
         default=tuple(formats),
         help=f"{formats_help} (default: {','.join(formats)})",
     )
+    found.add_argument("--note", metavar="TEXT", help="added to the machine line")
     found.add_argument("--worker", help=argparse.SUPPRESS)
     return found
 
@@ -106,6 +110,8 @@ def measure_and_report(
 ) -> None:
     """Measure in a new temporary directory (under ``--dir``), removed afterwards; print
     the report, and write the raw numbers (a dataclass) to ``--json`` if given."""
+    if args.note:
+        os.environ[NOTE_ENV] = args.note
     work = Path(tempfile.mkdtemp(prefix=prefix, dir=args.dir))
     try:
         results = measure(work)
@@ -200,3 +206,144 @@ def peak_rss_bytes() -> int:
         return rss_bytes()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def worker_main(
+    args: argparse.Namespace, workers: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]]
+) -> bool:
+    """In a measuring process (``--worker SPEC``): run ``workers[spec["worker"]]`` and print
+    what it found as the last line. False in the script's own process."""
+    if not args.worker:
+        return False
+    spec = json.loads(args.worker)
+    print(json.dumps(workers[spec["worker"]](spec)))
+    return True
+
+
+def run_worker(
+    script: str, spec: dict[str, Any], env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``script --worker SPEC`` in a fresh interpreter; what it found (its last line),
+    with ``started``: the time just before the process was started."""
+    command = [sys.executable, os.path.abspath(script), "--worker", json.dumps(spec)]
+    started = time.time()
+    done = subprocess_run(command, env)
+    if done.returncode != 0:
+        what = spec.get("worker", spec.get("tool", "?"))
+        raise SystemExit(f"worker failed ({what}):\n{done.stdout}{done.stderr}")
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    found["started"] = started
+    return found
+
+
+def subprocess_run(command: Sequence[str], env: Mapping[str, str] | None) -> Any:
+    import subprocess
+
+    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+
+
+@dataclass
+class Sampled:
+    """A row measured once per repeat: ``samples`` holds one dict per repeat."""
+
+    samples: list[dict[str, Any]] = field(default_factory=list, kw_only=True)
+
+    def median(self, name: str) -> float:
+        import statistics
+
+        return statistics.median(float(s[name]) for s in self.samples)
+
+    def best(self, name: str) -> float:
+        return min(float(s[name]) for s in self.samples)
+
+
+@dataclass
+class Clock:
+    """When a run started, how loaded the machine was, and stet's source state."""
+
+    load_at_start: str = field(default_factory=lambda: load_average())
+    start: float = field(default_factory=time.perf_counter)
+    source: str = field(default_factory=lambda: source_state(ROOT))
+    seconds: float = 0.0
+    load_at_end: str = ""
+
+    def stop(self) -> Clock:
+        self.seconds, self.load_at_end = time.perf_counter() - self.start, load_average()
+        return self
+
+
+def context(clock: Clock, packages: Sequence[str], details: str = "") -> str:
+    """The line every script's report starts with: when, on what, how loaded, how long."""
+    import stet
+
+    note = os.environ.get(NOTE_ENV, "")
+    return (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
+        f"{machine(f'stet {stet.__version__}{clock.source}', packages)}"
+        f"{f' ({note})' if note else ''}; load average (1, 5, 15 min) {clock.load_at_start} "
+        f"at the start, {clock.load_at_end} at the end; {details}"
+        f"the run took {clock.seconds / 60:.1f} min."
+    )
+
+
+def repeats_note(repeats: int) -> str:
+    return f"{repeats} repeat{'s' if repeats > 1 else ''}, medians shown; "
+
+
+def section(title: str, body: str) -> str:
+    """A table (or any text) under its ``###`` title."""
+    return f"### {title}\n\n{body}"
+
+
+def timestamps(count: int) -> list[str]:
+    """ISO 8601 UTC times a millisecond apart, as stet writes them."""
+    import numpy as np
+
+    start = np.datetime64("2026-03-12T11:48:59.428485", "us")
+    times = start + np.arange(count) * np.timedelta64(997, "us")
+    return [text + "+00:00" for text in np.datetime_as_string(times, unit="us").tolist()]
+
+
+def write_csv_store(path: Path, columns: str, cells: Iterable[str], function: str) -> None:
+    """Write a store in stet's CSV layout directly: the header (``columns`` and the
+    timestamp), one line per row of ``cells`` (as many as there are), the owner file."""
+    cells = list(cells)
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(f"{columns},_stet_timestamp\n")
+        out.writelines(
+            f"{cell},{stamp}\n" for cell, stamp in zip(cells, timestamps(len(cells)), strict=True)
+        )
+    Path(f"{path}.owner").write_text(json.dumps({"function": function}) + "\n", encoding="utf-8")
+
+
+def convert_store(spec: dict[str, Any]) -> dict[str, Any]:
+    """A measuring process: ``stet.convert`` ``spec["source"]`` into ``spec["location"]``,
+    timed as ``fill_s``; it must copy ``spec["records"]``."""
+    import contextlib
+
+    import stet
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        count = stet.convert(spec["source"], spec["location"])
+    took = time.perf_counter() - start
+    if count != spec["records"]:
+        raise SystemExit(f"stet.convert copied {count} records, not {spec['records']}")
+    return {"fill_s": took}
+
+
+def peer(tool: str, location: str, body: Callable[..., Any]) -> Callable[..., Any]:
+    """``body`` behind ``joblib.Memory(...).cache`` or ``diskcache.Cache(...).memoize()``."""
+    if tool == "joblib":
+        import joblib  # type: ignore[import-untyped]
+
+        return joblib.Memory(location=location, verbose=0).cache(body)  # type: ignore[no-any-return]
+    if tool == "diskcache":
+        import diskcache  # type: ignore[import-untyped]
+
+        return diskcache.Cache(location).memoize()(body)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown tool {tool!r}")
+
+
+def progress(script: str, text: str) -> None:
+    print(f"[{script}] {text}", file=sys.stderr, flush=True)
