@@ -347,3 +347,15 @@ def peer(tool: str, location: str, body: Callable[..., Any]) -> Callable[..., An
 
 def progress(script: str, text: str) -> None:
     print(f"[{script}] {text}", file=sys.stderr, flush=True)
+
+
+def import_format(name: str) -> None:
+    """Import what stet reads the format ``name`` (a key of ``FORMATS``) with, so that no
+    clock counts it. Reaches stet's format table (``stet.formats.FORMATS``)."""
+    import importlib
+
+    from stet import formats
+
+    entry = formats.FORMATS[FORMATS[name]]
+    module = entry.__module__ if isinstance(entry, type) else f"stet.formats.{entry[0]}"
+    importlib.import_module(module)
