@@ -61,9 +61,9 @@ def command_line(
     aliases: Mapping[str, str] | None = None,
     repeats: int | None = None,
 ) -> argparse.ArgumentParser:
-    """The options the scripts take: ``--quick``, ``--json``, ``--dir``, ``--formats``
-    (all of ``formats`` by default), ``--repeats`` (when ``repeats`` gives its default)
-    and the hidden ``--worker`` of their own processes."""
+    """The options the scripts take: ``--quick``, ``--json``, ``--dir``, ``--note``,
+    ``--formats`` (when ``formats`` are given: all by default), ``--repeats`` (when
+    ``repeats`` gives its default) and the hidden ``--worker`` of their own processes."""
     found = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     if repeats is not None:
         found.add_argument(
@@ -75,13 +75,14 @@ def command_line(
     found.add_argument("--quick", action="store_true", help=quick)
     found.add_argument("--json", metavar="PATH", help="also write the raw numbers here")
     found.add_argument("--dir", metavar="DIR", help="where to put the stores (a temp dir)")
-    found.add_argument(
-        "--formats",
-        metavar="NAMES",
-        type=format_names(formats, aliases),
-        default=tuple(formats),
-        help=f"{formats_help} (default: {','.join(formats)})",
-    )
+    if formats:
+        found.add_argument(
+            "--formats",
+            metavar="NAMES",
+            type=format_names(formats, aliases),
+            default=tuple(formats),
+            help=f"{formats_help} (default: {','.join(formats)})",
+        )
     found.add_argument("--note", metavar="TEXT", help="added to the machine line")
     found.add_argument("--worker", help=argparse.SUPPRESS)
     return found
