@@ -1,14 +1,19 @@
-"""The benchmark scripts still run (their numbers are read by people, not asserted)."""
+"""The benchmark scripts still run (their numbers are read by people, not asserted), and
+every table on the published page is one a script prints."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 FORMATS = ("csv", "jsonl", "json", "sqlite", "parquet")  # what --quick measures by default
+PRINTED: dict[str, str] = {}  # what each script printed in this session, by script
 
 
 def run(script: str, *arguments: str) -> str:
@@ -19,7 +24,16 @@ def run(script: str, *arguments: str) -> str:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    PRINTED[script] = result.stdout
     return result.stdout
+
+
+def raw_numbers(*paths: Path) -> dict[str, Any]:
+    """The ``--json`` files of the parts of a split script, as one."""
+    found: dict[str, Any] = {}
+    for path in paths:
+        found |= json.loads(path.read_text(encoding="utf-8"))
+    return found
 
 
 def table_rows(out: str, heading: str) -> list[list[str]]:
@@ -30,7 +44,7 @@ def table_rows(out: str, heading: str) -> list[list[str]]:
 
 
 def test_overhead_quick_prints_its_tables() -> None:
-    out = run("overhead.py", "--quick")
+    out = run("overhead.py", "--quick") + "\n\n" + run("formats.py", "--quick")
     for heading in ("### stet, messages off", "### Import time", "### Targets"):
         assert heading in out
     assert "| joblib |" in out
@@ -87,8 +101,9 @@ def test_parallel_quick_partitions_the_grid_among_workers(tmp_path: Path) -> Non
 
 
 def test_sweep_quick_prints_its_tables_beside_the_peers(tmp_path: Path) -> None:
-    found = tmp_path / "out.json"
+    found, resumed = tmp_path / "out.json", tmp_path / "resume.json"
     out = run("sweep.py", "--quick", "--formats", "csv,sqlite", "--json", str(found))
+    out += "\n\n" + run("resume.py", "--quick", "--formats", "csv,sqlite", "--json", str(resumed))
     assert out.startswith("Measured ")
     assert " cores (" in out and "Python " in out  # the machine, as the other scripts print
     formats = ("csv", "sqlite")
@@ -141,15 +156,16 @@ def test_sweep_quick_prints_its_tables_beside_the_peers(tmp_path: Path) -> None:
         assert float(row[3]) <= float(row[4])
         assert row[5] in ("yes", "best only", "**no**")
     # the raw numbers
-    raw = json.loads(found.read_text(encoding="utf-8"))
+    raw = raw_numbers(found, resumed)
     assert raw["settings"] == {"points": 10_000, "resume_points": [10_000, 100_000], "repeats": 1}
     assert all(len(row["walls"]) == len(row["cpus"]) == 1 for row in raw["rows"])
     assert all(len(row["samples"]) == 1 for row in raw["resumes"])
 
 
 def test_results_quick_keeps_values_and_loads_every_record(tmp_path: Path) -> None:
-    found = tmp_path / "out.json"
+    found, loaded = tmp_path / "out.json", tmp_path / "loading.json"
     out = run("results.py", "--quick", "--formats", "csv,sqlite", "--json", str(found))
+    out += "\n\n" + run("loading.py", "--quick", "--formats", "csv,sqlite", "--json", str(loaded))
     assert out.startswith("Measured ")
     assert " cores (" in out and "Python " in out  # the machine, as the other scripts print
     formats = ("csv", "sqlite")
@@ -192,9 +208,31 @@ def test_results_quick_keeps_values_and_loads_every_record(tmp_path: Path) -> No
         assert row[6] == "ok"  # every record, in order, typed, each result as computed
     assert next(row for row in loads if row[0] == "`pandas.read_csv(path)`")[5] == "1.0x"
     # the raw numbers
-    raw = json.loads(found.read_text(encoding="utf-8"))
+    raw = raw_numbers(found, loaded)
     assert raw["settings"] == {"calls": 1_000, "records": 10_000, "skip_calls": 1_000, "repeats": 1}
     assert raw["formats"] == list(formats)
     assert set(raw["fills"]) == set(formats)
     for group in ("calls", "restarts", "loads"):
         assert all(len(row["samples"]) == 1 for row in raw[group])
+
+
+def page_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("stet_bench_page", BENCHMARKS / "page.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_table_on_the_page_is_one_its_script_prints() -> None:
+    page = page_module()
+    text = page.PAGE.read_text(encoding="utf-8")
+    blocks = page.blocks(text)
+    assert list(blocks) == list(page.SCRIPTS)  # every script has its block, in order
+    for script, body in blocks.items():
+        printed = PRINTED.get(script) or run(script, "--quick")  # the tests above ran most
+        assert page.tables(body) == page.tables(printed), script
+        assert body.lstrip().startswith("Measured "), script  # the machine line and date
+    outside = page.BLOCK.sub("", text)
+    numeric = [line for line in outside.splitlines() if line.startswith("| ---") and ":" in line]
+    assert numeric == []  # a table of figures outside the blocks: no script would renew it
