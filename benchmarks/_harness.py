@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,8 +141,6 @@ def load_average() -> str:
 def source_state(root: Path) -> str:
     """`` (commit abc1234)`` of the repository at ``root``, with ``+ changes`` when stet's
     source differs from that commit; empty outside a git checkout."""
-    import subprocess
-
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
@@ -228,19 +227,13 @@ def run_worker(
     with ``started``: the time just before the process was started."""
     command = [sys.executable, os.path.abspath(script), "--worker", json.dumps(spec)]
     started = time.time()
-    done = subprocess_run(command, env)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         what = spec.get("worker", spec.get("tool", "?"))
         raise SystemExit(f"worker failed ({what}):\n{done.stdout}{done.stderr}")
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     found["started"] = started
     return found
-
-
-def subprocess_run(command: Sequence[str], env: Mapping[str, str] | None) -> Any:
-    import subprocess
-
-    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
 
 
 @dataclass
