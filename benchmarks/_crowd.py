@@ -24,19 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _harness import FORMATS as FILE_FORMATS
 from _harness import peer
 from _postgres import Postgres
 
 Pair = tuple[float, float]
 Call = Callable[[float, float], Any]
-FORMATS = {  # the name --formats takes -> the store's extension ("" for a URL)
-    "csv": ".csv",
-    "jsonl": ".jsonl",
-    "json": ".json",
-    "sqlite": ".sqlite",
-    "parquet": ".parquet",
-    "postgresql": "",
-}
+FORMATS = {**FILE_FORMATS, "postgresql": ""}  # --formats names -> extension ("" for a URL)
 PEERS = {  # tool -> how the tables name it
     "joblib": "joblib.Memory",
     "diskcache": "diskcache memoize",

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 Pair = tuple[float, float]
@@ -101,6 +102,41 @@ def compare(found: Sequence[Any], expected: Sequence[Any], what: str) -> list[st
     if not bad:
         return []
     return [f"{what}: {len(bad)} of {len(found)} wrong (first: {bad[0]!r})"]
+
+
+def check_frame(frame: Any, pairs: Sequence[Pair], dates: bool) -> list[str]:
+    """What is wrong with a frame of the store, if anything."""
+    import pandas
+
+    columns = ["alpha", "beta", "result", "_stet_timestamp"]
+    if list(frame.columns) != columns:
+        return [f"columns {list(frame.columns)}"]
+    if len(frame) != len(pairs):
+        return [f"{len(frame)} rows, not {len(pairs)}"]
+    problems = [f"{c} is {frame[c].dtype}" for c in columns[:3] if frame[c].dtype != "float64"]
+    alphas, betas = zip(*pairs, strict=True)
+    if frame["alpha"].tolist() != list(alphas) or frame["beta"].tolist() != list(betas):
+        problems.append("the parameters differ from the grid's, or are out of order")
+    wrong = int((frame["result"] != frame["alpha"] * frame["beta"] - frame["alpha"] / 3).sum())
+    if wrong:
+        problems.append(f"{wrong} results differ from alpha * beta - alpha / 3")
+    stamps = frame["_stet_timestamp"]
+    if dates and not isinstance(stamps.dtype, pandas.DatetimeTZDtype):
+        problems.append(f"_stet_timestamp is {stamps.dtype}")
+    return problems
+
+
+def check_records(found: Sequence[dict[str, Any]], pairs: Sequence[Pair]) -> list[str]:
+    """What is wrong with the records of the store, if anything."""
+    if len(found) != len(pairs):
+        return [f"{len(found)} records, not {len(pairs)}"]
+    wrong = 0
+    for record, (a, b) in zip(found, pairs, strict=True):
+        stamp = record.get("_stet_timestamp")
+        cells = (record.get("alpha"), record.get("beta"), record.get("result"))
+        good = cells == (a, b, value_of(a, b))
+        wrong += not (good and isinstance(stamp, datetime) and stamp.tzinfo is not None)
+    return [f"{wrong} records wrong"] if wrong else []
 
 
 def us(value: float) -> str:

@@ -8,24 +8,20 @@ Run it from the repository root, with the ``bench`` and ``pandas`` extras instal
     python benchmarks/loading.py --formats csv,sqlite --repeats 3 --json results.json
 
 A store of 10^5 records (10^4 with ``--quick``) of ``experiment(alpha, beta)`` (see
-``_returns.py``) with a float result, written through ``@stet.once(results=True,
+``_returns.py``) with a float result, recorded through ``@stet.once(results=True,
 claims=False)`` (CSV), and ``stet.convert`` of it for every other format. Each
-measurement runs in a fresh process, repeated (``--repeats``, 5 by default) and shown as
-the median.
+measurement runs in a fresh process, repeated (``--repeats``, 5 by default; median shown).
 
-1. **Restart**: the process imports stet, psutil and the format's module, then decorates
-   ``experiment`` with ``results=True`` or without and makes its first call, with stored
-   parameters: the time from decorating to the call's return, the resident memory (RSS)
-   after it minus before decorating, per record, then the skip per call (the best of 3
-   loops over 10^4 stored calls, 10^3 with ``--quick``). The first call and every skip
-   must return the stored result (``None`` without results) and run no body.
-
-2. **Loading**: ``stet.load(store)`` and ``stet.records(store)`` per format, and
-   ``pandas.read_csv`` of the CSV store, alone and followed by ``pandas.to_datetime`` of
-   its timestamp column (what ``stet.load`` gives besides). The process imports pandas,
-   stet and the format's module first; the time of the one call, and the peak RSS during
-   it. Each frame is checked: every record, in order, float columns, each result equal to
-   ``alpha * beta - alpha / 3`` computed anew.
+1. **Restart**: after importing stet, psutil and the format's module, decorate
+   ``experiment`` with ``results=True`` or without and make the first call, with stored
+   parameters: the time from decorating to its return, the RSS it added per record, then
+   the skip per call (the best of 3 loops over 10^4 stored calls, 10^3 with ``--quick``).
+   Every call must return the stored result (``None`` without results), running no body.
+2. **Loading**: ``stet.load`` and ``stet.records`` per format, and ``pandas.read_csv`` of
+   the CSV store, alone and followed by ``pandas.to_datetime`` of its timestamps (what
+   ``stet.load`` gives besides), after importing pandas, stet and the format's module:
+   the time of the one call, and the peak RSS during it. Each frame is checked: every
+   record, in order, float columns, each result ``alpha * beta - alpha / 3`` anew.
 
 Tables to stdout, progress to stderr.
 """
@@ -36,7 +32,6 @@ import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,41 +94,6 @@ def measure_restart(spec: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def check_frame(frame: Any, pairs: Sequence[r.Pair], dates: bool) -> list[str]:
-    """What is wrong with a frame of the store, if anything."""
-    import pandas
-
-    columns = ["alpha", "beta", "result", "_stet_timestamp"]
-    if list(frame.columns) != columns:
-        return [f"columns {list(frame.columns)}"]
-    if len(frame) != len(pairs):
-        return [f"{len(frame)} rows, not {len(pairs)}"]
-    problems = [f"{c} is {frame[c].dtype}" for c in columns[:3] if frame[c].dtype != "float64"]
-    alphas, betas = zip(*pairs, strict=True)
-    if frame["alpha"].tolist() != list(alphas) or frame["beta"].tolist() != list(betas):
-        problems.append("the parameters differ from the grid's, or are out of order")
-    wrong = int((frame["result"] != frame["alpha"] * frame["beta"] - frame["alpha"] / 3).sum())
-    if wrong:
-        problems.append(f"{wrong} results differ from alpha * beta - alpha / 3")
-    stamps = frame["_stet_timestamp"]
-    if dates and not isinstance(stamps.dtype, pandas.DatetimeTZDtype):
-        problems.append(f"_stet_timestamp is {stamps.dtype}")
-    return problems
-
-
-def check_records(found: Sequence[dict[str, Any]], pairs: Sequence[r.Pair]) -> list[str]:
-    """What is wrong with the records of the store, if anything."""
-    if len(found) != len(pairs):
-        return [f"{len(found)} records, not {len(pairs)}"]
-    wrong = 0
-    for record, (a, b) in zip(found, pairs, strict=True):
-        stamp = record.get("_stet_timestamp")
-        cells = (record.get("alpha"), record.get("beta"), record.get("result"))
-        good = cells == (a, b, r.value_of(a, b))
-        wrong += not (good and isinstance(stamp, datetime) and stamp.tzinfo is not None)
-    return [f"{wrong} records wrong"] if wrong else []
-
-
 def measure_load(spec: dict[str, Any]) -> dict[str, Any]:
     """One read of a store, in this fresh process."""
     import pandas
@@ -156,9 +116,9 @@ def measure_load(spec: dict[str, Any]) -> dict[str, Any]:
     took = time.perf_counter() - start
     peak = max(0, peak_rss_bytes() - before)
     if how == RECORDS:
-        problems = check_records(found, pairs)
+        problems = r.check_records(found, pairs)
     else:
-        problems = check_frame(found, pairs, dates=how != READ_CSV)
+        problems = r.check_frame(found, pairs, dates=how != READ_CSV)
     return {"wall_s": took, "peak_growth": peak, "check": "; ".join(problems) or "ok"}
 
 
