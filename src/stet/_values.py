@@ -660,3 +660,54 @@ def _short_repr(value: Any) -> str:
 def display(value: Any) -> str:
     """A value as the user wrote it, for messages (``np.float64(0.0)``)."""
     return _short_repr(value)
+
+
+# Cell rules the PostgreSQL format uses
+
+
+def exact_as_float(*numbers: int) -> bool:
+    """Whether every one of these integers is exact as a float (of magnitude below 2**53),
+    so that a cell keeps it as a number."""
+    return all(-_EXACT < n < _EXACT for n in numbers)
+
+
+def int_cells(numbers: list[Any]) -> list[Cell]:
+    """Integers read from a column of integers, as cells: the list itself, or each as its
+    cell when one is too big for a float to hold exactly (then it is text)."""
+    if exact_as_float(min(numbers), max(numbers)):
+        return numbers
+    return list(map(cell_of, numbers))
+
+
+def float_cells(numbers: list[Any]) -> list[Cell]:
+    """Floats read from a column of floats, as cells: each one a float, or each as its
+    cell when one is NaN or infinite (then it is text)."""
+    floats: list[Any] = list(map(float, numbers))
+    return floats if all(map(math.isfinite, floats)) else list(map(cell_of, floats))
+
+
+def float_text(text: str) -> str:
+    """The cell text of the float ``text`` reads as, however it is written: ``2`` and
+    ``2.000`` are ``2.0``, ``-0`` is ``-0.0`` (a float's text stays a float's)."""
+    return cell_text_of(float(text))
+
+
+def nul_free_text(cell: Cell) -> str:
+    """A cell's text without NUL, for storage that cannot keep NUL (PostgreSQL): a text
+    holding NUL is written as its literal, which reads back as the same value."""
+    if type(cell) is not str:
+        return cell_text_of(cell)
+    return repr(cell) if "\x00" in cell else cell
+
+
+def nul_free_cells(cells: list[Cell]) -> list[Cell]:
+    """The cells, each text holding NUL as its literal (the same list when none does)."""
+    if not any("\x00" in cell for cell in cells if type(cell) is str):
+        return cells
+    return [nul_free_text(cell) if type(cell) is str else cell for cell in cells]
+
+
+def printable_text(text: str) -> str:
+    """Text any storage keeps, for what messages show (a call, a host): NUL as ``\\x00``,
+    a lone surrogate as its escape."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
