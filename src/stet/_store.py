@@ -38,7 +38,7 @@ from ._lock import StoreLock
 from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
-from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
+from .formats.base import Chunk, ColumnRules, DamagedStoreError, StoreConnectionError, TornTails
 from .formats.filesite import FileSite, ThreadSafeLock
 
 TYPE_CHECKING = False
@@ -63,7 +63,7 @@ __all__ = [
     "version_keys",
 ]
 
-_READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
+_READ_ROWS = 1 << 16  # open a store this many records at a time: a small peak of memory
 # A skip trusts this process's index for at most this long before one cheap look (a stat,
 # one small query) at whether another process rewrote, reset or removed the store.
 LOOK_EVERY = 0.2  # seconds
@@ -467,8 +467,8 @@ class Store:
         """
         header = self._header
         new = [c for c in spec.columns if c not in header]
-        rule = getattr(self._file, "column_problem", None) if new else None
-        problem = None if rule is None else rule(header, new)
+        rules = self._file if new and isinstance(self._file, ColumnRules) else None
+        problem = None if rules is None else rules.column_problem(header, new)
         if problem is not None:
             column, why = problem
             raise ValueError(
@@ -493,13 +493,13 @@ class Store:
             self.refresh()
 
     def _refresh(self) -> None:
-        end = self._file.end_if_same() if self._loaded else None
-        if end is None:
+        look = self._file.generation() if self._loaded else None
+        if look is None or not look.same:
             self._reload()
             return
-        if end == self._cursor:
+        if look.end == self._cursor:
             return  # nothing new: one stat, no read
-        chunk = self._file.read_from(self._cursor, self._header, self._next_line)
+        chunk = self._file.read(self._cursor, self._header, None, self._next_line)
         self._take(chunk)
         if chunk.tail:
             self._mend_tail()
@@ -516,9 +516,9 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # a million small lists would set off the collector again and again
         try:
-            while True:  # a few MiB at a time, until no whole record is left
+            while True:  # a batch of records at a time, until no whole record is left
                 start = self._cursor
-                chunk = self._file.read_from(start, self._header, self._next_line, _READ_SIZE)
+                chunk = self._file.read(start, self._header, _READ_ROWS, self._next_line)
                 self._take(chunk)
                 if chunk.end == start:
                     break
@@ -574,19 +574,15 @@ class Store:
         """
         # a writer holding the lock may still be writing that record
         with _if_permitted(self._lock) as held:
-            chunk = self._file.read_from(self._cursor, self._header, self._next_line)
+            chunk = self._file.read(self._cursor, self._header, None, self._next_line)
             self._take(chunk)
-            if not chunk.tail or not held:
+            if not chunk.tail or not held or not isinstance(self._file, TornTails):
                 return
-            whole = self._file.parse_tail(chunk)
-            if whole is not None and TIMESTAMP_COLUMN in whole.header:
-                stamp = whole.columns[whole.header.index(TIMESTAMP_COLUMN)][0]
-                if isinstance(stamp, str) and _is_time(stamp):
-                    self._file.finish_tail(whole)  # a whole record missing its ending
-                    self._take(whole)
-                    return
-            where = self._site.set_aside(chunk.tail)
-            self._file.cut(self._cursor)
+            whole = self._file.finish_tail(chunk, _is_whole)
+            if whole is not None:  # a whole record missing its ending, now ended
+                self._take(whole)
+                return
+            where = self._file.set_aside_tail(chunk)
             _report.line(
                 f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
                 f"in {where}; every complete record is kept"
@@ -596,9 +592,9 @@ class Store:
         """Every record, read fresh (for status, reset and reports)."""
         reader = open_format(self.path, self.name)
         try:
-            if not reader.exists():
+            if reader.generation() is None:
                 raise FileNotFoundError(2, "No stet store at this path yet", self.name)
-            chunk = reader.read_from(0, [], 1)
+            chunk = reader.read(0, [])
         finally:
             reader.close()
         problem = _header_problem(chunk.header, self.name)
@@ -733,7 +729,9 @@ class Store:
             values[FUNCTION_COLUMN] = spec.function
         if error is not None:
             values[ERROR_COLUMN] = error
-        self._cursor = self._file.append(header, values, fsync=fsync)
+        end = self._file.append(header, [[values.get(c, "") for c in header]], fsync=fsync)
+        assert end is not None, "the format took these columns when the store widened"
+        self._cursor = end
         if not self._settle_at_exit:
             self._settle_at_exit = True
             at_exit(self.settle)
@@ -787,7 +785,7 @@ class Store:
             *([ERROR_COLUMN] if failures else []),
             TIMESTAMP_COLUMN,
         ]
-        if self._file.add_columns(new_header):
+        if self._file.append(new_header, [], fsync=False) is not None:  # room made in place
             self._header = new_header
         else:
             self._rewrite(new_header, lambda row: True)
@@ -860,18 +858,18 @@ class Store:
         """
         target = get_store(destination)
         with self._mutex, _if_permitted(self._lock):  # a store this process may only read
-            if not self._file.exists():
+            if self._file.generation() is None:
                 raise FileNotFoundError(2, "No store at this path", self.name)
             reader = open_format(self.path, self.name)
             try:
-                header, rows = _typed_rows(reader.read_from(0, [], 1))
+                header, rows = _typed_rows(reader.read(0, []))
             finally:
                 reader.close()
             owner = self._read_owner()
             history = self._site.read_history()
         target._site.prepare()
         with target._mutex, target._lock:
-            if target._file.exists():
+            if target._file.generation() is not None:
                 raise FileExistsError(
                     f"stet.convert: {target.name} already exists; stet never writes over a "
                     "store. Give a new path, or remove that one first."
@@ -889,7 +887,7 @@ class Store:
         # a server gone, or the store removed meanwhile (a temporary directory): nothing
         # to finish
         with contextlib.suppress(StoreConnectionError, FileNotFoundError):
-            if not self._file.exists():
+            if self._file.generation() is None:
                 return
             with self._mutex, self._lock:
                 self._file.settle()
@@ -978,6 +976,15 @@ def _typed_column(cells: list[Cell], result: bool) -> list[Cell]:
     if len(distinct) * 2 <= len(cells):  # a grid axis: convert each distinct cell once
         return list(map({cell: typed(cell) for cell in distinct}.__getitem__, cells))
     return list(map(typed, cells))
+
+
+def _is_whole(record: Chunk) -> bool:
+    """Whether a record read from a torn tail is whole: its timestamp is (the last cell
+    written), and it is a time."""
+    if TIMESTAMP_COLUMN not in record.header:
+        return False
+    stamp = record.columns[record.header.index(TIMESTAMP_COLUMN)][0]
+    return isinstance(stamp, str) and _is_time(stamp)
 
 
 def _is_time(text: str) -> bool:

@@ -98,11 +98,15 @@ class StoreFormat(abc.ABC):
 
     A format class is constructed as ``cls(location, name)`` (a path, or a URL for a
     server's formats); it reads or creates nothing until its first call, and sets its
-    ``name`` and ``site``. Every write runs under ``site.lock``.
+    ``site`` there. Every write runs under ``site.lock``.
     """
 
     name: str  # how messages name the store (the Store may change it)
     site: Site  # its lock, owner, history and claims
+
+    def __init__(self, location: str, name: str) -> None:
+        """A format for the store at ``location``; it reads and creates nothing yet."""
+        self.name = name
 
     @abc.abstractmethod
     def generation(self) -> Generation | None:
