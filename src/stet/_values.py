@@ -662,6 +662,47 @@ def display(value: Any) -> str:
     return _short_repr(value)
 
 
+# ------------------------------------------------------------ Cell rules the formats use
+
+
+def stored_cells(values: Sequence[Any]) -> list[Cell]:
+    """The cells of values a format read back from its storage (``None``: no value).
+
+    Numbers stet writes as text (integers of magnitude 2**53 or more, NaN, infinities)
+    become that text; a value of a type stet never writes (put there by hand) becomes
+    the cell it would have been.
+    """
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return list(values)
+    if kinds <= {str, type(None)}:  # a column some records lack
+        return ["" if value is None else value for value in values]
+    if kinds == {int} and min(values) > -_EXACT and max(values) < _EXACT:
+        return list(values)
+    if kinds == {float} and -float("inf") < min(values) and max(values) < float("inf"):
+        return list(values)  # NaN aside (SQLite stores it as NULL): min and max see all
+    return [foreign_cell(value) for value in values]
+
+
+def foreign_cell(value: Any) -> Cell:
+    """A cell for a value a format read back that stet would not have written as is
+    (``None`` is no value)."""
+    try:
+        return cell_from_json(value)
+    except TypeError:
+        return str(value)
+
+
+def utf8_text(text: str) -> str:
+    """A cell's text as UTF-8 can hold it: one with a lone surrogate is given as its
+    quoted literal, which stet reads back as the same value."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return repr(text)
+    return text
+
+
 # Cell rules the PostgreSQL format uses
 
 

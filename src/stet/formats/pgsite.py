@@ -15,6 +15,7 @@ import psycopg
 from psycopg import errors, sql
 
 from .._lock import waiting
+from .base import Site
 from .pgclaims import PostgresClaims
 
 TYPE_CHECKING = False
@@ -103,15 +104,17 @@ class AdvisoryLock:
         self._link.after_fork()
 
 
-class PostgresSite:
+class PostgresSite(Site):
     """What the store has beside its rows: the lock, the owner and the claims.
 
     ``link`` is the format's connection, on which the lock is held; the claims have a
     connection of their own.
     """
 
+    lock: AdvisoryLock
+    claims: PostgresClaims
+
     def __init__(self, server: Server, link: Link) -> None:
-        self.name = server.name
         self._link = link
         self.lock = AdvisoryLock(link, server.table)
         self.claims = PostgresClaims(server.link(), server.table, self.create_companions)
@@ -237,9 +240,6 @@ class PostgresSite:
             con.execute(update, (text,))
 
         self._run(work, "writing the store's code history", "the history was not written")
-
-    def set_aside(self, tail: bytes) -> str:
-        raise AssertionError("a PostgreSQL store has no torn tail: every commit is whole")
 
     def tidy(self) -> None:
         """Nothing to tidy: a released claim is a deleted row."""

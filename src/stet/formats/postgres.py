@@ -42,7 +42,7 @@ from operator import itemgetter
 from psycopg import errors, sql
 
 from .._values import nul_free_cells
-from .base import Chunk, WholeRecords
+from .base import Chunk, ColumnRules, Generation, StoreFormat
 from .pgcolumns import (
     KIND_OF_OID,
     ROW,
@@ -73,25 +73,37 @@ __all__ = ["PostgresTable"]
 # ------------------------------------------------------------------------ the format
 
 
-class PostgresTable(WholeRecords):
+class PostgresTable(StoreFormat, ColumnRules):
     """A store kept in a table of a PostgreSQL database (see the module's docstring)."""
+
+    site: PostgresSite
+
+    def __init__(self, location: str, name: str) -> None:
+        server = Server(location, name)
+        self.table = server.table
+        self._link = server.link()
+        self._sql = _Statements(self.table)
+        self._generation = -1  # the generation at the last read from 0
+        self._columns = Columns(server.name, self.table, self._sql.columns, self._sql.bump_layout)
+        self._known: list[str] | None = None  # the columns last read, written or made
+        self._inserts: dict[tuple[str, ...], str] = {}
+        self.site = PostgresSite(server, self._link)
+
+    @property
+    def name(self) -> str:
+        """How messages name the store (the Store may change it)."""
+        return self._columns.name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._columns.name = name
+
+    def __repr__(self) -> str:
+        return f"PostgresTable({self.name!r})"
 
     def column_problem(self, header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
         """Asked before a run (``Store.check_columns``): see :func:`column_problem`."""
         return column_problem(header, new)
-
-    def __init__(self, path: str, name: str) -> None:
-        server = Server(path, name)
-        self.name, self.table = server.name, server.table
-        self._link = server.link()
-        self._sql = _Statements(self.table)
-        self._generation = -1  # the generation at the last read from 0
-        self._columns = Columns(self.name, self.table, self._sql.columns, self._sql.bump_layout)
-        self._inserts: dict[tuple[str, ...], str] = {}
-        self.site = PostgresSite(server, self._link)
-
-    def __repr__(self) -> str:
-        return f"PostgresTable({self.name!r})"
 
     def _run(
         self, work: Callable[[Connection], T], doing: str, failed: str, *, retry: bool = False
@@ -100,47 +112,46 @@ class PostgresTable(WholeRecords):
 
     # -- reading
 
-    def exists(self) -> bool:
-        """Whether the table exists."""
+    def generation(self) -> Generation | None:
+        """The last row id, unless the table was rewritten since the last read from 0
+        (one query); None when there is no table."""
 
-        def work(con: Connection) -> bool:
-            return con.execute(self._sql.exists).fetchone() == (True,)
-
-        return self._run(work, "looking for its table", "nothing was read", retry=True)
-
-    def end_if_same(self) -> int | None:
-        """The last row id, or None when the table was rewritten or removed (one query)."""
-
-        def work(con: Connection) -> int | None:
+        def work(con: Connection) -> Generation | None:
             try:
                 row = con.execute(self._sql.end).fetchone()
-            except errors.UndefinedTable:
-                return None
-            if row is None or row[0] != self._generation:
-                return None
-            if row[1] != self._columns.layout:
-                self._columns.kinds = None  # columns were added or widened: look again when writing
-            return int(row[2] or 0)
+            except (errors.UndefinedTable, errors.UndefinedColumn):
+                row = None  # no table, or one stet did not make: the read says which
+            if row is not None and row[0] == self._generation:
+                if row[1] != self._columns.layout:
+                    self._columns.kinds = None  # columns were added or widened: look again
+                return Generation(int(row[2] or 0), True)
+            there = con.execute(self._sql.exists).fetchone() == (True,)
+            return Generation(0, False) if there else None
 
         return self._run(work, "reading", "nothing was read", retry=True)
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def read(
+        self,
+        cursor: int,
+        header: Sequence[str],
+        max_rows: int | None = None,
+        first_line: int = 1,
     ) -> Chunk:
-        """The rows after row id ``cursor``; with ``limit``, about ``limit // 64`` of them."""
-        count = None if limit is None else max(1, limit // 64)
+        """The rows after row id ``cursor`` (with ``max_rows``, that many at most)."""
 
         def work(con: Connection) -> Chunk:
             for _ in range(3):
                 try:
-                    return self._read(con, cursor, list(header), first_line, count)
+                    return self._read(con, cursor, list(header), first_line, max_rows)
                 except errors.UndefinedTable:
                     if con.execute(self._sql.exists).fetchone() != (True,):
                         return Chunk([])
                     self.site.create_companions(con)  # a table without its meta table
             raise AssertionError("unreachable")  # pragma: no cover
 
-        return self._run(work, "reading", "nothing was read", retry=True)
+        chunk = self._run(work, "reading", "nothing was read", retry=True)
+        self._known = chunk.header
+        return chunk
 
     def _read(
         self, con: Connection, cursor: int, header: list[str], first_line: int, count: int | None
@@ -174,20 +185,36 @@ class PostgresTable(WholeRecords):
 
     # -- writing (under the store's lock)
 
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
-        """Insert one record and commit it; returns its row id.
+    def append(self, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, fsync: bool) -> int:
+        """Insert the rows and commit them (columns ``header`` adds are made first);
+        returns the last row id (0 when no row is given).
 
         Every commit is durable (``synchronous_commit`` on), so ``fsync`` asks nothing more.
         """
-        names = tuple(c for c in header if values.get(c, "") != "")
+        header = list(header)
 
         def work(con: Connection) -> int:
-            params = self._columns.fit(con, names, values)
-            row = con.execute(self._insert(names), params).fetchone()
-            assert row is not None
-            return int(row[0])
+            if header != self._known:
+                self._columns.add_missing(con, header)
+                self._known = header
+            if len(rows) == 1:
+                return self._insert_row(con, header, rows[0])  # committed as it is made
+            end = 0
+            with con.transaction():  # every row, or none
+                for row in rows:
+                    end = self._insert_row(con, header, row)
+            return end
 
         return self._run(work, "recording a run", "the run was not recorded")
+
+    def _insert_row(self, con: Connection, header: list[str], row: Sequence[Cell]) -> int:
+        """Insert one row (its columns widened as needed); returns its row id."""
+        values = {c: cell for c, cell in zip(header, row, strict=True) if cell != ""}
+        names = tuple(values)
+        params = self._columns.fit(con, names, values)
+        inserted = con.execute(self._insert(names), params).fetchone()
+        assert inserted is not None
+        return int(inserted[0])
 
     def _insert(self, names: tuple[str, ...]) -> str:
         query = self._inserts.get(names)
@@ -203,15 +230,6 @@ class PostgresTable(WholeRecords):
                 .as_string(None)
             )
         return query
-
-    def add_columns(self, header: Sequence[str]) -> bool:
-        """Add the columns of ``header`` the table lacks (without a type yet: ``text``)."""
-
-        def work(con: Connection) -> bool:
-            self._columns.add_missing(con, header)
-            return True
-
-        return self._run(work, "adding columns", "no column was added")
 
     def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
         """Replace the table's rows and columns in one transaction (COPY) and bump the
@@ -244,6 +262,7 @@ class PostgresTable(WholeRecords):
             }
 
         self._run(work, "rewriting the store", "the store was left as it was")
+        self._known = header
 
     def _fill(
         self, con: Connection, header: list[str], kinds: list[str], rows: Sequence[Sequence[Cell]]
@@ -311,9 +330,6 @@ class PostgresTable(WholeRecords):
         if not self._link.pinned:
             self._link.drop()
         self.site.claims.close()
-
-    def after_fork(self) -> None:
-        self._link.after_fork()
 
 
 class _Statements:
