@@ -712,14 +712,6 @@ def exact_as_float(*numbers: int) -> bool:
     return all(-_EXACT < n < _EXACT for n in numbers)
 
 
-def int_cells(numbers: list[Any]) -> list[Cell]:
-    """Integers read from a column of integers, as cells: the list itself, or each as its
-    cell when one is too big for a float to hold exactly (then it is text)."""
-    if exact_as_float(min(numbers), max(numbers)):
-        return numbers
-    return list(map(cell_of, numbers))
-
-
 def float_cells(numbers: list[Any]) -> list[Cell]:
     """Floats read from a column of floats, as cells: each one a float, or each as its
     cell when one is NaN or infinite (then it is text)."""

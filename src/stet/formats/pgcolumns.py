@@ -8,7 +8,7 @@ the text of a float, text without NUL) are ``stet._values``'s.
 
 from __future__ import annotations
 
-from .._values import cell_of, float_cells, int_cells, nul_free_text
+from .._values import cell_of, float_cells, nul_free_text, stored_cells
 from .base import DamagedStoreError
 from .pglink import TIMESTAMPTZ
 
@@ -90,7 +90,7 @@ def cells_of(values: list[Any], oid: int, column: str, name: str) -> list[Cell]:
     if oid in _TEXTS:
         return values
     if oid in _INTS:
-        return int_cells(values)
+        return stored_cells(values)
     if oid in _FLOATS:
         return float_cells(values)
     if oid == TIMESTAMPTZ:  # ``2026-03-12 11:48:59.428485+00``, read as text

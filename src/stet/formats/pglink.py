@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import os
 import re
+import threading
 import weakref
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -122,6 +123,7 @@ class Link:
         self._con: Connection | None = None
         self._pid = 0
         self.pinned = False
+        self._mutex = threading.RLock()  # one thread's work at a time: a transaction is whole
         _links.add(self)
 
     def connection(self, doing: str, failed: str) -> Connection:
@@ -164,8 +166,14 @@ class Link:
         """``work(connection)``; a lost connection raises StoreConnectionError.
 
         With ``retry`` (work that changes nothing, or may be done twice), a connection
-        found broken outside the lock is replaced and ``work`` tried once more.
+        found broken outside the lock is replaced and ``work`` tried once more. The
+        threads of a process take turns: another thread's statement never lands inside
+        this one's transaction (where its rollback would undo it).
         """
+        with self._mutex:
+            return self._run(work, doing, failed, retry)
+
+    def _run(self, work: Callable[[Connection], T], doing: str, failed: str, retry: bool) -> T:
         for attempt in range(2):
             fresh = self._con is None or self._pid != os.getpid()
             con = self.connection(doing, failed)
@@ -190,6 +198,10 @@ class Link:
 
     def drop(self) -> None:
         """Forget the connection: close it if it is this process's, else leave it be."""
+        with self._mutex:
+            self._drop()
+
+    def _drop(self) -> None:
         con, self._con = self._con, None
         if con is None:
             return
@@ -204,13 +216,23 @@ class Link:
             _abandoned.append(self._con)
             self._con = None
         self.pinned = False
+        self._mutex = threading.RLock()  # a thread of the parent's may have held it
+
+    def close_at_exit(self) -> None:
+        """Close the connection, unless the lock is held on it or a thread uses it now
+        (a heartbeat's renewal: the process's end closes it)."""
+        if self.pinned or not self._mutex.acquire(blocking=False):
+            return
+        try:
+            self._drop()
+        finally:
+            self._mutex.release()
 
 
 @atexit.register
 def _close_all() -> None:
     for link in list(_links):
-        if not link.pinned:
-            link.drop()
+        link.close_at_exit()
 
 
 def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
