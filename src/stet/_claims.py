@@ -35,7 +35,6 @@ __all__ = [
     "check_lease",
     "heartbeat",
     "holds",
-    "lapsed",
     "run_ident",
 ]
 
@@ -197,11 +196,6 @@ class Claim:
         return f"{self.worker.host}, pid {self.worker.pid}"
 
 
-def lapsed(expires: float, now: float) -> bool:
-    """Whether a lease ran out: ``expires`` and ``now`` read on one clock (the book's)."""
-    return expires < now
-
-
 def holds(holder: Claim, expires: float, now: float) -> bool:
     """Whether ``holder``'s claim still holds its run, so that no other worker runs it.
 
@@ -209,7 +203,7 @@ def holds(holder: Claim, expires: float, now: float) -> bool:
     clock) and its worker is not gone: the claim of a process of this machine that no
     longer runs is taken over at once, without waiting for its lease.
     """
-    return not lapsed(expires, now) and not holder.holder_is_gone()
+    return now <= expires and not holder.holder_is_gone()
 
 
 if TYPE_CHECKING:

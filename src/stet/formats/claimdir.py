@@ -7,8 +7,8 @@ a lock, a ``stat`` and one small append: no file is created per run.
 
 ``<store>.claims/<worker>.worker`` describes each worker (host, pid, this boot of its
 machine); its modification time is the worker's heartbeat, renewed by a background
-thread. A claim's lease expires its lease after that heartbeat, by this machine's clock;
-whether it still holds its run is ``stet._claims.holds``'s judgement.
+thread. A claim's lease expires ``lease`` seconds after that heartbeat, by this machine's
+clock; whether the claim still holds its run is ``stet._claims.holds``'s judgement.
 
 The journal is rewritten with the live claims alone once it grows past a few hundred
 KiB; readers notice the new file and read it from its start.
