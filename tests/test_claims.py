@@ -373,10 +373,10 @@ def test_pool_workers_tidy_up_and_end_their_streaks(tmp_path: Path) -> None:
 PG_STOPPED_HOLDER = """
     import os, signal, sys
     import psycopg
-    from stet.formats.pgsite import _lock_key
+    from stet.formats.pgsite import lock_key
 
     with psycopg.connect(sys.argv[1], autocommit=True) as con:
-        con.execute("SELECT pg_advisory_lock(%s)", (_lock_key(sys.argv[2]),))
+        con.execute("SELECT pg_advisory_lock(%s)", (lock_key(sys.argv[2]),))
         os.kill(os.getpid(), signal.SIGSTOP)  # the test sends SIGCONT
 """
 

@@ -1,9 +1,10 @@
 """One store contract, every format: each promise of DESIGN.md, run against each format.
 
-Adding a format means adding its extension to ``FORMATS`` (and, if its appends can be
-torn, to ``TEAR``). Real files, a real PostgreSQL server and real processes throughout;
-nothing is mocked. A test written for files alone (torn bytes, garbage, a directory
-removed) runs over ``FILE_FORMATS``.
+The formats are stet's registered ones (``stet.formats.FORMATS``, through
+``formats.py``) and the in-test ``.tsv`` format (``tsvformat.py``), which shows that a
+format is one module and one ``register`` line. Real files, a real PostgreSQL server
+and real processes throughout; nothing is mocked. A test written for files alone (torn
+bytes, garbage, a directory removed) runs over ``FILE_FORMATS``.
 """
 
 from __future__ import annotations
@@ -23,21 +24,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import formats
 import identity_probe
 import pandas as pd
 import pytest
+import tsvformat  # noqa: F401  (registers .tsv)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_identity import anything, equal_variant, reference
-from workers import Driver, run, wait_until
+from workers import Driver, environment, run, wait_until
 
 import stet
 from stet._store import Store
 from stet._values import cell_key, typed_cell
-from stet.formats import open_format
+from stet.formats import format_names, open_format
+from stet.formats.base import Generation
 
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
+# stet's own formats and the in-test one (registered on import of ``tsvformat``)
+IN_TEST = [name for name in format_names() if name not in formats.FORMATS]  # tsv
+FORMATS = [*formats.FORMATS, *IN_TEST]
+FILE_FORMATS = [*formats.FILE_FORMATS, *IN_TEST]
+TEAR = [*formats.TEAR, *IN_TEST]  # formats whose appends can be torn
 PROBE = Path(identity_probe.__file__)
 
 
@@ -77,6 +84,8 @@ def frame(store: str | Path) -> pd.DataFrame:
     suffix = store.suffix
     if suffix == ".csv":
         return pd.read_csv(store)
+    if suffix == ".tsv":
+        return pd.read_csv(store, sep="\t")
     if suffix == ".jsonl":
         return pd.read_json(store, lines=True)
     if suffix == ".json":
@@ -141,7 +150,9 @@ def ran(output: str) -> list[str]:
 
 def script(store: str | Path, *bodies: str, fsync: bool = False) -> str:
     """A program that defines ``grid_point`` and ``other`` on ``store``, then runs ``bodies``."""
-    return textwrap.dedent(f"""
+    return (
+        formats.prelude(store)
+        + textwrap.dedent(f"""
         import sys, stet
 
         @stet.once(store={str(store)!r}, fsync={fsync!r})
@@ -152,7 +163,9 @@ def script(store: str | Path, *bodies: str, fsync: bool = False) -> str:
         @stet.once(store={str(store)!r}, verbose=False)
         def other(step):
             print("other", step, flush=True)
-        """) + "".join(map(textwrap.dedent, bodies))
+        """)
+        + "".join(map(textwrap.dedent, bodies))
+    )
 
 
 GRID = """
@@ -242,8 +255,10 @@ def test_identity_survives_a_restart(
             expected[i] = False
     values_path = directory / "probes.pickle"
     values_path.write_bytes(pickle.dumps(probes))
+    main = "import runpy, sys; sys.argv.pop(0); runpy.run_path(sys.argv[0], run_name='__main__')"
     result = subprocess.run(
-        [sys.executable, str(PROBE), store, str(values_path)],
+        [sys.executable, "-c", formats.prelude(store) + main, str(PROBE), store, str(values_path)],
+        env=environment(directory),
         capture_output=True,
         text=True,
         timeout=60,
@@ -406,9 +421,6 @@ def _tear(store: Path, keep: int | None) -> None:
     path.write_bytes(data + line[: len(line) if keep is None else keep])
 
 
-TEAR = ["csv", "jsonl", "json", "parquet"]  # formats whose appends can be torn
-
-
 @pytest.mark.parametrize("ext", TEAR)
 @pytest.mark.parametrize("keep", [1, 7, None])
 def test_a_torn_last_record_is_set_aside(tmp_path: Path, ext: str, keep: int | None) -> None:
@@ -534,7 +546,7 @@ def test_reads_in_pieces_and_notices_a_rewrite(
     got: list[list[Any]] = []
     cursor = 0
     while True:
-        chunk = reader.read_from(cursor, header, 1, limit=64 * 300)
+        chunk = reader.read(cursor, header, max_rows=300)
         assert chunk.header == header
         assert chunk.count <= 300 or ext == "parquet"  # its files: 65,536 rows a piece
         got += chunk.rows
@@ -542,19 +554,20 @@ def test_reads_in_pieces_and_notices_a_rewrite(
             break
         cursor = chunk.end
     assert cells(got) == rows and (got == rows or ext == "csv")  # CSV cells are text
-    assert reader.end_if_same() == cursor
+    assert reader.generation() == Generation(cursor, same=True)
     with writer.site.lock:  # a writer appends where its own reading ended, as a store does
-        assert writer.read_from(0, header, 1).end == cursor
-        end = writer.append(header, {"i": 1001, "note": "n", "_stet_timestamp": stamp}, fsync=False)
-    assert reader.end_if_same() == end != cursor
-    assert cells(reader.read_from(cursor, header, 1).rows) == [[1001, "", "n", stamp]]
+        assert writer.read(0, header).end == cursor
+        end = writer.append(header, [[1001, "", "n", stamp]], fsync=False)
+    assert end is not None and reader.generation() == Generation(end, same=True) and end != cursor
+    assert cells(reader.read(cursor, header).rows) == [[1001, "", "n", stamp]]
     if ext in ("sqlite", "postgresql"):  # their cursor is a row id
         assert (cursor, end) == (1000, 1001)
     with writer.site.lock:
         writer.rewrite(header, rows[:10])
-    assert reader.end_if_same() is None  # the generation changed: read from 0 again,
+    look = reader.generation()  # the generation changed: read from 0 again,
+    assert look is not None and not look.same
     reader.close()  # as a store does, after letting go of what it had open
-    again = reader.read_from(0, [], 1)
+    again = reader.read(0, [])
     found = [dict(zip(again.header, row, strict=True)) for row in cells(again.rows)]
     assert found == [dict(zip(header, row, strict=True)) for row in rows[:10]]
     writer.close()

@@ -160,7 +160,7 @@ def test_a_big_rewrite_copies_and_reads_back(fmt: PostgresTable) -> None:
     rows[7][2] = "with\x00nul"  # PostgreSQL cannot keep NUL: the text's literal instead
     with fmt.site.lock:
         fmt.rewrite(header, rows)
-    chunk = fmt.read_from(0, [], 1)
+    chunk = fmt.read(0, [])
     assert chunk.count == 50_000 and chunk.header == header
     rows[7][2] = "'with\\x00nul'"
     assert chunk.rows == rows
@@ -321,16 +321,16 @@ def test_a_connection_lost_inside_the_lock(fmt: PostgresTable, postgres_store: s
         (pid,) = fmt._link.connection("a test", "-").execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
         query(postgres_store, "SELECT pg_terminate_backend(%s)", pid)
         with pytest.raises(StoreConnectionError, match="the run was not recorded"):
-            fmt.append(header, {"i": 2, "_stet_timestamp": stamp}, fsync=False)
+            fmt.append(header, [[2, stamp]], fsync=False)
         with pytest.raises(StoreConnectionError, match="and the store's lock with it"):
-            fmt.end_if_same()  # no new connection while the lock is thought held
+            fmt.generation()  # no new connection while the lock is thought held
     other = PostgresTable(postgres_store, "other")
     with other.site.lock:  # the lock died with its connection: free for others
-        other.append(header, {"i": 3, "_stet_timestamp": stamp}, fsync=True)
+        other.append(header, [[3, stamp]], fsync=True)
     other.close()
     with fmt.site.lock:  # and this one connects again
-        fmt.append(header, {"i": 4, "_stet_timestamp": stamp}, fsync=False)
-    assert [row[0] for row in fmt.read_from(0, [], 1).rows] == [1, 3, 4]
+        fmt.append(header, [[4, stamp]], fsync=False)
+    assert [row[0] for row in fmt.read(0, []).rows] == [1, 3, 4]
 
 
 # ------------------------------------------------------------------ claims

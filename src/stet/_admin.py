@@ -7,25 +7,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from . import _report
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._grid import Grid
+from ._index import FunctionIndex, KeySpec
 from ._once import DEFAULT_STORE
 from ._provenance import runs_per_version
 from ._results import is_result_column
-from ._store import (
-    ERROR_COLUMN,
-    FUNCTION_COLUMN,
-    RESERVED_PREFIX,
-    TIMESTAMP_COLUMN,
-    DamagedStoreError,
-    FunctionIndex,
-    KeySpec,
-    Snapshot,
-    Store,
-    completed_stamps,
-    get_store,
-)
+from ._snapshot import Snapshot, completed_stamps
+from ._store import Store, get_store
 from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
-from .formats.base import StoreNotWritableError
+from .formats.base import DamagedStoreError, StoreNotWritableError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

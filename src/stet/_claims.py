@@ -7,7 +7,9 @@ killed, a node lost) is taken over by the next worker that reaches the run; so i
 whose holder was a process of this very machine that no longer runs, without waiting.
 
 Each kind of store keeps its claims its own way (a :class:`ClaimBook`): files in a
-directory beside a file store, a table in PostgreSQL. The policy is here.
+directory beside a file store, a table in PostgreSQL. A book finds each claim's holder
+and when its lease expires, on the book's own clock; the policy that judges them is
+here (:func:`holds`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "Worker",
     "check_lease",
     "heartbeat",
+    "holds",
     "run_ident",
 ]
 
@@ -193,6 +196,16 @@ class Claim:
         return f"{self.worker.host}, pid {self.worker.pid}"
 
 
+def holds(holder: Claim, expires: float, now: float) -> bool:
+    """Whether ``holder``'s claim still holds its run, so that no other worker runs it.
+
+    It holds while its lease has not run out (``expires`` and ``now`` on the book's
+    clock) and its worker is not gone: the claim of a process of this machine that no
+    longer runs is taken over at once, without waiting for its lease.
+    """
+    return now <= expires and not holder.holder_is_gone()
+
+
 if TYPE_CHECKING:
 
     class ClaimBook(Protocol):
@@ -201,7 +214,7 @@ if TYPE_CHECKING:
         def take(self, claim: Claim) -> Claim | None:
             """Claim a run: None when it is now ours, else the live claim of its holder.
 
-            A claim whose lease ran out, or whose holder is gone, is taken over atomically.
+            A claim that no longer :func:`holds` is taken over atomically.
             """
 
         def renew(self, claims: Sequence[Claim]) -> list[Claim]:

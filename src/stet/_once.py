@@ -14,9 +14,11 @@ import os
 
 from . import _report
 from ._claims import DEFAULT_LEASE, Claim, check_lease
+from ._columns import RESERVED_PREFIX
 from ._files import store_path
+from ._index import FunctionIndex, KeySpec
 from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
-from ._store import RESERVED_PREFIX, FunctionIndex, KeySpec, Store, get_store
+from ._store import Store, get_store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
 from .formats import is_url, redacted
 from .formats.base import StoreNotWritableError
@@ -352,7 +354,7 @@ class Runner:
         history = self.store.history().get(self.label)
         if not history or all(source.matches(entry) for entry in history):
             return set()
-        from ._store import version_keys
+        from ._snapshot import version_keys
 
         per_version = version_keys(self.store.snapshot(), self.index.spec, history)[1:]
         keys: set[bytes] = set()

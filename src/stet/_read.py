@@ -5,16 +5,11 @@ from __future__ import annotations
 import os
 
 from ._admin import matcher, record_times
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._once import DEFAULT_STORE, key_specs
 from ._results import is_result_column, result_cell_value
-from ._store import (
-    ERROR_COLUMN,
-    FUNCTION_COLUMN,
-    RESERVED_PREFIX,
-    TIMESTAMP_COLUMN,
-    Snapshot,
-    get_store,
-)
+from ._snapshot import Snapshot
+from ._store import get_store
 from ._values import ArrayValue, value_from_text
 
 TYPE_CHECKING = False
@@ -24,7 +19,7 @@ if TYPE_CHECKING:
 
     import pandas
 
-    from ._store import KeySpec
+    from ._index import KeySpec
     from ._values import Cell
 
     StorePath = str | os.PathLike[str]

@@ -6,19 +6,7 @@ run (from the last offset, to see what other processes appended), and under the 
 before a record is appended.
 
 The Store speaks to its file through a format (``stet.formats``), chosen by the path's
-extension; the format only moves rows of cells. Layout rules, shared by every function
-of a store and every format:
-
-* the columns are the key columns and result columns (``result``, ``result.<name>``:
-  see ``_results``), then ``_stet_function`` (only once a second function records into
-  the store), then ``_stet_error`` (only once a failure is recorded), then
-  ``_stet_timestamp``;
-* a record with an ``_stet_error`` cell is a failed run, not a completed one;
-* an empty cell means "not part of this record's key" (``None`` is written ``None``);
-* rows without a ``_stet_function`` cell belong to the store's *owner*, the first
-  function that recorded into it, named in the small ``<store>.owner`` file beside it;
-* each function's code history (``_provenance``) is kept beside the owner, not in a
-  column: one entry per version that recorded, written once per version and process.
+extension; the format only moves rows of cells. The layout it keeps is ``_columns``'s.
 """
 
 from __future__ import annotations
@@ -28,368 +16,38 @@ import gc
 import os
 import threading
 import time
-from datetime import datetime
 
 from . import _report
 from ._claims import Claim, Worker, heartbeat
+from ._columns import (
+    ERROR_COLUMN,
+    FUNCTION_COLUMN,
+    LOOK_EVERY,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+    now_text,
+)
 from ._exit import at_exit
 from ._files import is_denied, store_path
+from ._index import FunctionIndex
 from ._lock import StoreLock
-from ._results import is_result_column, typed_result_cell
-from ._values import cell_key, record_keys, typed_cell
+from ._snapshot import Snapshot, header_problem, is_time, typed_rows
 from .formats import is_url, open_format, redacted
-from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
+from .formats.base import Chunk, ColumnRules, StoreConnectionError, TornTails
 from .formats.filesite import FileSite, ThreadSafeLock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator
 
+    from ._index import KeySpec
     from ._provenance import History, Source
     from ._values import Cell
     from .formats.base import SiteLock
 
-__all__ = [
-    "ERROR_COLUMN",
-    "FUNCTION_COLUMN",
-    "TIMESTAMP_COLUMN",
-    "DamagedStoreError",
-    "FunctionIndex",
-    "KeySpec",
-    "Snapshot",
-    "Store",
-    "completed_stamps",
-    "get_store",
-    "version_keys",
-]
+__all__ = ["Store", "get_store"]
 
-_READ_SIZE = 4 << 20  # open a store a few MiB at a time: a small peak of memory
-# A skip trusts this process's index for at most this long before one cheap look (a stat,
-# one small query) at whether another process rewrote, reset or removed the store.
-LOOK_EVERY = 0.2  # seconds
-FUNCTION_COLUMN = "_stet_function"
-ERROR_COLUMN = "_stet_error"
-TIMESTAMP_COLUMN = "_stet_timestamp"
-RESERVED_PREFIX = "_stet_"
-
-
-class KeySpec:
-    """What identifies one function's runs: its name and key columns, in order."""
-
-    __slots__ = ("columns", "default_keys", "default_texts", "function", "results")
-
-    def __init__(
-        self,
-        function: str,
-        columns: tuple[str, ...],
-        default_keys: tuple[bytes | None, ...],  # each column's default's key, None if none
-        default_texts: tuple[str | None, ...],  # the same defaults as cell text, for messages
-        results: bool = False,  # keep each run's result cells in the index
-    ) -> None:
-        self.function = function
-        self.columns = columns
-        self.default_keys = default_keys
-        self.default_texts = default_texts
-        self.results = results
-
-    def _identity(self) -> tuple[object, ...]:
-        return (self.function, self.columns, self.default_keys, self.results)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, KeySpec):
-            return NotImplemented
-        return self._identity() == other._identity()
-
-    def __hash__(self) -> int:
-        return hash(self._identity())
-
-
-class FunctionIndex:
-    """The keys of one function's completed and failed runs, as the store holds them now."""
-
-    def __init__(self, spec: KeySpec) -> None:
-        self.spec = spec
-        self.keys: set[bytes] = set()  # completed runs
-        # key -> its result cells (if kept), in the order of result_columns ("": none)
-        self.results: dict[bytes, tuple[Cell, ...]] = {}
-        self.result_columns: tuple[str, ...] = ()
-        self.failed: dict[bytes, str] = {}  # key -> the error of its latest failure record
-        self.lacking: dict[str, int] = {}  # column -> records without it
-        self.extra: dict[str, int] = {}  # column -> records that hold it
-        self.reported = False
-
-    def clear(self) -> None:
-        self.keys.clear()
-        self.results.clear()
-        self.failed.clear()
-        self.lacking.clear()
-        self.extra.clear()
-
-    def add_columns(self, header: Sequence[str], columns: Sequence[Sequence[Cell]]) -> None:
-        """Add records given column by column (the caller kept only this function's)."""
-        if ERROR_COLUMN in header:
-            errors = columns[header.index(ERROR_COLUMN)]
-            if any(errors):
-                self._add_failures(header, columns, errors)
-                kept = [i for i, error in enumerate(errors) if error == ""]
-                columns = [[column[i] for i in kept] for column in columns]
-                if not kept:
-                    return
-        spec = self.spec
-        positions, foreign = self._positions(header)
-        if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
-            any(cell != "" for cell in columns[i]) for i, _ in foreign
-        ):  # the common case: every record holds exactly the key columns
-            keys = record_keys([columns[p] for p in positions])
-            if not spec.results:
-                self.keys.update(keys)
-                return
-            listed = list(keys)
-            self.keys.update(listed)
-            self._add_results(header, columns, listed)
-            return
-        for number, row in enumerate(zip(*columns, strict=True)):
-            key = self._row_key(row, positions, foreign, count=True)
-            if key is not None:
-                self.keys.add(key)
-                if spec.results:
-                    self._add_results(header, [[c[number]] for c in columns], [key])
-
-    def _positions(self, header: Sequence[str]) -> tuple[list[int], list[tuple[int, str]]]:
-        """Where the key columns are, and which columns are another key's (foreign)."""
-        spec = self.spec
-        positions = [header.index(c) if c in header else -1 for c in spec.columns]
-        foreign = [
-            (i, c)
-            for i, c in enumerate(header)
-            if not c.startswith(RESERVED_PREFIX)
-            and c not in spec.columns
-            and not is_result_column(c)
-        ]
-        return positions, foreign
-
-    def _add_results(
-        self, header: Sequence[str], columns: Sequence[Sequence[Cell]], keys: list[bytes]
-    ) -> None:
-        found = [
-            (c, columns[i])
-            for i, c in enumerate(header)
-            if is_result_column(c) and c not in self.spec.columns
-        ]
-        if not found:
-            return  # records without results (from before results=True): a skip gives None
-        names = self.learn_results([c for c, _ in found])
-        if names == self.result_columns:  # the common case: every result column, in order
-            rows = zip(*(cells for _, cells in found), strict=True)
-            self.results.update(zip(keys, rows, strict=True))
-            return
-        where = [names.index(c) if c in names else -1 for c in self.result_columns]
-        for number, key in enumerate(keys):
-            self.results[key] = tuple("" if i < 0 else found[i][1][number] for i in where)
-
-    def learn_results(self, names: Sequence[str]) -> tuple[str, ...]:
-        """Add the result columns not seen before (after the others); ``names`` as a tuple."""
-        new = [c for c in names if c not in self.result_columns]
-        if new:
-            self.result_columns += tuple(new)
-        return tuple(names)
-
-    def result_cells(self, key: bytes) -> dict[str, Cell] | None:
-        """The result cells of a completed run (None: not done, or nothing kept)."""
-        cells = self.results.get(key)
-        if cells is None:
-            return None
-        named = zip(self.result_columns, cells, strict=False)  # older runs: fewer columns
-        return {c: v for c, v in named if v != ""}
-
-    def _add_failures(
-        self, header: Sequence[str], columns: Sequence[Sequence[Cell]], errors: Sequence[Cell]
-    ) -> None:
-        positions, foreign = self._positions(header)
-        for row, error in zip(zip(*columns, strict=True), errors, strict=True):
-            if error != "":
-                key = self._row_key(row, positions, foreign, count=False)
-                if key is not None:
-                    self.failed[key] = str(error)
-
-    def _row_key(
-        self,
-        row: Sequence[Cell],
-        positions: list[int],
-        foreign: list[tuple[int, str]],
-        count: bool,
-    ) -> bytes | None:
-        """A record's key, or None when no call of the function matches it.
-
-        With ``count``, the columns it lacks or holds beyond the key are counted for
-        :meth:`layout_messages`.
-        """
-        spec = self.spec
-        for i, column in foreign:
-            if row[i] != "":
-                if count:
-                    self.extra[column] = self.extra.get(column, 0) + 1
-                return None
-        parts = []
-        for position, column, default in zip(
-            positions, spec.columns, spec.default_keys, strict=True
-        ):
-            cell = row[position] if position >= 0 else ""
-            if cell != "":
-                parts.append(cell_key(cell))
-                continue
-            if count:
-                self.lacking[column] = self.lacking.get(column, 0) + 1
-            if default is None:
-                return None
-            parts.append(default)
-        return b"".join(parts)
-
-    def layout_messages(self) -> list[str]:
-        """One line per key change between the records and the function, once."""
-        if self.reported:
-            return []
-        self.reported = True
-        spec = self.spec
-        messages = []
-        for column, count in self.extra.items():
-            messages.append(
-                f"{spec.function}: {_records(count, 'holds', 'hold')} {column}, which is no "
-                f"longer in its key; {_they(count)} not count as done (put {column} back in "
-                f"the key, or remove {_them(count)} with stet.reset)"
-            )
-        for column, count in self.lacking.items():
-            default = spec.default_texts[spec.columns.index(column)]
-            if default is None:
-                treatment = f"no call matches {_them(count)}, as {column} has no default"
-            else:
-                counted = "it counts as a run" if count == 1 else "they count as runs"
-                treatment = f"{counted} with {column}={default}, its default"
-            messages.append(
-                f"{spec.function}: {_records(count, 'lacks', 'lack')} {column}, now in its key; "
-                + treatment
-            )
-        return messages
-
-
-def _records(count: int, singular: str, plural: str) -> str:
-    return f"1 earlier record {singular}" if count == 1 else f"{count:,} earlier records {plural}"
-
-
-def _they(count: int) -> str:
-    return "it does" if count == 1 else "they do"
-
-
-def _them(count: int) -> str:
-    return "it" if count == 1 else "them"
-
-
-class Snapshot:
-    """Every record of a store, read fresh from its file: by rows or by columns."""
-
-    def __init__(
-        self,
-        header: list[str],
-        rows: list[list[Cell]] | None,
-        owner: str | None,
-        columns: list[list[Cell]] | None = None,
-        first_line: int = 1,  # the line number of the first record, for messages
-    ) -> None:
-        self.header = header
-        self._rows = rows
-        self._columns = columns
-        self.owner = owner
-        self.first_line = first_line
-
-    @property
-    def rows(self) -> list[list[Cell]]:
-        if self._rows is None:
-            self._rows = [list(row) for row in zip(*self.columns, strict=True)]
-        return self._rows
-
-    @property
-    def columns(self) -> list[list[Cell]]:
-        """One list of cells per header column."""
-        if self._columns is None:
-            rows = self.rows
-            self._columns = [[row[i] for row in rows] for i in range(len(self.header))]
-        return self._columns
-
-    def function_of(self, row: Sequence[Cell]) -> str | None:
-        if FUNCTION_COLUMN in self.header:
-            return str(row[self.header.index(FUNCTION_COLUMN)]) or self.owner
-        return self.owner
-
-    def key_columns_of(self, row: Sequence[Cell]) -> list[str]:
-        return [
-            c
-            for c, cell in zip(self.header, row, strict=True)
-            if cell != "" and not c.startswith(RESERVED_PREFIX) and not is_result_column(c)
-        ]
-
-    def values_of(self, row: Sequence[Cell]) -> dict[str, Cell]:
-        """A record as column -> cell, its function filled in (``_stet_function``)."""
-        values = dict(zip(self.header, row, strict=True))
-        values[FUNCTION_COLUMN] = self.function_of(row) or ""
-        return values
-
-
-def version_keys(
-    snapshot: Snapshot, spec: KeySpec, entries: Sequence[dict[str, str]]
-) -> list[set[bytes]]:
-    """The keys of one function's done runs, per version of its code history (the
-    first set: runs from before the history)."""
-    from ._provenance import version_finder
-
-    header = snapshot.header
-    if TIMESTAMP_COLUMN not in header:
-        return [set() for _ in range(len(entries) + 1)]
-    stamp = header.index(TIMESTAMP_COLUMN)
-    groups: list[list[list[Cell]]] = [[] for _ in range(len(entries) + 1)]
-    find = version_finder(entries)
-    for row in snapshot.rows:
-        if snapshot.function_of(row) == spec.function:
-            groups[find(str(row[stamp]))].append(row)
-    found = []
-    for rows in groups:
-        index = FunctionIndex(spec)
-        if rows:
-            index.add_columns(header, [list(column) for column in zip(*rows, strict=True)])
-        found.append(index.keys)
-    return found
-
-
-def completed_stamps(snapshot: Snapshot, function: str) -> list[str]:
-    """The timestamps of one function's completed runs (not its failure records)."""
-    header = snapshot.header
-    if TIMESTAMP_COLUMN not in header:
-        return []
-    stamp = header.index(TIMESTAMP_COLUMN)
-    error = header.index(ERROR_COLUMN) if ERROR_COLUMN in header else -1
-    return [
-        str(row[stamp])
-        for row in snapshot.rows
-        if snapshot.function_of(row) == function and (error < 0 or row[error] == "")
-    ]
-
-
-_second = -1
-_second_text = ""
-
-
-def now_text() -> str:
-    """The current time as ISO 8601 UTC with microseconds (``...T11:48:59.428485+00:00``).
-
-    The same text as ``datetime.now(UTC).isoformat(timespec="microseconds")``, in a
-    fifth of the time: the date and time of day are formatted once a second.
-    """
-    global _second, _second_text
-    micros = time.time_ns() // 1000
-    second, fraction = divmod(micros, 1_000_000)
-    if second != _second:
-        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _second = second
-    return f"{_second_text}.{fraction:06d}+00:00"
+_READ_ROWS = 1 << 16  # open a store this many records at a time: a small peak of memory
 
 
 class Store:
@@ -467,8 +125,8 @@ class Store:
         """
         header = self._header
         new = [c for c in spec.columns if c not in header]
-        rule = getattr(self._file, "column_problem", None) if new else None
-        problem = None if rule is None else rule(header, new)
+        rules = self._file if new and isinstance(self._file, ColumnRules) else None
+        problem = None if rules is None else rules.column_problem(header, new)
         if problem is not None:
             column, why = problem
             raise ValueError(
@@ -493,13 +151,13 @@ class Store:
             self.refresh()
 
     def _refresh(self) -> None:
-        end = self._file.end_if_same() if self._loaded else None
-        if end is None:
+        look = self._file.generation() if self._loaded else None
+        if look is None or not look.same:
             self._reload()
             return
-        if end == self._cursor:
+        if look.end == self._cursor:
             return  # nothing new: one stat, no read
-        chunk = self._file.read_from(self._cursor, self._header, self._next_line)
+        chunk = self._file.read(self._cursor, self._header, None, self._next_line)
         self._take(chunk)
         if chunk.tail:
             self._mend_tail()
@@ -516,9 +174,9 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # a million small lists would set off the collector again and again
         try:
-            while True:  # a few MiB at a time, until no whole record is left
+            while True:  # a batch of records at a time, until no whole record is left
                 start = self._cursor
-                chunk = self._file.read_from(start, self._header, self._next_line, _READ_SIZE)
+                chunk = self._file.read(start, self._header, _READ_ROWS, self._next_line)
                 self._take(chunk)
                 if chunk.end == start:
                     break
@@ -530,7 +188,7 @@ class Store:
 
     def _check_header(self, header: list[str]) -> None:
         self._loaded = False  # read again next time: the error stands until it is repaired
-        problem = _header_problem(header, self.name)
+        problem = header_problem(header, self.name)
         if problem is not None:
             raise problem
         self._loaded = True
@@ -574,19 +232,15 @@ class Store:
         """
         # a writer holding the lock may still be writing that record
         with _if_permitted(self._lock) as held:
-            chunk = self._file.read_from(self._cursor, self._header, self._next_line)
+            chunk = self._file.read(self._cursor, self._header, None, self._next_line)
             self._take(chunk)
-            if not chunk.tail or not held:
+            if not chunk.tail or not held or not isinstance(self._file, TornTails):
                 return
-            whole = self._file.parse_tail(chunk)
-            if whole is not None and TIMESTAMP_COLUMN in whole.header:
-                stamp = whole.columns[whole.header.index(TIMESTAMP_COLUMN)][0]
-                if isinstance(stamp, str) and _is_time(stamp):
-                    self._file.finish_tail(whole)  # a whole record missing its ending
-                    self._take(whole)
-                    return
-            where = self._site.set_aside(chunk.tail)
-            self._file.cut(self._cursor)
+            whole = self._file.finish_tail(chunk, _is_whole)
+            if whole is not None:  # a whole record missing its ending, now ended
+                self._take(whole)
+                return
+            where = self._file.set_aside_tail(chunk)
             _report.line(
                 f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
                 f"in {where}; every complete record is kept"
@@ -596,12 +250,12 @@ class Store:
         """Every record, read fresh (for status, reset and reports)."""
         reader = open_format(self.path, self.name)
         try:
-            if not reader.exists():
+            if reader.generation() is None:
                 raise FileNotFoundError(2, "No stet store at this path yet", self.name)
-            chunk = reader.read_from(0, [], 1)
+            chunk = reader.read(0, [])
         finally:
             reader.close()
-        problem = _header_problem(chunk.header, self.name)
+        problem = header_problem(chunk.header, self.name)
         if problem is not None:
             raise problem
         return Snapshot(chunk.header, None, self._read_owner(), chunk.columns, chunk.first_line)
@@ -733,7 +387,9 @@ class Store:
             values[FUNCTION_COLUMN] = spec.function
         if error is not None:
             values[ERROR_COLUMN] = error
-        self._cursor = self._file.append(header, values, fsync=fsync)
+        end = self._file.append(header, [[values.get(c, "") for c in header]], fsync=fsync)
+        assert end is not None, "the format took these columns when the store widened"
+        self._cursor = end
         if not self._settle_at_exit:
             self._settle_at_exit = True
             at_exit(self.settle)
@@ -787,7 +443,7 @@ class Store:
             *([ERROR_COLUMN] if failures else []),
             TIMESTAMP_COLUMN,
         ]
-        if self._file.add_columns(new_header):
+        if self._file.append(new_header, [], fsync=False) is not None:  # room made in place
             self._header = new_header
         else:
             self._rewrite(new_header, lambda row: True)
@@ -860,18 +516,18 @@ class Store:
         """
         target = get_store(destination)
         with self._mutex, _if_permitted(self._lock):  # a store this process may only read
-            if not self._file.exists():
+            if self._file.generation() is None:
                 raise FileNotFoundError(2, "No store at this path", self.name)
             reader = open_format(self.path, self.name)
             try:
-                header, rows = _typed_rows(reader.read_from(0, [], 1))
+                header, rows = typed_rows(reader.read(0, []))
             finally:
                 reader.close()
             owner = self._read_owner()
             history = self._site.read_history()
         target._site.prepare()
         with target._mutex, target._lock:
-            if target._file.exists():
+            if target._file.generation() is not None:
                 raise FileExistsError(
                     f"stet.convert: {target.name} already exists; stet never writes over a "
                     "store. Give a new path, or remove that one first."
@@ -889,7 +545,7 @@ class Store:
         # a server gone, or the store removed meanwhile (a temporary directory): nothing
         # to finish
         with contextlib.suppress(StoreConnectionError, FileNotFoundError):
-            if not self._file.exists():
+            if self._file.generation() is None:
                 return
             with self._mutex, self._lock:
                 self._file.settle()
@@ -908,6 +564,15 @@ class Store:
         self._held_here = {}  # the parent's threads' claims are the parent's
         self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
+
+
+def _is_whole(record: Chunk) -> bool:
+    """Whether a record read from a torn tail is whole: it has its timestamp (the last
+    cell written), and that is a time."""
+    if TIMESTAMP_COLUMN not in record.header:
+        return False
+    stamp = record.columns[record.header.index(TIMESTAMP_COLUMN)][0]
+    return isinstance(stamp, str) and is_time(stamp)
 
 
 @contextlib.contextmanager
@@ -935,57 +600,6 @@ def _claim_key(key: bytes) -> bytes:
     import hashlib
 
     return b"#" + hashlib.sha256(key).digest()
-
-
-def _header_problem(header: list[str], name: str) -> DamagedStoreError | None:
-    """Why a store's columns are not a stet store's, if they are not."""
-    if header and TIMESTAMP_COLUMN not in header:
-        return DamagedStoreError(
-            f"{name} is not a stet store: it has no {TIMESTAMP_COLUMN} column (its "
-            f"columns: {', '.join(header)}). Use another store path, or import it with "
-            "stet.convert; stet changed nothing."
-        )
-    if len(set(header)) != len(header):
-        return DamagedStoreError(
-            f"{name} is damaged: its header names a column twice "
-            f"({', '.join(header)}). Repair the first line; stet changed nothing."
-        )
-    return None
-
-
-def _typed_rows(chunk: Chunk) -> tuple[list[str], list[tuple[Cell, ...]]]:
-    """A store's records in the layout of a stet store, numbers as numbers."""
-    source = chunk.header
-    keys = [c for c in source if not c.startswith(RESERVED_PREFIX)]
-    labels = [c for c in (FUNCTION_COLUMN, ERROR_COLUMN) if c in source]
-    header = [*keys, *labels, TIMESTAMP_COLUMN]
-    columns = [_typed_column(chunk.columns[source.index(c)], is_result_column(c)) for c in keys]
-    columns += [chunk.columns[source.index(c)] for c in labels]
-    if TIMESTAMP_COLUMN in source:
-        now = now_text()
-        stamps = chunk.columns[source.index(TIMESTAMP_COLUMN)]
-        columns.append([stamp or now for stamp in stamps] if "" in stamps else stamps)
-    else:
-        columns.append([now_text()] * chunk.count)
-    return header, list(zip(*columns, strict=True))
-
-
-def _typed_column(cells: list[Cell], result: bool) -> list[Cell]:
-    """A column's cells with numbers' text turned into numbers (results: nothing else,
-    so a list stays a list)."""
-    typed = typed_result_cell if result else typed_cell
-    distinct = set(cells)
-    if len(distinct) * 2 <= len(cells):  # a grid axis: convert each distinct cell once
-        return list(map({cell: typed(cell) for cell in distinct}.__getitem__, cells))
-    return list(map(typed, cells))
-
-
-def _is_time(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 _registry: dict[str, Store] = {}

@@ -1,30 +1,83 @@
-"""Store formats, one module each, chosen by the store path's extension."""
+"""Store formats, one module each, chosen by the store path's extension or URL scheme.
+
+``FORMATS`` is the one list of formats: ``open_format``, the command line's help, the
+docs' test and the tests' format lists all derive from it. A format is a
+:class:`~stet.formats.base.StoreFormat`; :func:`register` adds one::
+
+    stet.formats.register(".tsv", TsvFile)
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+from typing import NamedTuple
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from .base import StoreFormat
+from .base import StoreFormat
 
-__all__ = ["FORMATS", "SCHEMES", "is_url", "open_format", "redacted", "url_passwords"]
+__all__ = [
+    "FORMATS",
+    "Registration",
+    "format_names",
+    "is_url",
+    "open_format",
+    "redacted",
+    "register",
+    "url_passwords",
+]
 
-# extension -> (module, class, the extra that installs what it needs, or "")
-FORMATS: dict[str, tuple[str, str, str]] = {
-    ".csv": ("csvfile", "CsvFile", ""),
-    ".jsonl": ("jsonlines", "JsonLinesFile", ""),
-    ".json": ("jsonarray", "JsonArrayFile", ""),
-    ".sqlite": ("sqlitefile", "SqliteFile", ""),
-    ".db": ("sqlitefile", "SqliteFile", ""),
-    ".parquet": ("parquetdir", "ParquetDir", "parquet"),
-}
-# URL scheme -> the same, for stores on a server
-SCHEMES: dict[str, tuple[str, str, str]] = {
-    "postgresql": ("postgres", "PostgresTable", "postgres"),
-    "postgres": ("postgres", "PostgresTable", "postgres"),
-}
+
+class Registration(NamedTuple):
+    """One registered format: what opens the stores of one extension or URL scheme."""
+
+    extension: str  # ".csv", or a URL scheme with its "://": "postgresql://"
+    cls: type[StoreFormat] | str  # the class, or "module:Class" to import on first use
+    extra: str  # the extra that installs what it needs ("stet[parquet]"), or ""
+
+
+# extension or "scheme://" -> its registration, in the order registered
+FORMATS: dict[str, Registration] = {}
+
+
+def register(extension: str, cls: type[StoreFormat] | str, extra: str = "") -> None:
+    """Open the stores whose path ends in ``extension`` (``".tsv"``), or whose URL has
+    the scheme ``extension`` (``"duckdb://"``), with the format ``cls``.
+
+    ``cls`` is a :class:`~stet.formats.base.StoreFormat` subclass, or ``"module:Class"``
+    to import when a store of that format is first opened; ``extra`` names the
+    package extra that installs what that import needs (for its message). Registering
+    an extension again replaces its format.
+    """
+    key = extension.lower()
+    if not (key.startswith(".") and len(key) > 1) and not key.endswith("://"):
+        raise ValueError(
+            f"stet.formats.register: {extension!r} is neither an extension ('.tsv') nor "
+            "a URL scheme ('duckdb://')"
+        )
+    if isinstance(cls, str) and ":" not in cls:
+        raise ValueError(f"stet.formats.register: {cls!r} is not 'module:Class'")
+    FORMATS[key] = Registration(key, cls, extra)
+
+
+def format_names(urls: bool = True) -> list[str]:
+    """One name per registered format, its first extension or scheme without the dot
+    or ``://`` (``csv``, ..., ``postgresql``); ``urls=False``: file formats only."""
+    names: dict[object, str] = {}
+    for key, registration in FORMATS.items():
+        if urls or not key.endswith("://"):
+            names.setdefault(registration.cls, key.strip(".").removesuffix("://"))
+    return list(names.values())
+
+
+_HERE = __name__
+register(".csv", f"{_HERE}.csvfile:CsvFile")
+register(".jsonl", f"{_HERE}.jsonlines:JsonLinesFile")
+register(".json", f"{_HERE}.jsonarray:JsonArrayFile")
+register(".sqlite", f"{_HERE}.sqlitefile:SqliteFile")
+register(".db", f"{_HERE}.sqlitefile:SqliteFile")
+register(".parquet", f"{_HERE}.parquetdir:ParquetDir", "parquet")
+register("postgresql://", f"{_HERE}.postgres:PostgresTable", "postgres")
+register("postgres://", f"{_HERE}.postgres:PostgresTable", "postgres")
 
 
 def is_url(location: str) -> bool:
@@ -101,34 +154,45 @@ def _query_key(segment: str) -> str:
 def open_format(path: str, name: str) -> StoreFormat:
     """The format object for a store path, by its extension, or a URL, by its scheme."""
     if is_url(path):
-        scheme = path.split("://", 1)[0].lower()
-        if scheme not in SCHEMES:
+        key = path.split("://", 1)[0].lower() + "://"
+        if key not in FORMATS:
+            schemes = [k for k in FORMATS if k.endswith("://")]
             raise ValueError(
-                f"stet cannot open the store {name!r}: it knows no {scheme}:// stores. "
-                f"Use a file path, or one of: {', '.join(f'{s}://' for s in SCHEMES)}"
+                f"stet cannot open the store {name!r}: it knows no {key} stores. "
+                f"Use a file path, or one of: {', '.join(schemes)}"
             )
-        module_name, class_name, extra = SCHEMES[scheme]
-        extension = f"{scheme}://"
     else:
-        extension = os.path.splitext(path)[1].lower()
-        try:
-            module_name, class_name, extra = FORMATS[extension]
-        except KeyError:
-            supported = ", ".join(FORMATS)
+        key = os.path.splitext(path)[1].lower()
+        if key not in FORMATS:
+            supported = ", ".join(k for k in FORMATS if not k.endswith("://"))
             raise ValueError(
                 f"stet cannot tell the format of the store {name!r}: its extension "
-                f"{extension or '(none)'} is not one stet knows. Use one of: {supported}, "
+                f"{key or '(none)'} is not one stet knows. Use one of: {supported}, "
                 "or a postgresql:// URL"
-            ) from None
+            )
+    _, cls, extra = FORMATS[key]
+    if isinstance(cls, str):
+        cls = _imported(cls, key, extra, name)
+    store_format = cls(path, name)
+    if isinstance(store_format, StoreFormat):
+        return store_format
+    from .older import OlderFormat  # a class still written to the older protocol
+
+    return OlderFormat(store_format)
+
+
+def _imported(target: str, key: str, extra: str, name: str) -> type[StoreFormat]:
+    """The class ``module:Class`` names; a clear error when its extra is not installed."""
+    module_name, _, class_name = target.partition(":")
     try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
+        module = importlib.import_module(module_name)
     except ImportError as error:
-        if not extra or error.name == f"{__name__}.{module_name}":
+        if not extra or error.name == module_name:
             raise
         raise ImportError(
-            f"stet needs {error.name} for {extension} stores like {name!r}, and it is not "
+            f"stet needs {error.name} for {key} stores like {name!r}, and it is not "
             f'installed. Install it with: pip install "stet[{extra}]"',
             name=error.name,
         ) from None
-    format_class: type[StoreFormat] = getattr(module, class_name)
-    return format_class(path, name)
+    cls: type[StoreFormat] = getattr(module, class_name)
+    return cls

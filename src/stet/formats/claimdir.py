@@ -7,8 +7,8 @@ a lock, a ``stat`` and one small append: no file is created per run.
 
 ``<store>.claims/<worker>.worker`` describes each worker (host, pid, this boot of its
 machine); its modification time is the worker's heartbeat, renewed by a background
-thread. A claim lives while its worker's file was touched within the claim's lease and
-its worker is not seen to be gone (a process of this machine that no longer runs).
+thread. A claim's lease expires ``lease`` seconds after that heartbeat, by this machine's
+clock; whether the claim still holds its run is ``stet._claims.holds``'s judgement.
 
 The journal is rewritten with the live claims alone once it grows past a few hundred
 KiB; readers notice the new file and read it from its start.
@@ -22,7 +22,7 @@ import json
 import os
 import time
 
-from .._claims import Claim, Worker
+from .._claims import Claim, Worker, holds
 from .._files import is_denied
 
 TYPE_CHECKING = False
@@ -273,20 +273,19 @@ class ClaimDirectory:
     def _holder(
         self, token: str, lease: float, function: str, ident: str | None = None
     ) -> Claim | None:
-        """The claim of ``token`` while it lives; None once it lapsed or its worker is gone."""
+        """The claim of ``token`` while it holds its run; None once it does not."""
         path = os.path.join(self.directory, token + ".worker")
         try:
             beat = os.stat(path).st_mtime
         except FileNotFoundError:
             return None  # its worker exited
-        if beat + lease < time.time():
-            return None
         worker = self._workers.get(token)
         if worker is None:
             worker = self._workers[token] = _read_worker(path)
-        if worker is None or worker.is_gone():
-            return None
-        return Claim(function, b"", "", worker, lease, ident)
+        if worker is None:
+            return None  # a worker file stet cannot read holds nothing
+        claim = Claim(function, b"", "", worker, lease, ident)
+        return claim if holds(claim, beat + lease, time.time()) else None
 
 
 def _claim_line(ident: str, entry: tuple[str, float, str]) -> str:

@@ -11,7 +11,6 @@ import io
 import threading
 from operator import itemgetter
 
-from .._files import write_atomically
 from .._report import plural
 from .base import Chunk, DamagedStoreError
 from .linefile import LineFile
@@ -129,6 +128,10 @@ def _all_stamps(cells: list[Cell]) -> bool:
 class CsvFile(LineFile):
     """A CSV store file: header line, then one line per record."""
 
+    def __init__(self, path: str, name: str) -> None:
+        super().__init__(path, name)
+        self._file_header: list[str] = []  # the header line, once read or written
+
     def parse_text(
         self, text: str, at_start: bool, header: Sequence[str], first_line: int
     ) -> Chunk:
@@ -136,6 +139,7 @@ class CsvFile(LineFile):
             first = text.find("\n") + 1
             header = _parse(text[:first], lambda reader: next(reader, [])) if first else []
             text, first_line = text[first:], first_line + 1
+            self._file_header = list(header)
         columns, count = _columns(text, len(header), first_line, self.name)
         return Chunk(list(header), columns, count, first_line=first_line)
 
@@ -149,15 +153,11 @@ class CsvFile(LineFile):
         columns: list[list[Cell]] = [[cell] for cell in rows[0]]
         return self._whole_tail(chunk, Chunk(chunk.header, columns, 1))
 
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
-        line = encode_line([values.get(column, "") for column in header])
-        return self._append(line, fsync=fsync)
+    def encode_rows(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes | None:
+        if list(header) != self._file_header:
+            return None  # every line holds every column: only a rewrite adds one
+        return b"".join(map(encode_line, rows))
 
-    def add_columns(self, header: Sequence[str]) -> bool:
-        return False  # every line holds every column: only a rewrite adds one
-
-    def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
-        lines = [encode_line(header)]
-        lines += map(encode_line, rows)
-        write_atomically(self.path, b"".join(lines))
-        self.close()
+    def encode_file(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
+        self._file_header = list(header)
+        return b"".join([encode_line(header), *map(encode_line, rows)])

@@ -1,4 +1,4 @@
-"""What a store kept in files has beside its data: lock, owner, claims and torn tails.
+"""What a store kept in files has beside its data: its lock, owner and claims.
 
 ``<store>.lock`` is the lock file every append and rewrite happens under,
 ``<store>.owner`` names the function that owns the unlabelled records (and keeps each
@@ -16,7 +16,7 @@ import threading
 
 from .._files import remove_leftovers, write_atomically
 from .._lock import StoreLock
-from .base import DamagedStoreError
+from .base import DamagedStoreError, Site
 from .claimdir import ClaimDirectory
 
 TYPE_CHECKING = False
@@ -81,8 +81,11 @@ class ThreadSafeLock:
             yield held
 
 
-class FileSite:
+class FileSite(Site):
     """The files beside one store file (or directory)."""
+
+    lock: ThreadSafeLock
+    claims: ClaimDirectory
 
     def __init__(self, path: str, name: str) -> None:
         self.path = path
@@ -135,13 +138,6 @@ class FileSite:
     def remove_owner(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(self._owner_path)
-
-    def set_aside(self, tail: bytes) -> str:
-        """Keep a torn last record in ``<store>.torn``; returns that file's name."""
-        torn_path = f"{self.path}.torn"
-        with open(torn_path, "ab") as torn:
-            torn.write(tail + b"\n")
-        return os.path.basename(torn_path)
 
     def tidy(self) -> None:
         """At exit: remove what only running calls need."""

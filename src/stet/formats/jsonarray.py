@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import os
 
-from .._files import write_atomically
-from .base import Chunk, DamagedStoreError
-from .jsonlines import encode_record, records_to_chunk
+from .base import Chunk, DamagedStoreError, Generation
+from .jsonlines import encode_lines, records_to_chunk
 from .linefile import LineFile, decode
+
+_BLOCK = 1 << 20  # bytes per read
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,33 +56,42 @@ class JsonArrayFile(LineFile):
         self._end = 0  # the cursor after the last read or write: where ``]`` is
         self._opening = 2  # the length of the ``[`` line: records after it need a comma
 
-    def end_if_same(self) -> int | None:
+    def generation(self) -> Generation | None:
         """Where ``]`` is when the file ends with ``]\\n`` (one stat); a torn or unfinished
-        end gives another number, and ``read_from`` sees what is there."""
-        size = super().end_if_same()
-        return None if size is None else size - len(_CLOSE)
+        end gives another number, and ``read`` sees what is there."""
+        look = super().generation()
+        return None if look is None else Generation(look.end - len(_CLOSE), look.same)
 
-    def _read_bytes(self, offset: int, limit: int | None) -> tuple[bytes, bool] | None:
-        """The bytes from ``offset`` (all, or about ``limit`` running on to a newline),
-        and whether they reach the end of the file."""
+    def _read_bytes(self, offset: int, max_rows: int | None) -> tuple[bytes, bool] | None:
+        """The bytes from ``offset`` (all, or the first ``max_rows`` lines), and whether
+        they reach the end of the file."""
         fd = self._open()
         if fd is None:
             return None
-        size = limit or 1 << 20
         parts = []
+        lines = 0
         while True:
-            part = os.pread(fd, size, offset)
-            parts.append(part)
+            part = os.pread(fd, _BLOCK, offset)
             offset += len(part)
-            if len(part) < size:
+            if max_rows is not None:
+                count = part.count(b"\n")
+                if lines + count > max_rows:  # the lines wanted end in this part
+                    rest = part.split(b"\n", max_rows - lines)[-1]
+                    parts.append(part[: len(part) - len(rest)])
+                    return b"".join(parts), False
+                lines += count
+            parts.append(part)
+            if len(part) < _BLOCK:
                 return b"".join(parts), True
-            if limit is not None and b"\n" in part:
-                return b"".join(parts), False
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def read(
+        self,
+        cursor: int,
+        header: Sequence[str],
+        max_rows: int | None = None,
+        first_line: int = 1,
     ) -> Chunk:
-        read = self._read_bytes(cursor, limit)
+        read = self._read_bytes(cursor, max_rows)
         if read is None:
             return Chunk([])
         data, at_eof = read
@@ -174,15 +184,15 @@ class JsonArrayFile(LineFile):
         whole.end = chunk.end + len(text) + 1  # past its newline, where ``]`` goes
         return whole
 
-    def finish_tail(self, chunk: Chunk) -> None:
+    def _end_tail(self, record: Chunk) -> None:
         fd = self._open(write=True)
         if fd is None:
             raise FileNotFoundError(self.path)
-        _pwrite(fd, b"\n" + _CLOSE, chunk.end - 1)
-        os.ftruncate(fd, chunk.end + len(_CLOSE))  # white space after an unfinished record
-        self._end = chunk.end
+        _pwrite(fd, b"\n" + _CLOSE, record.end - 1)
+        os.ftruncate(fd, record.end + len(_CLOSE))  # white space after an unfinished record
+        self._end = record.end
 
-    def cut(self, cursor: int) -> None:
+    def _cut(self, cursor: int) -> None:
         fd = self._open(write=True)
         if fd is None:
             return
@@ -190,23 +200,32 @@ class JsonArrayFile(LineFile):
         _pwrite(fd, _CLOSE, cursor)  # valid JSON again
         self._end = cursor
 
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
+    def append(
+        self, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, fsync: bool
+    ) -> int | None:
+        if not rows:
+            return self._end  # a record names its own members
         fd = self._open(write=True)
         if fd is None:
             raise FileNotFoundError(self.path)
         comma = "," if self._end > self._opening else ""
-        line = (comma + encode_record(header, values) + "\n").encode("utf-8", "surrogatepass")
-        _pwrite(fd, line + _CLOSE, self._end)
+        text = encode_lines(header, rows).replace("\n", "\n,")
+        data = (comma + text.removesuffix(",")).encode("utf-8", "surrogatepass")
+        _pwrite(fd, data + _CLOSE, self._end)
         if fsync:
             os.fsync(fd)
-        self._end += len(line)
+        self._end += len(data)
         return self._end
 
-    def add_columns(self, header: Sequence[str]) -> bool:
-        return True  # a record names its own members
+    # ``read`` and ``append`` are its own (the closing line moves): these hooks go unused
+    def parse_text(
+        self, text: str, at_start: bool, header: Sequence[str], first_line: int
+    ) -> Chunk:
+        raise AssertionError("unused: read parses around the closing line")  # pragma: no cover
 
-    def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
-        lines = [encode_record(header, dict(zip(header, row, strict=True))) for row in rows]
-        text = "[\n" + "".join(f"{line}\n," for line in lines).removesuffix(",") + "]\n"
-        write_atomically(self.path, text.encode("utf-8", "surrogatepass"))
-        self.close()
+    def encode_rows(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
+        raise AssertionError("unused: append writes at the cursor")  # pragma: no cover
+
+    def encode_file(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
+        text = encode_lines(header, rows).replace("\n", "\n,").removesuffix(",")
+        return ("[\n" + text + "]\n").encode("utf-8", "surrogatepass")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring
 
-from .._files import write_atomically
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError
 from .linefile import LineFile
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
     from .._values import Cell
 
-__all__ = ["JsonLinesFile", "encode_record", "records_to_chunk"]
+__all__ = ["JsonLinesFile", "encode_lines", "encode_record", "records_to_chunk"]
 
 _CELL_TYPES = frozenset({str, int, float})
 
@@ -118,15 +117,15 @@ class JsonLinesFile(LineFile):
             return None
         return self._whole_tail(chunk, records_to_chunk([record], chunk.header, 0, 0))
 
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
-        line = encode_record(header, values) + "\n"
-        return self._append(line.encode("utf-8", "surrogatepass"), fsync=fsync)
+    def encode_rows(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
+        return encode_lines(header, rows).encode("utf-8", "surrogatepass")
 
-    def add_columns(self, header: Sequence[str]) -> bool:
-        return True  # a record names its own members
+    def encode_file(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
+        return self.encode_rows(header, rows)  # a record names its own members
 
-    def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
-        lines = [encode_record(header, dict(zip(header, row, strict=True))) for row in rows]
-        text = "".join(line + "\n" for line in lines)
-        write_atomically(self.path, text.encode("utf-8", "surrogatepass"))
-        self.close()
+
+def encode_lines(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """The JSON lines of these rows, each ending in its newline."""
+    return "".join(
+        encode_record(header, dict(zip(header, row, strict=True))) + "\n" for row in rows
+    )

@@ -2,26 +2,34 @@
 that is a byte offset.
 
 A record is whole once its newline is written, appended with one ``write`` under the
-store's lock, so a torn write is always the file's tail. A rewrite replaces the file
-(a new inode), which ``end_if_same`` notices with one ``stat``.
+store's lock, so a torn write is always the file's tail: the line formats repair it
+themselves (:class:`~stet.formats.base.TornTails`). A rewrite replaces the file (a new
+inode), which ``generation`` notices with one ``stat``.
 
-A file this process may not write is opened for reading only; a write opens it again
-for writing (and fails there, as it should, if it still may not).
+A line format implements four hooks: ``parse_text`` and ``parse_tail`` (reading),
+``encode_rows`` and ``encode_file`` (writing). A file this process may not write is
+opened for reading only; a write opens it again for writing (and fails there, as it
+should, if it still may not).
 """
 
 from __future__ import annotations
 
+import abc
 import os
 
-from .._files import is_denied
-from .base import Chunk, DamagedStoreError
+from .._files import is_denied, write_atomically
+from .base import Chunk, DamagedStoreError, Generation, StoreFormat, TornTails
 from .filesite import FileSite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-__all__ = ["LineFile", "decode"]
+    from .._values import Cell
+
+__all__ = ["LineFile", "decode", "set_aside"]
+
+_BLOCK = 1 << 20  # bytes per read
 
 
 def decode(data: bytes, offset: int, name: str) -> str:
@@ -35,7 +43,15 @@ def decode(data: bytes, offset: int, name: str) -> str:
         ) from None
 
 
-class LineFile:
+def set_aside(path: str, tail: bytes) -> str:
+    """Keep a torn last record in ``<path>.torn``; returns that file's name."""
+    torn_path = f"{path}.torn"
+    with open(torn_path, "ab") as torn:
+        torn.write(tail + b"\n")
+    return os.path.basename(torn_path)
+
+
+class LineFile(StoreFormat, TornTails):
     """An open-on-demand file descriptor, appends, and the tail of a line file."""
 
     _FLAGS = os.O_RDWR | os.O_APPEND  # every write lands at the end, whole
@@ -48,18 +64,102 @@ class LineFile:
         self._identity: tuple[int, int] | None = None
         self._read_only = False  # ``_fd`` was opened for reading only
 
-    def exists(self) -> bool:
-        return os.path.exists(self.path)
+    # -- the hooks of a line format
 
-    def end_if_same(self) -> int | None:
-        """The file's size when the path still names the open file, else None (one stat)."""
+    @abc.abstractmethod
+    def parse_text(
+        self, text: str, at_start: bool, header: Sequence[str], first_line: int
+    ) -> Chunk:
+        """The records of whole lines of text (``at_start``: the file's first lines)."""
+
+    @abc.abstractmethod
+    def parse_tail(self, chunk: Chunk) -> Chunk | None:
+        """The one record in ``chunk.tail``, when it is whole but lacks its newline."""
+
+    @abc.abstractmethod
+    def encode_rows(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes | None:
+        """The lines appending ``rows`` adds; None when ``header`` needs a rewrite."""
+
+    @abc.abstractmethod
+    def encode_file(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
+        """The whole file holding ``rows``."""
+
+    # -- StoreFormat
+
+    def generation(self) -> Generation | None:
+        """The file's size, and whether the path still names the open file (one stat)."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        if (st.st_dev, st.st_ino) != self._identity:
+        return Generation(st.st_size, (st.st_dev, st.st_ino) == self._identity)
+
+    def read(
+        self,
+        cursor: int,
+        header: Sequence[str],
+        max_rows: int | None = None,
+        first_line: int = 1,
+    ) -> Chunk:
+        """The whole lines after ``cursor``, parsed by the format (``parse_text``)."""
+        read = self._read(cursor, max_rows)
+        if read is None:
+            return Chunk([])
+        complete, tail = read
+        text = decode(complete, cursor, self.name)
+        chunk = self.parse_text(text, cursor == 0, header, first_line)
+        chunk.end, chunk.tail = cursor + len(complete), tail
+        return chunk
+
+    def append(
+        self, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, fsync: bool
+    ) -> int | None:
+        data = self.encode_rows(header, rows)
+        if data is None:
             return None
-        return st.st_size
+        return self._append(data, fsync=fsync)
+
+    def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        write_atomically(self.path, self.encode_file(header, rows))
+        self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self._identity = None
+
+    # -- TornTails
+
+    def finish_tail(self, chunk: Chunk, whole: Callable[[Chunk], bool]) -> Chunk | None:
+        record = self.parse_tail(chunk)
+        if record is None or not whole(record):
+            return None
+        self._end_tail(record)
+        return record
+
+    def set_aside_tail(self, chunk: Chunk) -> str:
+        where = set_aside(self.path, chunk.tail)
+        self._cut(chunk.end)
+        return where
+
+    # -- for the formats
+
+    def _whole_tail(self, chunk: Chunk, record: Chunk) -> Chunk:
+        """``record``, parsed from ``chunk.tail``, placed where it ends once finished."""
+        record.end = chunk.end + len(chunk.tail) + 1
+        record.first_line = chunk.first_line + chunk.count
+        return record
+
+    def _end_tail(self, record: Chunk) -> None:
+        """Write the ending of the record ``parse_tail`` found."""
+        self._append(b"\n", fsync=False)
+
+    def _cut(self, cursor: int) -> None:
+        """Drop everything after ``cursor`` (a torn tail, already set aside)."""
+        fd = self._open(write=True)
+        if fd is not None:
+            os.ftruncate(fd, cursor)
 
     def _open(self, write: bool = False) -> int | None:
         """The file's descriptor (None: no file); for reading only when this process
@@ -83,69 +183,28 @@ class LineFile:
         self._fd, self._identity, self._read_only = fd, (st.st_dev, st.st_ino), read_only
         return fd
 
-    def settle(self) -> None:
-        pass  # every record is complete when it is appended
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = None
-        self._identity = None
-
-    def _read(self, offset: int, limit: int | None) -> tuple[bytes, bytes] | None:
-        """The whole lines after ``offset`` and the bytes after the last newline."""
+    def _read(self, offset: int, max_rows: int | None) -> tuple[bytes, bytes] | None:
+        """The whole lines after ``offset`` (all, or the first ``max_rows``) and the
+        bytes after the last newline (none when it stopped at ``max_rows``)."""
         fd = self._open()
         if fd is None:
             return None
-        if limit is None:
-            parts: list[bytes] = []
-            end = offset
-            while part := os.pread(fd, 1 << 20, end):
-                parts.append(part)
-                end += len(part)
-            data = b"".join(parts)
-        else:  # about ``limit`` bytes, more if needed to hold one whole line
-            data = os.pread(fd, limit, offset)
-            while len(data) >= limit and b"\n" not in data:
-                more = os.pread(fd, limit, offset + len(data))
-                if not more:
-                    break
-                data += more
+        parts: list[bytes] = []
+        lines = 0
+        end = offset
+        while part := os.pread(fd, _BLOCK, end):
+            end += len(part)
+            if max_rows is not None:
+                count = part.count(b"\n")
+                if lines + count >= max_rows:  # the last of the lines wanted is in this part
+                    rest = part.split(b"\n", max_rows - lines)[-1]
+                    parts.append(part[: len(part) - len(rest)])
+                    return b"".join(parts), b""
+                lines += count
+            parts.append(part)
+        data = b"".join(parts)
         cut = data.rfind(b"\n") + 1
         return data[:cut], data[cut:]
-
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
-    ) -> Chunk:
-        """The whole lines after ``cursor``, parsed by the format (``parse_text``)."""
-        read = self._read(cursor, limit)
-        if read is None:
-            return Chunk([])
-        complete, tail = read
-        text = decode(complete, cursor, self.name)
-        chunk = self.parse_text(text, cursor == 0, header, first_line)
-        chunk.end, chunk.tail = cursor + len(complete), tail
-        return chunk
-
-    def parse_text(
-        self, text: str, at_start: bool, header: Sequence[str], first_line: int
-    ) -> Chunk:
-        """The records of whole lines of text (``at_start``: the file's first lines)."""
-        raise NotImplementedError
-
-    def _whole_tail(self, chunk: Chunk, record: Chunk) -> Chunk:
-        """``record``, parsed from ``chunk.tail``, placed where it ends once finished."""
-        record.end = chunk.end + len(chunk.tail) + 1
-        record.first_line = chunk.first_line + chunk.count
-        return record
-
-    def finish_tail(self, chunk: Chunk) -> None:
-        self._append(b"\n", fsync=False)
-
-    def cut(self, cursor: int) -> None:
-        fd = self._open(write=True)
-        if fd is not None:
-            os.ftruncate(fd, cursor)
 
     def _append(self, data: bytes, *, fsync: bool) -> int:
         fd = self._open(write=True)

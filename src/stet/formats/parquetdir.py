@@ -54,14 +54,15 @@ import pyarrow  # type: ignore[import-untyped]
 import pyarrow.parquet  # type: ignore[import-untyped]
 
 from .._files import write_atomically
-from .._values import cell_from_json
-from .base import Chunk, DamagedStoreError
+from .._values import foreign_cell, utf8_text
+from .base import Chunk, DamagedStoreError, Generation, StoreFormat, TornTails
 from .filesite import FileSite
 from .jsonlines import JsonLinesFile
+from .linefile import set_aside
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    from collections.abc import Callable, Generator, Sequence
     from typing import Any
 
     from .._values import Cell
@@ -88,7 +89,7 @@ def journal_path(path: str) -> str:
     return inside if not os.path.exists(beside) and os.path.exists(inside) else beside
 
 
-class ParquetDir:
+class ParquetDir(StoreFormat, TornTails):
     """A ``.parquet`` store: a directory of Parquet parts and a JSON Lines journal."""
 
     def __init__(self, path: str, name: str) -> None:
@@ -103,12 +104,18 @@ class ParquetDir:
         self._journal_records = 0  # records known to be in the journal, for COMPACT_AT
         self._reading: _PartReading | None = None  # a read from 0 under way
 
-    def exists(self) -> bool:
+    def generation(self) -> Generation | None:
+        if not self._exists():
+            return None
+        end = self._end_if_same()
+        return Generation(0, False) if end is None else Generation(end, True)
+
+    def _exists(self) -> bool:
         """The directory and its journal (a journal whose directory was removed by hand
         is a stale one: the store is gone)."""
         return os.path.isdir(self.path) and os.path.exists(journal_path(self.path))
 
-    def end_if_same(self) -> int | None:
+    def _end_if_same(self) -> int | None:
         if not os.path.isdir(self.path):
             return None  # removed (a journal without its directory is a stale one)
         end = self._journal.end_if_same()
@@ -149,9 +156,14 @@ class ParquetDir:
 
     # -- reading
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def read(
+        self,
+        cursor: int,
+        header: Sequence[str],
+        max_rows: int | None = None,
+        first_line: int = 1,
     ) -> Chunk:
+        limit = max_rows
         if cursor > 0:
             chunk = self._read_on(cursor, header, limit)
         elif cursor == 0:
@@ -206,7 +218,7 @@ class ParquetDir:
                 else:
                     parts.columns[i] = cells  # the first batch's lists: no copy
             parts.count += batch.num_rows
-            if limit is not None and parts.count >= _BATCH_ROWS:
+            if limit is not None and parts.count >= limit:
                 reading.cursor -= 1
                 parts.end = reading.cursor
                 return parts
@@ -264,10 +276,10 @@ class ParquetDir:
     def _read_journal(self, offset: int, header: Sequence[str], limit: int | None) -> Chunk:
         """The open journal's records after ``offset``; ``end`` is an offset too."""
         try:
-            return self._journal.read_from(offset, header, 0, limit)
+            return self._journal.read(offset, header, limit, 0)
         except DamagedStoreError:  # read again, to name the line at fault by its number
             line = 1 + self._journal.head(offset).count(b"\n")
-            return self._journal.read_from(offset, header, line, limit)
+            return self._journal.read(offset, header, limit, line)
 
     def _refuse_foreign(self) -> None:
         """A clear error when the path holds something other than a stet store."""
@@ -289,12 +301,11 @@ class ParquetDir:
                 "the journal, or use another store path; stet changed nothing."
             )
 
-    def parse_tail(self, chunk: Chunk) -> Chunk | None:
-        return self._journal.parse_tail(chunk)
-
     # -- writing (under the store's lock)
 
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
+    def append(
+        self, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, fsync: bool
+    ) -> int | None:
         now = time.monotonic()
         due = self._pending is not None and now - self._pending >= FLUSH_AFTER
         if due or self._journal_records >= COMPACT_AT:
@@ -314,8 +325,11 @@ class ParquetDir:
             self._header = self._journal.read_header()
             if self._header is None:
                 raise FileNotFoundError(2, "The store's journal is gone", self._journal.path)
-        end = self._journal.append(header, values, fsync=fsync)
-        self._journal_records += 1
+        end = self._journal.append(header, rows, fsync=fsync)
+        assert end is not None  # a record names its own columns
+        if not rows:
+            return self._header.cursor(end)
+        self._journal_records += len(rows)
         if self._pending is None:
             self._pending = now
             _flusher.add(self, now + FLUSH_AFTER)
@@ -324,7 +338,7 @@ class ParquetDir:
     def flush(self, early: bool = False) -> None:
         """Compact what this process appended once it waited ``FLUSH_AFTER`` seconds
         (``early``: now), under the store's lock; from any thread."""
-        if (self._pending is None and not early) or not self.exists():
+        if (self._pending is None and not early) or not self._exists():
             return  # (early: a compaction under way in another thread is waited for)
         with self.site.lock:
             since = self._pending
@@ -336,14 +350,13 @@ class ParquetDir:
             self._compact()
             self._pending = None  # a torn tail is left for the Store to mend first
 
-    def add_columns(self, header: Sequence[str]) -> bool:
-        return True  # each record names its own columns
+    def finish_tail(self, chunk: Chunk, whole: Callable[[Chunk], bool]) -> Chunk | None:
+        return self._journal.finish_tail(chunk, whole)
 
-    def finish_tail(self, chunk: Chunk) -> None:
-        self._journal.finish_tail(chunk)
-
-    def cut(self, cursor: int) -> None:
-        self._journal.cut(cursor % _GENERATION)
+    def set_aside_tail(self, chunk: Chunk) -> str:
+        where = set_aside(self.path, chunk.tail)  # beside the store: runs.parquet.torn
+        self._journal.cut(chunk.end % _GENERATION)
+        return where
 
     def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
         os.makedirs(self.path, exist_ok=True)
@@ -365,7 +378,7 @@ class ParquetDir:
         self.close()  # other processes, and this one, read the new store from the start
 
     def settle(self) -> None:
-        if self.exists():
+        if self._exists():
             self._compact()  # this process, if it goes on, continues into the new journal
 
     def _compact(self) -> bool:
@@ -381,7 +394,7 @@ class ParquetDir:
             for schema in schemas:
                 for field in schema:
                     ranks[field.name] = max(ranks.get(field.name, -1), _type_rank(field.type))
-            chunk = journal.read_from(header.start, list(ranks), 2)
+            chunk = journal.read(header.start, list(ranks), None, 2)
         finally:
             journal.close()
         if chunk.tail:  # a torn or unfinished record: the Store sets it aside or ends it
@@ -506,6 +519,15 @@ class _Journal(JsonLinesFile):
     def is_open(self) -> bool:
         return self._fd is not None
 
+    def end_if_same(self) -> int | None:
+        """The journal's size while the path still names the open journal, else None."""
+        look = self.generation()
+        return look.end if look is not None and look.same else None
+
+    def cut(self, offset: int) -> None:
+        """Drop the journal's bytes after ``offset`` (a torn tail, set aside)."""
+        self._cut(offset)
+
     def size(self) -> int:
         return os.fstat(self._fd).st_size if self._fd is not None else -1
 
@@ -612,18 +634,10 @@ def _cells(column: Any) -> list[Cell]:
         or pyarrow.types.is_string(kind)
         or pyarrow.types.is_large_string(kind)
     ):
-        return [_foreign_cell(value) for value in values]
+        return [foreign_cell(value) for value in values]  # a file edited by hand
     if column.null_count:
         return ["" if value is None else value for value in values]
     return values
-
-
-def _foreign_cell(value: Any) -> Cell:
-    """A cell for a value of a type stet does not write (a file edited by hand)."""
-    try:
-        return cell_from_json(value)
-    except TypeError:
-        return str(value)
 
 
 def _has_values(cells: list[Cell]) -> bool:
@@ -659,8 +673,8 @@ def _array(cells: Sequence[Cell], rank: int) -> Any:
         texts = [c if type(c) is str else repr(c) for c in cells]
         try:
             encoded = [text.encode() for text in texts]
-        except UnicodeEncodeError:  # a lone surrogate: its quoted form is the same value
-            encoded = [text.encode() if _encodes(text) else repr(text).encode() for text in texts]
+        except UnicodeEncodeError:  # a lone surrogate: _values gives the text to store
+            encoded = [utf8_text(text).encode() for text in texts]
         return pyarrow.chunked_array(_text_arrays(encoded, valid), _TYPES[_TEXT])
     numbers: Any = [0 if c == "" else c for c in cells] if valid else cells
     data = pyarrow.py_buffer(array.array("q" if rank == 0 else "d", numbers))
@@ -690,14 +704,6 @@ def _bitmap(valid: list[bool] | None) -> Any:
         return None
     bits = int("".join(["1" if v else "0" for v in reversed(valid)]) or "0", 2)
     return pyarrow.py_buffer(bits.to_bytes((len(valid) + 7) // 8, "little"))
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _conform(table: Any, schema: Any) -> Any:

@@ -2,8 +2,9 @@
 
 A store's URL is split into libpq's connection string and the table's name; messages
 show it without its password (``stet.formats.redacted``), and libpq's own error texts
-lose every spelling of it (``_Link.scrub``). A :class:`_Link` is one connection, opened
-on first use and made anew after a fork or a loss; connections are closed at exit.
+lose every spelling of it (``Link.scrub``). A :class:`Server` is what the URL says; a
+:class:`Link` is one connection to it, opened on first use and made anew after a fork
+or a loss; connections are closed at exit.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import atexit
 import contextlib
 import os
 import re
+import threading
 import weakref
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import TextLoader
 
-from . import url_passwords
+from . import redacted, url_passwords
 from .base import StoreConnectionError
 
 TYPE_CHECKING = False
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
     T = TypeVar("T")
 
-__all__ = ["DEFAULT_TABLE"]
+__all__ = ["DEFAULT_TABLE", "TIMESTAMPTZ", "Link", "Server"]
 
 DEFAULT_TABLE = "stet_runs"
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -45,7 +47,7 @@ _CONNECT_DEFAULTS = {
     "keepalives_count": "3",
     "tcp_user_timeout": "60000",
 }
-_TIMESTAMPTZ = 1184  # timestamptz's type OID: read as text, made stet's text in bulk
+TIMESTAMPTZ = 1184  # timestamptz's type OID: read as text, made stet's text in bulk
 
 _SESSION = (
     "SELECT set_config('TimeZone', 'UTC', false),"  # timestamps read as UTC
@@ -54,10 +56,27 @@ _SESSION = (
 )
 
 _abandoned: list[Connection] = []  # inherited over fork: never used, never closed
-_links: weakref.WeakSet[_Link] = weakref.WeakSet()  # closed at exit
+_links: weakref.WeakSet[Link] = weakref.WeakSet()  # closed at exit
 
 
 # ------------------------------------------------------------------------ the location
+
+
+class Server:
+    """What a store's URL says: libpq's connection string (stet's defaults added), the
+    table's name, how messages name the store, and every spelling of its passwords."""
+
+    def __init__(self, location: str, name: str) -> None:
+        self.name = redacted(name)
+        conninfo, self.table = _split(location, self.name)
+        self._secrets = _secrets_of(location, conninfo, self.name)
+        present = conninfo_to_dict(conninfo)
+        defaults = {k: v for k, v in _CONNECT_DEFAULTS.items() if k not in present}
+        self.conninfo = make_conninfo(conninfo, **defaults)
+
+    def link(self) -> Link:
+        """A new connection to the server (opened on first use)."""
+        return Link(self.conninfo, self.name, self._secrets)
 
 
 def _parameter(segment: str) -> str:
@@ -90,7 +109,7 @@ def _split(location: str, name: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------ connections
 
 
-class _Link:
+class Link:
     """One connection to the server: opened on first use, made anew after a fork or a loss.
 
     ``pinned`` is set while the store's lock is held on this connection: a connection
@@ -104,6 +123,7 @@ class _Link:
         self._con: Connection | None = None
         self._pid = 0
         self.pinned = False
+        self._mutex = threading.RLock()  # one thread's work at a time: a transaction is whole
         _links.add(self)
 
     def connection(self, doing: str, failed: str) -> Connection:
@@ -120,7 +140,7 @@ class _Link:
         try:
             con = psycopg.connect(self.conninfo, autocommit=True)
             con.execute(_SESSION)
-            con.adapters.register_loader(_TIMESTAMPTZ, TextLoader)  # made stet's text in bulk
+            con.adapters.register_loader(TIMESTAMPTZ, TextLoader)  # made stet's text in bulk
         except psycopg.Error as error:
             reason = self.scrub(error)
         else:
@@ -146,8 +166,14 @@ class _Link:
         """``work(connection)``; a lost connection raises StoreConnectionError.
 
         With ``retry`` (work that changes nothing, or may be done twice), a connection
-        found broken outside the lock is replaced and ``work`` tried once more.
+        found broken outside the lock is replaced and ``work`` tried once more. The
+        threads of a process take turns: another thread's statement never lands inside
+        this one's transaction (where its rollback would undo it).
         """
+        with self._mutex:
+            return self._run(work, doing, failed, retry)
+
+    def _run(self, work: Callable[[Connection], T], doing: str, failed: str, retry: bool) -> T:
         for attempt in range(2):
             fresh = self._con is None or self._pid != os.getpid()
             con = self.connection(doing, failed)
@@ -172,6 +198,10 @@ class _Link:
 
     def drop(self) -> None:
         """Forget the connection: close it if it is this process's, else leave it be."""
+        with self._mutex:
+            self._drop()
+
+    def _drop(self) -> None:
         con, self._con = self._con, None
         if con is None:
             return
@@ -186,13 +216,23 @@ class _Link:
             _abandoned.append(self._con)
             self._con = None
         self.pinned = False
+        self._mutex = threading.RLock()  # a thread of the parent's may have held it
+
+    def close_at_exit(self) -> None:
+        """Close the connection, unless the lock is held on it or a thread uses it now
+        (a heartbeat's renewal: the process's end closes it)."""
+        if self.pinned or not self._mutex.acquire(blocking=False):
+            return
+        try:
+            self._drop()
+        finally:
+            self._mutex.release()
 
 
 @atexit.register
 def _close_all() -> None:
     for link in list(_links):
-        if not link.pinned:
-            link.drop()
+        link.close_at_exit()
 
 
 def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:

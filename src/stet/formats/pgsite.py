@@ -10,34 +10,33 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import threading
 
 import psycopg
 from psycopg import errors, sql
 
-from .._claims import Claim, Worker
 from .._lock import waiting
+from .base import Site
+from .pgclaims import PostgresClaims
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from types import TracebackType
-    from typing import Any, TypeVar
+    from typing import TypeVar
 
     from .._provenance import History
-    from .pglink import Connection, _Link
-    from .postgres import PostgresTable
+    from .pglink import Connection, Link, Server
 
     T = TypeVar("T")
 
-__all__ = ["PostgresClaims", "PostgresSite"]
+__all__ = ["AdvisoryLock", "PostgresSite", "lock_key"]
 
 
 # ------------------------------------------------------------------------ the site
 
 
-def _lock_key(table: str) -> int:
-    """The advisory lock's bigint for a store's table."""
+def lock_key(table: str) -> int:
+    """The advisory lock's bigint for a store's table (or any other name)."""
     digest = hashlib.blake2b(f"stet:{table}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
@@ -49,9 +48,9 @@ class AdvisoryLock:
     the connection is not replaced until the lock is let go (the depth returns to 0).
     """
 
-    def __init__(self, link: _Link, table: str) -> None:
+    def __init__(self, link: Link, table: str) -> None:
         self._link = link
-        self._key = _lock_key(table)
+        self._key = lock_key(table)
         self._depth = 0
         self._held_on: Connection | None = None
 
@@ -105,32 +104,43 @@ class AdvisoryLock:
         self._link.after_fork()
 
 
-class PostgresSite:
-    """What the store has beside its rows: the lock, the owner and the claims."""
+class PostgresSite(Site):
+    """What the store has beside its rows: the lock, the owner and the claims.
 
-    def __init__(self, table: PostgresTable, claims_link: _Link) -> None:
-        self._table = table
-        self.name = table.name
-        self.lock = AdvisoryLock(table._link, table.table)
-        self.claims = PostgresClaims(claims_link, table.table, self)
-        names = table.table
-        self._meta = sql.Identifier(f"{names}_meta")
-        self._claims = sql.Identifier(f"{names}_claims")
+    ``link`` is the format's connection, on which the lock is held; the claims have a
+    connection of their own.
+    """
+
+    lock: AdvisoryLock
+    claims: PostgresClaims
+
+    def __init__(self, server: Server, link: Link) -> None:
+        self._link = link
+        self.lock = AdvisoryLock(link, server.table)
+        self.claims = PostgresClaims(server.link(), server.table, self.create_companions)
+        self._meta = sql.Identifier(f"{server.table}_meta")
+        self._claims = sql.Identifier(f"{server.table}_claims")
+        self._present = (
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+            (self._meta.as_string(None), self._claims.as_string(None)),
+        )
+        # Not the store's lock (the claims connection must never wait for the lock this
+        # process may hold): a lock of its own, held only while the tables are made.
+        self._making = lock_key(f"{server.table} companions")  # no table has such a name
 
     def create_companions(self, con: Connection) -> None:
         """Make the meta and claims tables, once, whichever process comes first.
 
-        No lock is taken (the claims connection must never wait for the lock this process
-        may hold): two processes creating a table at once make one fail, and it looks again.
+        Processes that find them missing at once take turns, each in a transaction that
+        holds a lock of its own (a savepoint within a rewrite's transaction): the first
+        makes them, the others find them made.
         """
-        for attempt in range(3):
-            try:
-                with con.transaction():  # a savepoint, within a rewrite's transaction
-                    self._create_companions(con)
-                return
-            except (errors.UniqueViolation, errors.DuplicateTable, errors.DuplicateObject):
-                if attempt == 2:
-                    raise
+        query, names = self._present
+        if con.execute(query, names).fetchone() == (True,):
+            return
+        with con.transaction():
+            con.execute("SELECT pg_advisory_xact_lock(%s)", (self._making,))
+            self._create_companions(con)
 
     def _create_companions(self, con: Connection) -> None:
         con.execute(
@@ -156,20 +166,12 @@ class PostgresSite:
     def _run(
         self, work: Callable[[Connection], T], doing: str, failed: str, *, retry: bool = True
     ) -> T:
-        return self._table._link.run(work, doing, failed, retry=retry)
+        return self._link.run(work, doing, failed, retry=retry)
 
     def prepare(self) -> None:
         """Make the meta and claims tables (and find out early that the server answers)."""
 
-        def work(con: Connection) -> None:
-            present = con.execute(
-                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-                (self._meta.as_string(None), self._claims.as_string(None)),
-            ).fetchone()
-            if present != (True,):
-                self.create_companions(con)
-
-        self._run(work, "opening the store", "nothing was written")
+        self._run(self.create_companions, "opening the store", "nothing was written")
 
     def read_owner(self) -> str | None:
         def work(con: Connection) -> str | None:
@@ -239,191 +241,9 @@ class PostgresSite:
 
         self._run(work, "writing the store's code history", "the history was not written")
 
-    def set_aside(self, tail: bytes) -> str:
-        raise AssertionError("a PostgreSQL store has no torn tail: every commit is whole")
-
     def tidy(self) -> None:
         """Nothing to tidy: a released claim is a deleted row."""
 
     def after_fork(self) -> None:
         self.lock.after_fork()
         self.claims.after_fork()
-
-
-# ------------------------------------------------------------------------ claims
-
-
-_HOLDER_FIELDS = "function, key, call, host, pid, machine, start, worker, lease"
-
-
-class PostgresClaims:
-    """The claims of a store as rows of ``<table>_claims``; leases by the server's clock.
-
-    A claim is taken by one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` (the lapsed
-    or abandoned claim of another worker is replaced in the same statement), so two
-    workers never both hold a run. The book has its own connection: the heartbeat thread
-    renews through it while the main thread reads and writes records.
-    """
-
-    def __init__(self, link: _Link, table: str, site: PostgresSite) -> None:
-        self._link = link
-        self._site = site
-        self._mutex = threading.Lock()
-        claims = sql.Identifier(f"{table}_claims")
-        fields = sql.SQL(_HOLDER_FIELDS)
-
-        def text(query: sql.Composable) -> str:
-            return query.as_string(None)
-
-        # One round trip: our claim, or its live holder's. A live holder (seen in the
-        # statement's snapshot) is not even tried, so a busy run costs no row lock; a lapsed
-        # or gone one is replaced by the INSERT, judged again on the row as it is then.
-        self._take = text(
-            sql.SQL(
-                "WITH held AS (SELECT {1}, expires < now() AS lapsed FROM {0}"
-                " WHERE function = %(function)s AND key = %(key)s),"
-                " mine AS (INSERT INTO {0} AS claimed ({1}, expires)"
-                " SELECT %(function)s, %(key)s, %(call)s, %(host)s, %(pid)s, %(machine)s,"
-                " %(start)s, %(worker)s, %(lease)s, now() + %(lease)s * interval '1 second'"
-                " WHERE NOT EXISTS (SELECT FROM held WHERE NOT lapsed"
-                " AND worker <> %(worker)s AND worker <> ALL(%(gone)s::text[]))"
-                " ON CONFLICT (function, key) DO UPDATE SET call = excluded.call,"
-                " host = excluded.host, pid = excluded.pid, machine = excluded.machine,"
-                " start = excluded.start, worker = excluded.worker, lease = excluded.lease,"
-                " expires = excluded.expires WHERE claimed.expires < now()"
-                " OR claimed.worker = excluded.worker OR claimed.worker = ANY(%(gone)s::text[])"
-                " RETURNING true)"
-                " SELECT true, NULL::text, NULL::bytea, NULL::text, NULL::text, NULL::bigint,"
-                " NULL::text, NULL::bigint, NULL::text, NULL::double precision, false FROM mine"
-                " UNION ALL SELECT false, {1}, lapsed FROM held WHERE NOT EXISTS (SELECT FROM mine)"
-            ).format(claims, fields)
-        )
-        self._renew = text(
-            sql.SQL(
-                "WITH wanted AS (SELECT * FROM unnest(%s::text[], %s::bytea[], %s::text[])"
-                " AS w(function, key, worker)), renewed AS (UPDATE {0} held SET expires ="
-                " now() + held.lease * interval '1 second' FROM wanted w WHERE"
-                " held.function = w.function AND held.key = w.key AND held.worker = w.worker"
-                " RETURNING true) SELECT w.function, w.key FROM wanted w JOIN {0} held ON"
-                " held.function = w.function AND held.key = w.key AND held.worker <> w.worker"
-            ).format(claims)
-        )
-        self._release = text(
-            sql.SQL("DELETE FROM {} WHERE function = %s AND key = %s AND worker = %s").format(
-                claims
-            )
-        )
-        self._running = text(
-            sql.SQL("SELECT {1} FROM {0} WHERE expires >= now()").format(claims, fields)
-        )
-
-    def _run(self, work: Callable[[Connection], T], doing: str, failed: str) -> T:
-        """``work`` on the book's connection; a missing claims table is made first."""
-
-        def guarded(con: Connection) -> T:
-            try:
-                return work(con)
-            except errors.UndefinedTable:
-                self._site.create_companions(con)
-                return work(con)
-
-        with self._mutex:
-            return self._link.run(guarded, doing, failed, retry=True)  # each may be done twice
-
-    def take(self, claim: Claim) -> Claim | None:
-        """Claim a run: None when it is now ours, else the live claim of its holder."""
-        params = _fields(claim)
-
-        def work(con: Connection) -> Claim | None:
-            holder: Claim | None = None
-            params["gone"] = []
-            for _ in range(10):
-                row = con.execute(self._take, params).fetchone()
-                if row is not None and row[0]:
-                    claim.handle = claim.worker.token
-                    return None
-                if row is None or row[-1]:
-                    continue  # released, lapsed or just taken meanwhile: try again
-                holder = _claim(row[1:])
-                if not holder.holder_is_gone():
-                    return holder
-                params["gone"] = [holder.worker.token]
-            return holder  # pragma: no cover - ten races in a row
-
-        return self._run(work, f"claiming {_call(claim)}", "the run was not claimed")
-
-    def renew(self, claims: Sequence[Claim]) -> list[Claim]:
-        """Extend our claims; returns the ones another worker holds now."""
-        if not claims:
-            return []
-        mine = {(c.function, c.key): c for c in claims}
-
-        def work(con: Connection) -> list[Claim]:
-            rows = con.execute(
-                self._renew,
-                (
-                    [c.function for c in claims],
-                    [c.key for c in claims],
-                    [c.worker.token for c in claims],
-                ),
-            ).fetchall()
-            return [mine[(function, bytes(key))] for function, key in rows]
-
-        return self._run(work, "renewing claims", "they were not renewed")
-
-    def release(self, claim: Claim) -> None:
-        """Drop our claim, if it is still ours."""
-
-        def work(con: Connection) -> None:
-            key = claim.key
-            con.execute(self._release, (claim.function, key, claim.worker.token))
-
-        self._run(work, f"releasing the claim on {_call(claim)}", "it lapses with its lease")
-        claim.handle = None
-
-    def running(self) -> list[Claim]:
-        """Every live claim, of any worker."""
-
-        def work(con: Connection) -> list[Claim]:
-            return [_claim(row) for row in con.execute(self._running).fetchall()]
-
-        claims = self._run(work, "reading the running claims", "nothing was read")
-        return [c for c in claims if not c.holder_is_gone()]
-
-    def close(self) -> None:
-        with self._mutex:
-            self._link.drop()
-
-    def after_fork(self) -> None:
-        self._mutex = threading.Lock()  # the heartbeat thread did not survive the fork
-        self._link.after_fork()
-
-
-def _fields(claim: Claim) -> dict[str, Any]:
-    worker = claim.worker
-    return {
-        "function": claim.function,
-        "key": claim.key,
-        "call": _printable(claim.call),
-        "host": _printable(worker.host),
-        "pid": worker.pid,
-        "machine": worker.machine,
-        "start": worker.start,
-        "worker": worker.token,
-        "lease": claim.lease,
-    }
-
-
-def _printable(text: str) -> str:
-    """Text PostgreSQL keeps: no NUL, no lone surrogate."""
-    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _claim(row: Sequence[Any]) -> Claim:
-    function, key, call, host, pid, machine, start, token, lease = row[:9]
-    worker = Worker(host, int(pid), machine, int(start), token)
-    return Claim(function, bytes(key), call, worker, float(lease))
-
-
-def _call(claim: Claim) -> str:
-    return claim.call if len(claim.call) <= 80 else claim.call[:77] + "..."

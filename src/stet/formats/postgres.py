@@ -37,22 +37,30 @@ is retried once on a fresh one.
 
 from __future__ import annotations
 
-import math
 from operator import itemgetter
 
 from psycopg import errors, sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .._values import cell_of, cell_text_of
-from . import redacted
-from .base import Chunk, DamagedStoreError, WholeRecords
-from .pglink import _CONNECT_DEFAULTS, _TIMESTAMPTZ, _Link, _secrets_of, _split
+from .._values import nul_free_cells
+from .base import Chunk, ColumnRules, Generation, StoreFormat
+from .pgcolumns import (
+    KIND_OF_OID,
+    ROW,
+    SQL_TYPE,
+    TIMESTAMP,
+    cells_of,
+    column_name,
+    column_problem,
+    kind_of_column,
+)
+from .pglink import Server
+from .pgschema import Columns, foreign_table
 from .pgsite import PostgresSite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any, TypeVar
+    from typing import TypeVar
 
     from .._values import Cell
     from .pglink import Connection
@@ -61,49 +69,41 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresTable"]
 
-ROW = "_stet_row"
-TIMESTAMP = "_stet_timestamp"
-FUNCTION = "_stet_function"
-_EXACT = 2**53
-
-# Type OIDs, and the kind of cell each column type holds.
-_INT8, _FLOAT8, _TEXT = 20, 701, 25
-_INTS = frozenset({20, 21, 23})  # bigint, smallint, integer
-_FLOATS = frozenset({700, 701})  # real, double precision
-_TEXTS = frozenset({25, 1043, 1042, 19})  # text, varchar, char, name
-_KIND_OF_OID = {_INT8: "int", _FLOAT8: "float", _TEXT: "text", _TIMESTAMPTZ: "time"}
-_SQL_TYPE = {"int": "bigint", "float": "double precision", "text": "text", "time": "timestamptz"}
-_WIDER = {"int": 0, "float": 1, "text": 2}
-
 
 # ------------------------------------------------------------------------ the format
 
 
-class PostgresTable(WholeRecords):
+class PostgresTable(StoreFormat, ColumnRules):
     """A store kept in a table of a PostgreSQL database (see the module's docstring)."""
 
-    def column_problem(self, header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
-        """Asked before a run (``Store.check_columns``): see :func:`_column_problem`."""
-        return _column_problem(header, new)
+    site: PostgresSite
 
-    def __init__(self, path: str, name: str) -> None:
-        self.name = redacted(name)
-        conninfo, self.table = _split(path, self.name)
-        secrets = _secrets_of(path, conninfo, self.name)
-        present = conninfo_to_dict(conninfo)
-        defaults = {k: v for k, v in _CONNECT_DEFAULTS.items() if k not in present}
-        conninfo = make_conninfo(conninfo, **defaults)
-        self._link = _Link(conninfo, self.name, secrets)
+    def __init__(self, location: str, name: str) -> None:
+        server = Server(location, name)
+        self.table = server.table
+        self._link = server.link()
         self._sql = _Statements(self.table)
         self._generation = -1  # the generation at the last read from 0
-        self._layout = -1  # the layout ``_kinds`` describes
-        self._kinds: dict[str, str] | None = None  # column -> int/float/text/time/other
-        self._filled: set[str] = set()  # text columns known to hold a value
+        self._columns = Columns(server.name, self.table, self._sql.columns, self._sql.bump_layout)
+        self._known: list[str] | None = None  # the columns last read, written or made
         self._inserts: dict[tuple[str, ...], str] = {}
-        self.site = PostgresSite(self, _Link(conninfo, self.name, secrets))
+        self.site = PostgresSite(server, self._link)
+
+    @property
+    def name(self) -> str:
+        """How messages name the store (the Store may change it)."""
+        return self._columns.name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._columns.name = name
 
     def __repr__(self) -> str:
         return f"PostgresTable({self.name!r})"
+
+    def column_problem(self, header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
+        """Asked before a run (``Store.check_columns``): see :func:`column_problem`."""
+        return column_problem(header, new)
 
     def _run(
         self, work: Callable[[Connection], T], doing: str, failed: str, *, retry: bool = False
@@ -112,47 +112,46 @@ class PostgresTable(WholeRecords):
 
     # -- reading
 
-    def exists(self) -> bool:
-        """Whether the table exists."""
+    def generation(self) -> Generation | None:
+        """The last row id, unless the table was rewritten since the last read from 0
+        (one query); None when there is no table."""
 
-        def work(con: Connection) -> bool:
-            return con.execute(self._sql.exists).fetchone() == (True,)
-
-        return self._run(work, "looking for its table", "nothing was read", retry=True)
-
-    def end_if_same(self) -> int | None:
-        """The last row id, or None when the table was rewritten or removed (one query)."""
-
-        def work(con: Connection) -> int | None:
+        def work(con: Connection) -> Generation | None:
             try:
                 row = con.execute(self._sql.end).fetchone()
-            except errors.UndefinedTable:
-                return None
-            if row is None or row[0] != self._generation:
-                return None
-            if row[1] != self._layout:
-                self._kinds = None  # columns were added or widened: look again when writing
-            return int(row[2] or 0)
+            except (errors.UndefinedTable, errors.UndefinedColumn):
+                row = None  # no table, or one stet did not make: the read says which
+            if row is not None and row[0] == self._generation:
+                if row[1] != self._columns.layout:
+                    self._columns.kinds = None  # columns were added or widened: look again
+                return Generation(int(row[2] or 0), True)
+            there = con.execute(self._sql.exists).fetchone() == (True,)
+            return Generation(0, False) if there else None
 
         return self._run(work, "reading", "nothing was read", retry=True)
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def read(
+        self,
+        cursor: int,
+        header: Sequence[str],
+        max_rows: int | None = None,
+        first_line: int = 1,
     ) -> Chunk:
-        """The rows after row id ``cursor``; with ``limit``, about ``limit // 64`` of them."""
-        count = None if limit is None else max(1, limit // 64)
+        """The rows after row id ``cursor`` (with ``max_rows``, that many at most)."""
 
         def work(con: Connection) -> Chunk:
             for _ in range(3):
                 try:
-                    return self._read(con, cursor, list(header), first_line, count)
+                    return self._read(con, cursor, list(header), first_line, max_rows)
                 except errors.UndefinedTable:
                     if con.execute(self._sql.exists).fetchone() != (True,):
                         return Chunk([])
                     self.site.create_companions(con)  # a table without its meta table
             raise AssertionError("unreachable")  # pragma: no cover
 
-        return self._run(work, "reading", "nothing was read", retry=True)
+        chunk = self._run(work, "reading", "nothing was read", retry=True)
+        self._known = chunk.header
+        return chunk
 
     def _read(
         self, con: Connection, cursor: int, header: list[str], first_line: int, count: int | None
@@ -161,7 +160,7 @@ class PostgresTable(WholeRecords):
         try:
             cur = con.execute(self._sql.read, (cursor, count), prepare=False)
         except errors.UndefinedColumn:
-            raise self._foreign() from None
+            raise foreign_table(self.name, self.table) from None
         assert cur.description is not None
         described = cur.description[2:]  # after the generation and the layout
         names = [d.name for d in described]
@@ -172,62 +171,50 @@ class PostgresTable(WholeRecords):
             self._generation = generation
         elif generation != self._generation:  # rewritten since the read from 0: say so
             return Chunk(header, end=cursor, first_line=first_line)
-        self._learn_kinds(layout, names, [d.type_code for d in described])
+        self._columns.learn(layout, names, [d.type_code for d in described])
         keep = [i for i in range(2, len(names) + 2) if i != at]
         columns = [cur.description[i] for i in keep]
         header = [d.name for d in columns]
         if not fetched or fetched[0][at] is None:  # no row: one row of NULLs, or none
             return Chunk(header, end=cursor, first_line=first_line)
         cells = [
-            _cells(list(map(itemgetter(i), fetched)), d.type_code, d.name, self.name)
+            cells_of(list(map(itemgetter(i), fetched)), d.type_code, d.name, self.name)
             for i, d in zip(keep, columns, strict=True)
         ]
         return Chunk(header, cells, len(fetched), int(fetched[-1][at]), first_line=first_line)
 
-    def _learn_kinds(self, layout: int, names: list[str], oids: list[int]) -> None:
-        self._kinds = {
-            n: _KIND_OF_OID.get(oid, "other") for n, oid in zip(names, oids, strict=True)
-        }
-        self._layout = layout
-
-    def _foreign(self) -> DamagedStoreError:
-        return DamagedStoreError(
-            f"{self.name}: the table {self.table} has no {ROW} column, so stet did not make "
-            f"it and it is not a stet store. Use another table= in the URL; stet changed nothing."
-        )
-
     # -- writing (under the store's lock)
 
-    def _column_kinds(self, con: Connection) -> dict[str, str]:
-        """Each column's kind of cell, as the catalog says now."""
-        if self._kinds is None:
-            row = con.execute(self._sql.columns).fetchone()
-            if row is None or row[1] is None:
-                raise self._missing()
-            names, oids = row[1], row[2]
-            self._learn_kinds(int(row[0]), list(names), list(oids))
-            assert self._kinds is not None
-            if ROW not in self._kinds:
-                raise self._foreign()
-        return self._kinds
-
-    def _missing(self) -> FileNotFoundError:
-        return FileNotFoundError(2, "No stet store at this URL (its table is missing)", self.name)
-
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
-        """Insert one record and commit it; returns its row id.
+    def append(self, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, fsync: bool) -> int:
+        """Insert the rows and commit them (columns ``header`` adds are made first);
+        returns the last row id (0 when no row is given).
 
         Every commit is durable (``synchronous_commit`` on), so ``fsync`` asks nothing more.
         """
-        names = tuple(c for c in header if values.get(c, "") != "")
+        header = list(header)
 
         def work(con: Connection) -> int:
-            params = self._fit(con, names, values)
-            row = con.execute(self._insert(names), params).fetchone()
-            assert row is not None
-            return int(row[0])
+            if header != self._known:
+                self._columns.add_missing(con, header)
+                self._known = header
+            if len(rows) == 1:
+                return self._insert_row(con, header, rows[0])  # committed as it is made
+            end = 0
+            with con.transaction():  # every row, or none
+                for row in rows:
+                    end = self._insert_row(con, header, row)
+            return end
 
         return self._run(work, "recording a run", "the run was not recorded")
+
+    def _insert_row(self, con: Connection, header: list[str], row: Sequence[Cell]) -> int:
+        """Insert one row (its columns widened as needed); returns its row id."""
+        values = {c: cell for c, cell in zip(header, row, strict=True) if cell != ""}
+        names = tuple(values)
+        params = self._columns.fit(con, names, values)
+        inserted = con.execute(self._insert(names), params).fetchone()
+        assert inserted is not None
+        return int(inserted[0])
 
     def _insert(self, names: tuple[str, ...]) -> str:
         query = self._inserts.get(names)
@@ -244,123 +231,18 @@ class PostgresTable(WholeRecords):
             )
         return query
 
-    def _fit(self, con: Connection, names: Sequence[str], values: dict[str, Cell]) -> list[Any]:
-        """The record's parameters, each as its column's type; columns widened as needed."""
-        kinds = self._column_kinds(con)
-        if any(self._need(values[c], kinds.get(c), c) for c in names):
-            self._kinds = None  # another process may have changed the columns already
-            kinds = self._column_kinds(con)
-            needs = {c: n for c in names if (n := self._need(values[c], kinds.get(c), c))}
-            if needs:
-                self._widen(con, needs)
-                kinds = self._column_kinds(con)
-        return [_param(values[c], kinds[c]) for c in names]
-
-    def _need(self, cell: Cell, kind: str | None, column: str) -> str | None:
-        """The kind ``column`` must become to hold ``cell``; None when it holds it already."""
-        if kind is None:
-            return "time" if column == TIMESTAMP else "text"  # not there (yet): add it
-        if kind == "text":  # a number in a text column: a column with no value takes its type
-            return None if type(cell) is str or column in self._filled else _kind(cell)
-        if kind in ("int", "float"):
-            need = _kind(cell)
-            return None if _WIDER[kind] >= _WIDER[need] else need
-        return None  # a timestamp, or a type stet did not make: PostgreSQL converts
-
-    def _widen(self, con: Connection, needs: dict[str, str]) -> None:
-        """Make each column hold its new value: a column with no value takes the value's
-        type, any other becomes wider (bigint -> double precision -> text)."""
-        kinds = self._column_kinds(con)
-        with con.transaction():
-            for column, need in needs.items():
-                have = kinds.get(column)
-                if have is None:
-                    self._add(con, column)
-                    have = "time" if column == TIMESTAMP else "text"
-                    if have == need:
-                        continue
-                elif have == "text" and self._holds_values(con, column):
-                    self._filled.add(column)
-                    continue  # the number goes in as its text
-                if have == "text":  # no value yet
-                    if need != "text":
-                        self._retype(con, column, need, keep=False)
-                    continue
-                if need == "float" and self._too_big_for_float(con, column):
-                    need = "text"
-                self._retype(con, column, need, keep=True, was=have)
-            con.execute(self._sql.bump_layout)
-        self._kinds = None
-
-    def _holds_values(self, con: Connection, column: str) -> bool:
-        query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} IS NOT NULL)").format(
-            sql.Identifier(self.table), sql.Identifier(column)
-        )
-        return con.execute(query).fetchone() == (True,)
-
-    def _too_big_for_float(self, con: Connection, column: str) -> bool:
-        query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE abs({}) >= {})").format(
-            sql.Identifier(self.table), sql.Identifier(column), sql.Literal(_EXACT)
-        )
-        return con.execute(query).fetchone() == (True,)
-
-    def _retype(
-        self, con: Connection, column: str, kind: str, *, keep: bool, was: str | None = None
-    ) -> None:
-        """Change a column's type, converting its values (``keep``) or not (it has none)."""
-        name, to = sql.Identifier(column), sql.SQL(_SQL_TYPE[kind])
-        if not keep:
-            value = sql.SQL("NULL::{}").format(to)
-        elif was == "float" and kind == "text":  # PostgreSQL writes 2.0 as 2 and -0.0 as -0:
-            value = sql.SQL(  # keep a float's text a float's (2.0, -0.0), as stet writes it
-                "CASE WHEN {0}::text ~ '^-?[0-9]+$' THEN {0}::text || '.0' ELSE {0}::text END"
-            ).format(name)
-        else:
-            value = sql.SQL("{}::{}").format(name, to)
-        con.execute(
-            sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}").format(
-                sql.Identifier(self.table), name, to, value
-            )
-        )
-        if kind == "text" and keep:
-            self._filled.add(column)
-
-    def _add(self, con: Connection, column: str) -> None:
-        """A new column: a timestamp, or one whose type its first value chooses."""
-        kind = "time" if column == TIMESTAMP else "text"
-        con.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                sql.Identifier(self.table),
-                sql.Identifier(_column_name(column)),
-                sql.SQL(_SQL_TYPE[kind]),
-            )
-        )
-
-    def add_columns(self, header: Sequence[str]) -> bool:
-        """Add the columns of ``header`` the table lacks (without a type yet: ``text``)."""
-
-        def work(con: Connection) -> bool:
-            self._kinds = None
-            kinds = self._column_kinds(con)
-            missing = [c for c in header if c not in kinds]
-            if missing:
-                with con.transaction():
-                    for column in missing:
-                        self._add(con, column)
-                    con.execute(self._sql.bump_layout)
-                self._kinds = None
-            return True
-
-        return self._run(work, "adding columns", "no column was added")
-
     def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
         """Replace the table's rows and columns in one transaction (COPY) and bump the
         generation, so that every other process reads the store again."""
-        header = [_column_name(c) for c in header]
+        header = [column_name(c) for c in header]
         columns = [list(map(itemgetter(i), rows)) for i in range(len(header))]
-        kinds = [_kind_of(c, cells) for c, cells in zip(header, columns, strict=True)]
-        if any(k == "text" and _has_nul(cells) for k, cells in zip(kinds, columns, strict=True)):
-            rows = [[_text(c) if type(c) is str else c for c in row] for row in rows]
+        kinds = [kind_of_column(c, cells) for c, cells in zip(header, columns, strict=True)]
+        kept = [
+            nul_free_cells(cells) if kind == "text" else cells
+            for kind, cells in zip(kinds, columns, strict=True)
+        ]  # PostgreSQL cannot keep NUL
+        if any(new is not cells for new, cells in zip(kept, columns, strict=True)):
+            rows = [list(row) for row in zip(*kept, strict=True)]
 
         def work(con: Connection) -> None:
             with con.transaction():
@@ -372,14 +254,15 @@ class PostgresTable(WholeRecords):
                     )
                 )  # after the rows: one sorted build, not a million inserts
                 con.execute(self._sql.bump_generation)
-            self._kinds = None
-            self._filled = {
+            self._columns.kinds = None
+            self._columns.filled = {
                 c
                 for c, kind, cells in zip(header, kinds, columns, strict=True)
                 if kind == "text" and any(cell != "" for cell in cells)
             }
 
         self._run(work, "rewriting the store", "the store was left as it was")
+        self._known = header
 
     def _fill(
         self, con: Connection, header: list[str], kinds: list[str], rows: Sequence[Sequence[Cell]]
@@ -403,7 +286,7 @@ class PostgresTable(WholeRecords):
         row = con.execute(self._sql.columns).fetchone()
         existing = list(row[1]) if row is not None and row[1] is not None else None
         if existing is not None and ROW not in existing:
-            raise self._foreign()
+            raise foreign_table(self.name, self.table)
         table = sql.Identifier(self.table)
         if existing == [ROW, *header]:
             assert row is not None
@@ -414,12 +297,12 @@ class PostgresTable(WholeRecords):
                 )
             have = dict(zip(existing, row[2], strict=True))
             for column, kind in zip(header, kinds, strict=True):
-                if _KIND_OF_OID.get(have[column]) != kind:
-                    self._retype(con, column, kind, keep=False)
+                if KIND_OF_OID.get(have[column]) != kind:
+                    self._columns.retype(con, column, kind, keep=False)
             return
         con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
         declared = [
-            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_SQL_TYPE[k]))
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(SQL_TYPE[k]))
             for c, k in zip(header, kinds, strict=True)
         ]
         con.execute(
@@ -447,9 +330,6 @@ class PostgresTable(WholeRecords):
         if not self._link.pinned:
             self._link.drop()
         self.site.claims.close()
-
-    def after_fork(self) -> None:
-        self._link.after_fork()
 
 
 class _Statements:
@@ -494,121 +374,3 @@ class _Statements:
         self.bump_generation = text(
             sql.SQL("UPDATE {} SET generation = generation + 1, layout = layout + 1").format(meta)
         )
-
-
-_MAX_COLUMNS = 1600  # PostgreSQL's MaxHeapAttributeNumber
-# The names PostgreSQL keeps for every table's system columns.
-_SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
-
-
-def _column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
-    """The first of ``new`` columns PostgreSQL cannot hold, and why (``header`` it can)."""
-    count = len(header) + len(new) + (TIMESTAMP not in header) + (ROW not in header)
-    if count > _MAX_COLUMNS:
-        return new[0], f"a PostgreSQL table holds at most {_MAX_COLUMNS} columns"
-    for column in new:
-        size = len(column.encode("utf-8", "surrogatepass"))
-        if size > 63:
-            return column, f"PostgreSQL cuts names at 63 bytes, and this one has {size}"
-        if column in _SYSTEM_COLUMNS:
-            return column, f"{column} is the name of a PostgreSQL system column"
-    return None
-
-
-def _column_name(column: str) -> str:
-    """A column's name, refused when PostgreSQL would cut it."""
-    if len(column.encode("utf-8", "surrogatepass")) > 63:
-        raise ValueError(
-            f"a PostgreSQL store cannot have a column named {column!r}: PostgreSQL cuts "
-            "names at 63 bytes. Rename that parameter."
-        )
-    return column
-
-
-# ------------------------------------------------------------------------ cells and types
-
-
-def _cells(values: list[Any], oid: int, column: str, name: str) -> list[Cell]:
-    """One column's values as cells: NULL is ``""``; numbers outside stet's range, text."""
-    if None in values:
-        present = [v for v in values if v is not None]
-        if not present:
-            return [""] * len(values)
-        it = iter(_cells(present, oid, column, name))
-        return ["" if v is None else next(it) for v in values]
-    if oid in _TEXTS:
-        return values
-    if oid in _INTS and min(values) > -_EXACT and max(values) < _EXACT:
-        return values
-    if oid in _FLOATS:
-        floats = list(map(float, values))
-        return list(floats) if all(map(math.isfinite, floats)) else list(map(cell_of, floats))
-    if oid == _TIMESTAMPTZ:  # ``2026-03-12 11:48:59.428485+00``, read as text
-        return [f"{v[:10]}T{v[11:26]}+00:00" if len(v) == 29 else _stamp(v) for v in values]
-    return [_cell(v, column, name) for v in values]
-
-
-def _stamp(text: str) -> str:
-    """PostgreSQL's text of a UTC time as stet writes it (``...T11:48:59.428400+00:00``)."""
-    day, _, clock = text.partition(" ")
-    if not clock.endswith("+00"):
-        return text  # a time before the year 1 (BC): as PostgreSQL shows it
-    second, _, fraction = clock[:-3].partition(".")
-    return f"{day}T{second}.{fraction:0<6}+00:00"
-
-
-def _cell(value: Any, column: str, name: str) -> Cell:
-    """A value of a column type stet does not make (a table changed by hand)."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes | bytearray | memoryview):
-        raise DamagedStoreError(
-            f"{name} is damaged: its column {column} holds bytes, and stet stores numbers "
-            "and text only. Change or delete that value; stet changed nothing."
-        )
-    if isinstance(value, bool | int | float):
-        return cell_of(value)
-    if isinstance(value, str):
-        return value
-    isoformat = getattr(value, "isoformat", None)
-    return str(isoformat() if isoformat is not None else value)
-
-
-def _kind_of(column: str, cells: list[Cell]) -> str:
-    """The kind a rewritten column takes from its cells."""
-    if column == TIMESTAMP:
-        return "time"
-    if column == FUNCTION:
-        return "text"
-    kinds = set(map(type, cells))
-    if str in kinds and any(c != "" for c in cells if type(c) is str):
-        return "text"
-    kinds.discard(str)
-    if not kinds:
-        return "text"  # no value yet: the first one chooses
-    return "int" if kinds == {int} else "float"
-
-
-def _has_nul(cells: Sequence[Cell]) -> bool:
-    return any("\x00" in c for c in cells if type(c) is str)
-
-
-def _text(cell: Cell) -> str:
-    """A cell as text; a text holding NUL (which PostgreSQL cannot keep) as its literal."""
-    if type(cell) is not str:
-        return cell_text_of(cell)
-    return repr(cell) if "\x00" in cell else cell
-
-
-def _kind(cell: Cell) -> str:
-    kind = type(cell)
-    return "int" if kind is int else "float" if kind is float else "text"
-
-
-def _param(cell: Cell, kind: str) -> Any:
-    """A cell as its column's type takes it."""
-    if kind == "text":
-        return _text(cell)
-    if kind == "float" and type(cell) is int:
-        return float(cell)
-    return cell

@@ -27,8 +27,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .._values import cell_from_json
-from .base import Chunk, DamagedStoreError, WholeRecords
+from .._values import stored_cells
+from .base import Chunk, ColumnRules, DamagedStoreError, Generation, StoreFormat
 from .filesite import FileSite
 
 TYPE_CHECKING = False
@@ -44,7 +44,6 @@ TABLE = "runs"
 INDEX = "runs_identity"
 _TEXT_COLUMNS = ("_stet_function", "_stet_error", "_stet_timestamp")
 _ROWID_NAMES = ("rowid", "_rowid_", "oid")
-_EXACT = 2**53
 _BUSY_SECONDS = 60.0
 _OPEN_ATTEMPTS = 100  # "unable to open" while another process creates the file: retry
 _abandoned: list[sqlite3.Connection] = []  # inherited over fork: never used, never closed
@@ -102,28 +101,20 @@ def column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str]
 
 
 def _cells(values: tuple[Any, ...], column: str, name: str) -> list[Cell]:
-    """One column's values as cells: NULL is ``""``, numbers out of stet's range text."""
-    kinds = set(map(type, values))
-    if kinds <= {str}:
-        return list(values)
-    if kinds <= {str, type(None)}:  # a column some records lack
-        return ["" if value is None else value for value in values]
-    if kinds == {int} and min(values) > -_EXACT and max(values) < _EXACT:
-        return list(values)
-    if kinds == {float} and -float("inf") < min(values) and max(values) < float("inf"):
-        return list(values)  # SQLite stores NaN as NULL: min and max see every value
-    if bytes in kinds:
+    """One column's values as cells (NULL is ``""``); a BLOB is no cell."""
+    if bytes in set(map(type, values)):
         raise DamagedStoreError(
             f"{name} is damaged: its column {column} holds a BLOB, and stet stores numbers "
             "and text only. Change or delete that value; stet changed nothing."
         )
-    return [cell_from_json(value) for value in values]
+    return stored_cells(values)
 
 
-class SqliteFile(WholeRecords):
+class SqliteFile(StoreFormat, ColumnRules):
     """A ``.sqlite`` / ``.db`` store: the table ``runs`` of an SQLite database."""
 
-    column_problem = staticmethod(column_problem)  # asked before a run (Store.check_columns)
+    def column_problem(self, header: Sequence[str], new: Sequence[str]) -> tuple[str, str] | None:
+        return column_problem(header, new)
 
     def __init__(self, path: str, name: str) -> None:
         self.path = os.path.abspath(path)
@@ -139,6 +130,7 @@ class SqliteFile(WholeRecords):
         self._version: int | None = None  # PRAGMA data_version when ``_end`` was true
         self._end = 0
         self._inserts: dict[tuple[str, ...], str] = {}
+        self._known: frozenset[str] = frozenset()  # the columns the table is known to have
         self._mode = "rw"  # how reads connect: "rw", or read-only ("ro", "ro&immutable=1")
 
     # -- the connection
@@ -233,7 +225,15 @@ class SqliteFile(WholeRecords):
 
     # -- reading
 
-    def exists(self) -> bool:
+    def generation(self) -> Generation | None:
+        """The last row id, unless the table was rewritten or the file replaced since
+        the last read from 0; None when the file holds nothing."""
+        end = self._end_if_same()
+        if end is not None:
+            return Generation(end, True)
+        return Generation(0, False) if self._exists() else None
+
+    def _exists(self) -> bool:
         """Whether the file holds anything: the table, or something stet cannot read."""
         if not os.path.exists(self.path):
             return False
@@ -243,7 +243,7 @@ class SqliteFile(WholeRecords):
         except DamagedStoreError:
             return True  # the read says why
 
-    def end_if_same(self) -> int | None:
+    def _end_if_same(self) -> int | None:
         """The last row id, or None when the table was rewritten or the file replaced."""
         con = self._con
         if con is None or self._pid != os.getpid():
@@ -272,14 +272,18 @@ class SqliteFile(WholeRecords):
             rowid = _rowid_name(self._columns(con))
             if rowid != self._rowid:
                 self._rowid = rowid
-                return self.end_if_same()
+                return self._end_if_same()
         self._version, self._end = version, int(end or 0)
         return self._end
 
-    def read_from(
-        self, cursor: int, header: Sequence[str], first_line: int, limit: int | None = None
+    def read(
+        self,
+        cursor: int,
+        header: Sequence[str],
+        max_rows: int | None = None,
+        first_line: int = 1,
     ) -> Chunk:
-        """The rows after row id ``cursor``; with ``limit``, about ``limit // 64`` of them."""
+        """The rows after row id ``cursor`` (with ``max_rows``, that many at most)."""
         for attempt in range(_OPEN_ATTEMPTS):
             if cursor == 0 or attempt:
                 self.close()  # a read from the start: the file may have been replaced
@@ -289,7 +293,7 @@ class SqliteFile(WholeRecords):
                     return Chunk([])
                 con.execute("BEGIN")  # one snapshot for the generation, columns and rows
                 try:
-                    return self._read(con, cursor, list(header), first_line, limit)
+                    return self._read(con, cursor, list(header), first_line, max_rows)
                 finally:
                     con.execute("COMMIT")
             except sqlite3.DatabaseError as error:
@@ -307,7 +311,7 @@ class SqliteFile(WholeRecords):
         cursor: int,
         header: list[str],
         first_line: int,
-        limit: int | None,
+        max_rows: int | None,
     ) -> Chunk:
         (generation,), (schema,) = con.execute(
             "SELECT user_version FROM pragma_user_version"
@@ -324,8 +328,9 @@ class SqliteFile(WholeRecords):
                 raise self._foreign(tables)
             return Chunk([])
         self._schema, self._rowid = schema, _rowid_name(columns)
+        self._known = frozenset(columns)
         after = f"FROM {TABLE} WHERE {self._rowid} > ? ORDER BY {self._rowid}"
-        count = -1 if limit is None else max(1, limit // 64)  # LIMIT -1: no limit
+        count = -1 if max_rows is None else max(1, max_rows)  # LIMIT -1: no limit
         rows = con.execute(f"SELECT * {after} LIMIT ?", (cursor, count)).fetchall()
         if not rows:
             return Chunk(columns, end=cursor, first_line=first_line)
@@ -357,19 +362,26 @@ class SqliteFile(WholeRecords):
             self._wal_checked = True
         return con
 
-    def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
+    def append(
+        self, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, fsync: bool
+    ) -> int | None:
         con = self._writer()
-        names = tuple(c for c in header if values.get(c, "") != "")
-        sql = self._inserts.get(names)
-        if sql is None:
-            sql = self._inserts[names] = (
-                f"INSERT INTO {TABLE} ({', '.join(map(_quote, names))}) "
-                f"VALUES ({', '.join('?' * len(names))})"
-            )
+        if not self._known.issuperset(header):
+            self._add_columns(con, header)
+        if not rows:
+            return self._end
         if fsync:
             con.execute("PRAGMA synchronous=FULL")  # this commit survives a power loss
         try:
-            rowid = con.execute(sql, [values[c] for c in names]).lastrowid
+            for row in rows:
+                names = tuple(c for c, cell in zip(header, row, strict=True) if cell != "")
+                sql = self._inserts.get(names)
+                if sql is None:
+                    sql = self._inserts[names] = (
+                        f"INSERT INTO {TABLE} ({', '.join(map(_quote, names))}) "
+                        f"VALUES ({', '.join('?' * len(names))})"
+                    )
+                rowid = con.execute(sql, [cell for cell in row if cell != ""]).lastrowid
         finally:
             if fsync:
                 con.execute("PRAGMA synchronous=NORMAL")
@@ -377,21 +389,21 @@ class SqliteFile(WholeRecords):
         self._end = rowid  # data_version leaves out this connection's own commits
         return rowid
 
-    def add_columns(self, header: Sequence[str]) -> bool:
-        con = self._writer()
+    def _add_columns(self, con: sqlite3.Connection, header: Sequence[str]) -> None:
         self._version = None  # a column may now hide the row id's name
         con.execute("BEGIN IMMEDIATE")
         try:
-            have = set(self._columns(con))
+            have = self._columns(con)
             for column in header:
                 if column not in have:
                     kind = " TEXT" if column in _TEXT_COLUMNS else ""
                     con.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quote(column)}{kind}")
+                    have.append(column)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return True
+        self._known = frozenset(have)
 
     def rewrite(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
         con = self._writer(create=True)
@@ -409,6 +421,7 @@ class SqliteFile(WholeRecords):
                 )
             con.execute(f"PRAGMA user_version = {generation + 1}")
             con.execute("COMMIT")
+            self._known = frozenset(header)
         except BaseException:
             con.execute("ROLLBACK")
             raise
