@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import identity_probe
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from probes import Driver, run, wait_until
+from probes import identity as identity_probe
 from test_identity import anything, equal_variant, reference
-from workers import Driver, run, wait_until
 
 import stet
 from stet._store import Store
