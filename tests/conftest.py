@@ -4,6 +4,12 @@
 asks for it and stops it at the end of the session. Where no server can start, the
 tests that need it skip with the reason, unless ``STET_REQUIRE_POSTGRES=1`` (CI sets
 it): then they fail. ``postgres_store`` is a store URL with a table of its own per test.
+
+Under pytest-xdist (pyproject's addopts) a session is one worker process, so each worker
+starts a server of its own on a free port. One per worker rather than one shared: a
+server costs about two seconds to start, needs no lock or hand-over between workers, and
+a test that terminates a backend or fills the connection limit cannot reach into
+another worker's tests. ``tmp_path`` is unique per worker and test too.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pgserver
+import probes
 import pytest
-import workers
 
 FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
 FORMATS = [*FILE_FORMATS, "postgresql"]
@@ -63,5 +69,5 @@ def postgres_store(postgres_url: str) -> str:
 def _no_holder_left() -> Iterator[None]:
     """A test that fails while a holder waits at its gate must not leave it running."""
     yield
-    while workers.HOLDERS:
-        workers.HOLDERS.pop().kill_session()
+    while probes.HOLDERS:
+        probes.HOLDERS.pop().kill_session()

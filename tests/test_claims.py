@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workers import HOLDERS, Driver, run, wait_until
+from probes import HOLDERS, Driver, run, wait_until
 
 import stet
 from stet._store import Store
@@ -169,7 +169,7 @@ HOLD = """
 
     store, gate = sys.argv[1], sys.argv[2]
 
-    @stet.once(store=store, lease=2.0, heartbeat=0.25)
+    @stet.once(store=store, lease=1.2, heartbeat=0.15)  # a short lease: the tests outlive it
     def work(i):
         open(gate + ".in", "w").close()
         while not os.path.exists(gate):  # hold the claim until the test opens the gate
@@ -219,7 +219,7 @@ def test_a_run_held_elsewhere_is_skipped_with_its_worker_named(
         f"[stet] Skipping work(i=1): running in another worker ({where})",
         "returned None",
     ]
-    time.sleep(1.0)  # the 2 s lease would be half gone without the heartbeat's renewals
+    time.sleep(0.6)  # the 1.2 s lease would be half gone without the heartbeat's renewals
     assert "ran 1" not in call(tmp_path, location)
     gate.touch()
     assert holder.finish()[1] == "ran 1\n"
@@ -234,7 +234,7 @@ def test_a_run_held_elsewhere_is_skipped_with_its_worker_named(
 
 def test_a_heartbeat_keeps_a_run_longer_than_its_lease(tmp_path: Path, location: str) -> None:
     holder, gate = hold(tmp_path, location)
-    deadline = time.monotonic() + 5.0  # two and a half leases
+    deadline = time.monotonic() + 3.0  # two and a half leases
     while time.monotonic() < deadline:
         assert "running in another worker" in call(tmp_path, location)
     gate.touch()

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from workers import HOLDERS, TIMEOUT, Driver, wait_until
+from probes import HOLDERS, TIMEOUT, Driver, wait_until
 
 import stet
 from stet.formats import redacted

@@ -3,7 +3,7 @@ one store, ``fork`` and ``spawn`` pools, raw ``os.fork``, pickling, exceptions.
 
 Real processes, real locks, real ``fork``; nothing is mocked. Without claims two
 processes may both execute one point; the store must still hold each run once. The
-workers and drivers are in ``workers.py``.
+workers and drivers are in ``probes/workers.py``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import workers
-from workers import Driver, executions, read_store, run, wait_until
+from probes import Driver, executions, read_store, run, wait_until, workers
 
 import stet
 
-SWEEP = "import sys, workers; workers.concurrent_sweep(sys.argv[1], sys.argv[2], int(sys.argv[3]))"
+SWEEP = (
+    "import sys; from probes import workers; "
+    "workers.concurrent_sweep(sys.argv[1], sys.argv[2], int(sys.argv[3]))"
+)
 
 
 def sweep_at_once(tmp_path: Path, functions: list[str], count: int) -> None:
@@ -77,7 +79,7 @@ def test_processes_of_two_functions_start_one_store_at_once(tmp_path: Path) -> N
     expected = {(f, i) for f in ("point", "labelled") for i in range(200)}
     check_each_once(tmp_path / "store.csv", expected)
     run(
-        "import workers\n"
+        "from probes import workers\n"
         "assert [workers.point(i) for i in range(200)] == [None] * 200\n"
         "assert [workers.labelled(i) for i in range(200)] == [None] * 200\n",
         tmp_path,
@@ -104,7 +106,7 @@ def test_a_store_another_process_creates_after_this_one_opened_it(
     """
     ready, go = tmp_path / "ready", tmp_path / "go"
     driver = Driver(
-        "import sys, workers; workers.appear_while_open(*sys.argv[1:])",
+        "import sys; from probes import workers; workers.appear_while_open(*sys.argv[1:])",
         tmp_path,
         str(ready),
         str(go),
@@ -112,7 +114,10 @@ def test_a_store_another_process_creates_after_this_one_opened_it(
     )
     try:
         wait_until(ready.exists, driver)
-        run("import workers; assert [workers.refuse_odd(i) for i in (0, 2)] == [0, 2]", tmp_path)
+        run(
+            "from probes import workers; assert [workers.refuse_odd(i) for i in (0, 2)] == [0, 2]",
+            tmp_path,
+        )
         go.touch()
         code, _, _ = driver.finish()
         assert code == 0, driver.output()
@@ -164,7 +169,8 @@ def test_many_threads_of_one_process(tmp_path: Path) -> None:
 def test_a_process_pool_records_into_one_store(tmp_path: Path, method: str) -> None:
     """Workers record what the parent did not; the parent then skips every point."""
     driver = Driver(
-        "import sys, os, workers; print(os.getpid()); workers.pool_sweep(sys.argv[1], 40, 5)",
+        "import sys, os; from probes import workers; "
+        "print(os.getpid()); workers.pool_sweep(sys.argv[1], 40, 5)",
         tmp_path,
         method,
     )
@@ -179,7 +185,7 @@ def test_a_process_pool_records_into_one_store(tmp_path: Path, method: str) -> N
 
 
 def test_a_raw_fork_child_records_while_its_parent_records(tmp_path: Path) -> None:
-    run("import workers; workers.fork_sweep(50, 50)", tmp_path)
+    run("from probes import workers; workers.fork_sweep(50, 50)", tmp_path)
     expected = {("point", i) for i in [*range(51), *range(1000, 1050)]}
     check_each_once(tmp_path / "store.csv", expected)
     pids = {pid for pid, _, a in executions(tmp_path) if int(a) >= 1000}
@@ -201,7 +207,8 @@ def test_fork_while_another_thread_is_inside_record(
     """
     child_key = 7 if same_key else 8
     run(
-        "import sys, workers; workers.fork_while_recording(sys.argv[1], int(sys.argv[2]))",
+        "import sys; from probes import workers; "
+        "workers.fork_while_recording(sys.argv[1], int(sys.argv[2]))",
         tmp_path,
         where,
         str(child_key),
@@ -301,7 +308,11 @@ def test_an_exception_propagates_unchanged_and_records_nothing(
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_exceptions_across_processes_record_nothing(tmp_path: Path, method: str) -> None:
-    run("import sys, workers; workers.pool_refusals(sys.argv[1], 10)", tmp_path, method)
+    run(
+        "import sys; from probes import workers; workers.pool_refusals(sys.argv[1], 10)",
+        tmp_path,
+        method,
+    )
     _, rows = read_store(tmp_path / "store.csv")
     assert sorted(int(row["i"]) for row in rows) == [0, 2, 4, 6, 8]
     ran = Counter(int(a) for _, _, a in executions(tmp_path))

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import formats
-import identity_probe
 import pandas as pd
 import pytest
 import tsvformat  # noqa: F401  (registers .tsv)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from probes import Driver, environment, run, wait_until
+from probes import identity as identity_probe
 from test_identity import anything, equal_variant, reference
-from workers import Driver, environment, run, wait_until
 
 import stet
 from stet._store import Store

@@ -2,7 +2,7 @@
 returned, and never leaves a store that fails to open.
 
 Real processes, real SIGKILL, real torn bytes on disk; nothing is mocked. The workers
-and drivers are in ``workers.py``.
+and drivers are in ``probes/workers.py``.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workers import Driver, cut_torn_tail, executions, read_store, run, wait_until
+from probes import Driver, cut_torn_tail, executions, read_store, run, wait_until
 
 import stet
 
 SWEEP = (
-    "import sys, workers; workers.crash_sweep(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:]))"
+    "import sys; from probes import workers; "
+    "workers.crash_sweep(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:]))"
 )
-OPEN = "import sys, workers; workers.sweep_functions(sys.argv[1])[0](0, 0.0)"  # a call opens it
+OPEN = (  # a call opens it
+    "import sys; from probes import workers; workers.sweep_functions(sys.argv[1])[0](0, 0.0)"
+)
 
 
 def lines_in(path: Path) -> int:
@@ -184,7 +187,10 @@ def test_kill_minus_nine_among_many_concurrent_writers(tmp_path: Path) -> None:
 
 # -- kill -9 at named instants inside stet (the thread stops there; see workers.pause_at)
 
-HANG = "import sys, workers; workers.hang_at(sys.argv[1], sys.argv[2], sys.argv[3] == 'fork')"
+HANG = (
+    "import sys; from probes import workers; "
+    "workers.hang_at(sys.argv[1], sys.argv[2], sys.argv[3] == 'fork')"
+)
 
 
 def recorded(store: Path) -> Counter[tuple[str, int]]:
@@ -215,7 +221,7 @@ def test_kill_minus_nine_at_a_named_instant(
 
     before = len(executions(tmp_path))
     out = run(
-        "import json, workers; "
+        "import json; from probes import workers; "
         "print(json.dumps([workers.point(i) for i in range(4)] + [workers.refuse_odd(2)]))",
         tmp_path,
     )
@@ -244,7 +250,7 @@ def test_kill_minus_nine_holding_the_lock_while_a_forked_child_lives(tmp_path: P
         code, _, err = driver.finish()
         assert code == -signal.SIGKILL, err
         # the child is idle; 30 s, not 60, keeps the everyday run short while this fails
-        run("import workers; assert workers.point(3) == 6", tmp_path, timeout=30)
+        run("from probes import workers; assert workers.point(3) == 6", tmp_path, timeout=30)
         (tmp_path / "ready.go").touch()  # now the orphaned child records too
         wait_until((tmp_path / "ready.done").exists)
     finally:
@@ -262,9 +268,13 @@ TORN_TAILS = {
     "open quote": b'"10',
 }
 RECORD_TEN = (
-    "import workers; assert [workers.point(i) for i in range(10)] == [2 * i for i in range(10)]"
+    "from probes import workers; "
+    "assert [workers.point(i) for i in range(10)] == [2 * i for i in range(10)]"
 )
-SKIP_TEN = "import workers; r = [workers.point(i) for i in range(10)]; assert r == [None] * 10, r"
+SKIP_TEN = (
+    "from probes import workers; "
+    "r = [workers.point(i) for i in range(10)]; assert r == [None] * 10, r"
+)
 
 
 def check_valid_with(store: Path, points: range) -> None:
@@ -291,7 +301,8 @@ def test_a_torn_last_line_is_set_aside_when_a_process_opens_the_store(
     assert store.read_bytes() == intact  # a valid CSV again, every complete record kept
     check_valid_with(store, range(10))
 
-    run("import workers; assert workers.point(10) == 20", tmp_path)  # the torn run was not done
+    # the torn run was not done
+    run("from probes import workers; assert workers.point(10) == 20", tmp_path)
     check_valid_with(store, range(11))
 
 
@@ -326,5 +337,5 @@ def test_a_last_record_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
     assert len(executions(tmp_path)) == 10
     assert not (tmp_path / "store.csv.torn").exists()
     assert store.read_bytes() == whole
-    run("import workers; assert workers.point(10) == 20", tmp_path)
+    run("from probes import workers; assert workers.point(10) == 20", tmp_path)
     check_valid_with(store, range(11))  # the next record starts on its own line

@@ -1,7 +1,7 @@
 """``@stet.once(failures=...)``: failure records, retries and skips, status and reset of
 failures, in every format; sweeps that record failures; a real Ctrl-C is not a failure.
 
-A restart is a fresh interpreter running ``results_probe.py`` on the same store (modes
+A restart is a fresh interpreter running ``probes/results.py`` on the same store (modes
 ``record``, ``skip``, ``sweep-*`` and ``status``); executions of a body are noted in a log
 file with their own writes, so a test counts them across processes.
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import results_probe
+from probes import TIMEOUT, wait_until
+from probes import results as results_probe
 from test_results import executions, format_of, probe
-from workers import TIMEOUT, wait_until
 
 import stet
 from stet._admin import status_data

@@ -20,10 +20,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import identity_probe
 import pandas as pd
 import pytest
-from workers import Driver, run, wait_until
+from probes import Driver, run, wait_until
+from probes import identity as identity_probe
 
 import stet
 

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from workers import Driver, run, wait_until
+from probes import Driver, run, wait_until
 
 import stet
 from stet._store import Store

@@ -21,12 +21,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import identity_probe
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from probes import identity as identity_probe
 
 import stet
 from stet._store import Store, _registry

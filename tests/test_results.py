@@ -1,7 +1,7 @@
 """``@stet.once(results=True)``: return values kept in the store and given back on a skip,
 in this process and after a restart, in every format.
 
-A restart is a fresh interpreter running ``results_probe.py`` on the same store; each
+A restart is a fresh interpreter running ``probes/results.py`` on the same store; each
 execution of a body is noted in a log file with its own write, so a test sees that the
 second process ran nothing. What a call gives back is compared by :func:`shape`, which
 tells ``1`` from ``1.0``, ``True``, ``"1"``, a list from a tuple, ``-0.0`` from ``0.0`` and
@@ -31,11 +31,11 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 import pandas as pd
 import pytest
-import results_probe
 from conftest import FILE_FORMATS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from results_probe import SCALARS, expected, shape
+from probes import results as results_probe
+from probes.results import SCALARS, expected, shape
 from test_identity import TRICKY_STRINGS
 
 import stet
@@ -44,7 +44,7 @@ from stet._store import Store
 
 TYPED_NUMBERS = ("parquet", "postgresql")  # a column of numbers is typed: the known limit
 PROBE = Path(results_probe.__file__)
-TESTS = PROBE.parent
+TESTS = PROBE.parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def format_of(location: str) -> str:
 
 
 class Probe:
-    """What one run of ``results_probe.py`` printed."""
+    """What one run of ``probes/results.py`` printed."""
 
     def __init__(self, output: str) -> None:
         self.output = output
@@ -78,7 +78,7 @@ class Probe:
 
 
 def probe(location: str, log: Path, mode: str, argument: object = "") -> Probe:
-    """Run ``results_probe.py`` on ``location`` in a fresh interpreter; it must exit 0."""
+    """Run ``probes/results.py`` on ``location`` in a fresh interpreter; it must exit 0."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), env.get("PYTHONPATH")) if p)
     done = subprocess.run(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import outside
 import pytest
+from probes import Driver, wait_until
 from test_contract import python, ran, start
-from workers import Driver, wait_until
 
 import stet
 

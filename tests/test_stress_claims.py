@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from probes import Driver, run
 from test_claims import Log, location, stored
-from workers import Driver, run
 
 __all__ = ["location"]  # the fixture, re-used: one store of every format
 

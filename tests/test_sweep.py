@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import sweep_probe
-from workers import HOLDERS, TIMEOUT, Driver, environment, read_store, run, wait_until
+from probes import HOLDERS, TIMEOUT, Driver, environment, read_store, run, sweeps, wait_until
 
 import stet
 from stet._store import Store
@@ -493,10 +492,11 @@ def test_a_sweep_runs_only_what_is_not_done_and_a_second_sweep_runs_nothing(
 def test_a_sweep_sees_the_runs_another_process_recorded_since_this_one_read_the_store(
     store: str, tmp_path: Path
 ) -> None:
-    work = sweep_probe.gated(store)
+    work = sweeps.gated(store)
     assert work(0.5, 9) == 4.5  # this process has read the store: its index is loaded
     code = (
-        "import sys, sweep_probe\nw = sweep_probe.gated(sys.argv[1])\nfor s in range(3): w(0.5, s)"
+        "import sys\nfrom probes import sweeps\n"
+        "w = sweeps.gated(sys.argv[1])\nfor s in range(3): w(0.5, s)"
     )
     run(code, tmp_path, store)
     summary = stet.sweep(work, {"alpha": [0.5], "seed": range(6)}, progress=False)
@@ -750,7 +750,7 @@ def test_status_with_a_grid_of_a_store_of_two_functions_needs_the_function(
 def hold(tmp_path: Path, store: str) -> tuple[Driver, Path]:
     """A process that completed seeds 0-2 and now runs seed ``HELD`` until ``gate``."""
     gate = tmp_path / "gate"
-    code = "import sys, sweep_probe; sweep_probe.hold(sys.argv[1], sys.argv[2], 3)"
+    code = "import sys; from probes import sweeps; sweeps.hold(sys.argv[1], sys.argv[2], 3)"
     holder = Driver(code, tmp_path, store, str(gate))
     HOLDERS.append(holder)  # killed after the test, if it fails first
     wait_until(lambda: Path(f"{gate}.in").exists(), holder)
@@ -762,7 +762,7 @@ def test_status_counts_a_run_held_by_another_live_process_as_running(
     store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     holder, gate = hold(tmp_path, store)
-    work = sweep_probe.gated(store)  # the holder's function: the same qualified name
+    work = sweeps.gated(store)  # the holder's function: the same qualified name
     grid: dict[str, Any] = {"alpha": [0.5], "seed": range(10)}
 
     work.status(grid=grid)
@@ -805,7 +805,7 @@ def test_status_of_a_store_counts_a_held_run_whatever_the_order_of_the_grids_axe
 
 # -- 7. the progress bar
 
-BAR = "import sys, sweep_probe; sweep_probe.bar_sweep(*sys.argv[1:4], 3, 10)"
+BAR = "import sys; from probes import sweeps; sweeps.bar_sweep(*sys.argv[1:4], 3, 10)"
 
 
 def terminal() -> tuple[int, int]:
@@ -838,7 +838,7 @@ def read_until_closed(fd: int, process: subprocess.Popen[bytes]) -> bytes:
 
 
 def bar_sweep(tmp_path: Path, stderr: str, progress: str) -> tuple[str, str]:
-    """Run ``sweep_probe.bar_sweep`` with standard error a terminal or a pipe; its
+    """Run ``sweeps.bar_sweep`` with standard error a terminal or a pipe; its
     standard output and standard error."""
     store, log = str(tmp_path / "runs.csv"), str(tmp_path / "executions.log")
     command = [sys.executable, "-c", BAR, store, log, progress]
@@ -913,7 +913,7 @@ def test_the_progress_bar_starts_at_the_runs_done_and_shows_only_where_asked(
 
 # -- 8. Ctrl-C
 
-SWEEP = "import sys, sweep_probe; sweep_probe.interruptible_sweep(*sys.argv[1:3], 8)"
+SWEEP = "import sys; from probes import sweeps; sweeps.interruptible_sweep(*sys.argv[1:3], 8)"
 
 
 def executions(log: Path) -> list[int]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workers import Driver, read_store
+from probes import Driver, read_store
 
 TIMEOUT = 120.0  # seconds: only so that a hang fails the test instead of CI
 

@@ -1,7 +1,8 @@
 """Results and failures of ``@stet.once`` in a fresh interpreter, for test_results.py and
 test_failures.py.
 
-``python results_probe.py STORE LOG MODE [COUNT]`` decorates the functions of
+``python probes/results.py STORE LOG MODE [COUNT]`` (with ``tests/`` on ``PYTHONPATH``)
+decorates the functions of
 :func:`functions` with ``STORE`` and calls them; each execution of a body appends one line
 ``<function> <i>`` to the file ``LOG`` with its own write, so a test counts executions
 across processes. Every call prints one JSON line ``{"call": ..., "i": ..., "got": ...}``
@@ -38,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import stet
+from probes import note
 
 SCALARS: list[Any] = [
     0,
@@ -136,47 +137,42 @@ SOURCE: dict[int, Any] = {}  # what scalar(i) returns; filled by the caller
 LOG: list[str | None] = [None]  # the file each execution of a body is noted in
 
 
-def note(text: str) -> None:
-    """Append one line to the log with a single unbuffered write."""
-    log = LOG[0]
-    if log:
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{text}\n".encode())
-        finally:
-            os.close(fd)
+def executed(text: str) -> None:
+    """Note one execution of a body in the log, if there is one."""
+    if LOG[0]:
+        note(LOG[0], text)
 
 
 # The bodies: module-level functions, so that their labels in a store are plain names.
 
 
 def scalar(i: int) -> Any:
-    note(f"scalar {i}")
+    executed(f"scalar {i}")
     return SOURCE[i]
 
 
 def metrics(i: int) -> dict[str, Any]:
-    note(f"metrics {i}")
+    executed(f"metrics {i}")
     return metrics_of(i)
 
 
 def measured(i: int) -> Metrics:
-    note(f"measured {i}")
+    executed(f"measured {i}")
     return measured_of(i)
 
 
 def maybe(i: int) -> Metrics | None:
-    note(f"maybe {i}")
+    executed(f"maybe {i}")
     return maybe_of(i)
 
 
 def pair(i: int) -> Pair:
-    note(f"pair {i}")
+    executed(f"pair {i}")
     return pair_of(i)
 
 
 def flaky(a: int) -> int:
-    note(f"flaky {a}")
+    executed(f"flaky {a}")
     if a % 2:
         raise ValueError(f"bad {a}")
     return a * 10

@@ -1,7 +1,7 @@
 """Calls one decorated function with pickled values and reports which calls ran.
 
 Used in-process by the identity tests and, as a script, in a fresh process:
-``python identity_probe.py STORE VALUES.pickle`` prints a JSON list of booleans.
+``python probes/identity.py STORE VALUES.pickle`` prints a JSON list of booleans.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Decorated functions and drivers for test_sweep.py, importable by fresh interpreters.
 
-The tests put this directory on ``PYTHONPATH`` (``workers.environment``) and start a
-driver with ``python -c "import sweep_probe; sweep_probe.<driver>(...)"``. A function is
+The tests put ``tests/`` on ``PYTHONPATH`` (``probes.environment``) and start a driver
+with ``python -c "from probes import sweeps; sweeps.<driver>(...)"``. A function is
 known to the store by its qualified name, so ``gated(store)`` names the same function,
 ``gated.<locals>.work``, in the test's process and in a driver's.
 
@@ -17,21 +17,13 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 import stet
+from probes import note
 from stet import SweepSummary
 
 if TYPE_CHECKING:
     from stet._once import OnceFunction
 
 HELD = 7  # the seed whose run ``hold`` keeps running until its gate opens
-
-
-def note(log: str, text: str) -> None:
-    """Append one line to ``log`` with a single unbuffered write."""
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"{os.getpid()} {text}\n".encode())
-    finally:
-        os.close(fd)
 
 
 def gated(store: str, gate: str | None = None) -> OnceFunction[..., float]:
@@ -64,7 +56,7 @@ def paced(store: str, log: str, seconds: float, refused: int | None) -> OnceFunc
 
     @stet.once(store=store, verbose=False)
     def work(i: int) -> int:
-        note(log, str(i))
+        note(log, f"{os.getpid()} {i}")
         time.sleep(seconds)
         if i == refused:
             raise ValueError(f"{i} is refused")
