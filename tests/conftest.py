@@ -16,9 +16,7 @@ from pathlib import Path
 import pgserver
 import pytest
 import workers
-
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
+from formats import FORMATS
 
 
 @pytest.fixture(params=FORMATS)

@@ -25,6 +25,7 @@ import identity_probe
 import numpy as np
 import pandas as pd
 import pytest
+from formats import FORMATS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -742,7 +743,7 @@ def test_edge_keys_agree_with_the_reference(a: Any, b: Any) -> None:
         assert (key_of(a) == key_of(b)) == (edge_reference(a) == edge_reference(b))
 
 
-STORE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
+STORE_FORMATS = FORMATS
 
 
 def new_location(request: pytest.FixtureRequest, fmt: str, directory: Path) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import results_probe
-from conftest import FILE_FORMATS
+from formats import FILE_FORMATS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from results_probe import SCALARS, expected, shape

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import outside
 import pytest
+from formats import FILE_FORMATS, FORMATS
 from test_contract import python, ran, start
 from workers import Driver, wait_until
 
 import stet
 
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
 BIG = 10 * 1024 * 1024  # characters: a cell of 10 MB
 
 

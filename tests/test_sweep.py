@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 import pytest
 import sweep_probe
+from formats import FILE_FORMATS
 from workers import HOLDERS, TIMEOUT, Driver, environment, read_store, run, wait_until
 
 import stet
 from stet._store import Store
 from stet._values import cell_key, key_of
-
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
 
 # how SweepSummary and the ETA write a duration: 0.4 s, 12 s, 4m30s, 1h12m, 3d4h
 DURATION = r"(\d+\.\d s|\d+ s|\d+m\d\ds|\d+h\d\dm|\d+d\d+h)"
