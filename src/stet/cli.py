@@ -26,7 +26,7 @@ from . import __version__
 from ._once import DEFAULT_STORE
 from ._results import literal_text_of
 from ._values import cell_text
-from .formats import redacted
+from .formats import extensions, redacted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ EPILOG = (
     "error); 2 a usage error; 130 interrupted (Ctrl-C); 141 standard output closed early."
 )
 STORE_HELP = (
-    f"the store: a file whose extension picks the format (.csv, .jsonl, .json, .sqlite, "
-    f".db, .parquet) or a postgresql:// URL (default: {DEFAULT_STORE} in the working "
+    f"the store: a file whose extension picks the format ({', '.join(extensions(urls=False))}) "
+    f"or a postgresql:// URL (default: {DEFAULT_STORE} in the working "
     "directory)"
 )
 WHERE_HELP = (
