@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stet
-from stet._store import Store, _registry
+from stet._registry import _registry
+from stet._store import Store
 from stet._values import (
     UnsupportedValueError,
     cell_key,

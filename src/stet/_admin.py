@@ -12,9 +12,10 @@ from ._grid import Grid
 from ._index import FunctionIndex, KeySpec
 from ._once import DEFAULT_STORE
 from ._provenance import runs_per_version
+from ._registry import get_store
 from ._results import is_result_column
 from ._snapshot import Snapshot, completed_stamps
-from ._store import Store, get_store
+from ._store import Store
 from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
 from .formats.base import DamagedStoreError, StoreNotWritableError
 
@@ -181,7 +182,7 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
 def _read(store: StorePath, function: str | None) -> tuple[Store, Snapshot, list[Claim]]:
     """A store's handle, records and live claims (of one function, if given)."""
     handle = get_store(store)
-    running = handle.running(function)
+    running = handle.claims.running(function)
     try:
         snapshot = handle.snapshot()
     except FileNotFoundError:

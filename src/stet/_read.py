@@ -7,9 +7,9 @@ import os
 from ._admin import matcher, record_times
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._once import DEFAULT_STORE, key_specs
+from ._registry import get_store
 from ._results import is_result_column, result_cell_value
 from ._snapshot import Snapshot
-from ._store import get_store
 from ._values import ArrayValue, value_from_text
 
 TYPE_CHECKING = False
