@@ -34,7 +34,7 @@ from workers import HOLDERS, TIMEOUT, Driver, environment, read_store, run, wait
 
 import stet
 from stet._store import Store
-from stet._values import cell_key, key_of
+from stet._values import key_of, key_of_cell
 
 FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
 
@@ -58,7 +58,8 @@ def stored(store: str, *columns: str) -> Counter[tuple[bytes, ...]]:
     snapshot = Store(store, "store").snapshot()
     positions = [snapshot.header.index(column) for column in columns]
     return Counter(
-        tuple(b"" if row[p] == "" else cell_key(row[p]) for p in positions) for row in snapshot.rows
+        tuple(b"" if row[p] == "" else key_of_cell(row[p]) for p in positions)
+        for row in snapshot.rows
     )
 
 

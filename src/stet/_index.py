@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX
 from ._results import is_result_column
-from ._values import cell_key, record_keys
+from ._values import key_of_cell, record_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class FunctionIndex:
         ):
             cell = row[position] if position >= 0 else ""
             if cell != "":
-                parts.append(cell_key(cell))
+                parts.append(key_of_cell(cell))
                 continue
             if count:
                 self.lacking[column] = self.lacking.get(column, 0) + 1

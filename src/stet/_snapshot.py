@@ -6,8 +6,8 @@ from datetime import datetime
 
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, now_text
 from ._index import FunctionIndex
-from ._results import is_result_column, typed_result_cell
-from ._values import typed_cell
+from ._results import is_result_column
+from ._values import typed_cell, typed_result_cell
 from .formats.base import DamagedStoreError
 
 TYPE_CHECKING = False
