@@ -29,11 +29,10 @@ continues nothing, so they read the store again. A cursor is the journal's gener
 times ``2**40`` plus an offset in it; cursors -1, -2, ... are batches of the parts,
 during a read from 0.
 
-Every part has the same columns and types, so a reader of the directory sees one table
-(the codec keeps that so). A compaction merges the newest parts no larger than what it
-adds (and the newest whenever there would be more than ``MAX_PARTS``), or every part
-when the codec says the new records need a new column or type: the number of parts
-stays logarithmic in the number of records, and below ``MAX_PARTS``.
+Every part has the same columns and types (the codec sees to it). A compaction merges
+the newest parts no larger than what it adds (and the newest whenever there would be
+more than ``MAX_PARTS``), or all of them when the codec needs a new column or type: the
+number of parts stays logarithmic in the number of records, and below ``MAX_PARTS``.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ from .filesite import FileSite
 from .flusher import FLUSHER
 from .journal import GENERATION, JOURNAL, OLD_JOURNAL, Header, Journal, journal_path
 from .linefile import set_aside
-from .parts import PartReading, close_all, joined
+from .parts import PartReading, close_all, joined, remove_unlisted, temp_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -422,7 +421,7 @@ class JournaledDir(StoreFormat, TornTails):
         numbers = [int(m[1]) for n in os.listdir(self.path) if (m := self._part_name.fullmatch(n))]
         part = f"part-{max(numbers, default=0) + 1:010d}-{secrets.token_hex(4)}"
         part += self.codec.extension
-        temp = self._temp_path(part)  # beside the directory: readers of it never see it
+        temp = temp_path(self.path, part)  # beside the directory: readers never see it
         try:
             kept = self.codec.write_part(temp, header, columns, live, keep)
             fd = os.open(temp, os.O_RDONLY)
@@ -449,26 +448,6 @@ class JournaledDir(StoreFormat, TornTails):
             os.remove(os.path.join(self.path, OLD_JOURNAL))
         self._remove_leftovers(parts)
 
-    def _temp_path(self, part: str) -> str:
-        parent, base = os.path.split(self.path)
-        return os.path.join(parent, f".{base}.{part}.tmp")
-
     def _remove_leftovers(self, parts: list[str]) -> None:
         """Remove part files no journal lists: left by writers killed mid-compaction."""
-        listed = set(parts)
-        with os.scandir(self.path) as entries:
-            for entry in entries:
-                name = entry.name
-                if (self._part_name.fullmatch(name) and name not in listed) or (
-                    self._old_temp.fullmatch(name)
-                ):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(entry.path)
-        parent, base = os.path.split(self.path)
-        prefix = f".{base}."
-        with os.scandir(parent or ".") as entries:
-            for entry in entries:
-                name = entry.name
-                if name.startswith(prefix) and self._part_name.fullmatch(name[len(prefix) : -4]):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(entry.path)
+        remove_unlisted(self.path, parts, self._part_name, self._old_temp)

@@ -8,16 +8,27 @@ one; the base keeps the journal, the compactions and the commit point.
 from __future__ import annotations
 
 import abc
+import contextlib
+import os
 
 from .base import Chunk
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Generator, Iterator, Sequence
 
     from .._values import Cell
 
-__all__ = ["Part", "PartCodec", "PartReading", "close_all", "joined"]
+__all__ = [
+    "Part",
+    "PartCodec",
+    "PartReading",
+    "close_all",
+    "joined",
+    "remove_unlisted",
+    "temp_path",
+]
 
 _BATCH_ROWS = 1 << 16  # rows of the parts per batch
 
@@ -98,3 +109,31 @@ def joined(first: Chunk, second: Chunk) -> Chunk:
             columns.append(padding + cells)
     count = first.count + second.count
     return Chunk(second.header, columns, count, second.end, second.tail, first.first_line)
+
+
+def temp_path(path: str, part: str) -> str:
+    """Where a part of the store at ``path`` is written before it is renamed into it."""
+    parent, base = os.path.split(path)
+    return os.path.join(parent, f".{base}.{part}.tmp")
+
+
+def remove_unlisted(
+    path: str, listed: Sequence[str], part: re.Pattern[str], old: re.Pattern[str]
+) -> None:
+    """Remove the part files (names like ``part``) of the store at ``path`` that are not
+    ``listed``, their temporary files beside it, and an older stet's (like ``old``) in it."""
+    keep = set(listed)
+    with os.scandir(path) as entries:
+        for entry in entries:
+            name = entry.name
+            if (part.fullmatch(name) and name not in keep) or old.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
+    parent, base = os.path.split(path)
+    prefix = f".{base}."
+    with os.scandir(parent or ".") as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(prefix) and part.fullmatch(name[len(prefix) : -4]):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
