@@ -22,9 +22,8 @@ from pathlib import Path
 import pgserver
 import probes
 import pytest
+from formats import FORMATS
 
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
 
 
 @pytest.fixture(params=FORMATS)

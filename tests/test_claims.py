@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from formats import FORMATS
 from probes import HOLDERS, Driver, run, wait_until
 
 import stet
 from stet._store import Store
-
-FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
 
 
 @pytest.fixture(params=FORMATS)

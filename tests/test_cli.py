@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
+from formats import FORMATS
 from probes import HOLDERS, TIMEOUT, Driver, wait_until
 
 import stet
@@ -34,7 +35,6 @@ from stet.formats import redacted
 
 ROOT = Path(__file__).resolve().parents[1]
 STET_SCRIPT = Path(sys.executable).parent / "stet"
-FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
 ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00"
 
 GRID = [(alpha, seed) for alpha in (0.1, 0.2, 0.3) for seed in (0, 1)]

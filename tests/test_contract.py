@@ -36,7 +36,7 @@ from test_identity import anything, equal_variant, reference
 
 import stet
 from stet._store import Store
-from stet._values import cell_key, typed_cell
+from stet._values import key_of_cell, typed_cell
 from stet.formats import format_names, open_format
 from stet.formats.base import Generation
 
@@ -492,7 +492,7 @@ def test_processes_appending_at_once(
         assert [call for call, count in executed.items() if count > 1] == [], "a run ran twice"
         assert len(executed) == size, f"{len(executed)} runs executed, not {size}"
         found = records(store)
-        keys = Counter(cell_key(r["alpha"]) + cell_key(r["seed"]) for r in found)
+        keys = Counter(key_of_cell(r["alpha"]) + key_of_cell(r["seed"]) for r in found)
         assert [key for key, count in keys.items() if count > 1] == [], "a run recorded twice"
         assert len(found) == size, f"{len(found)} records, not {size}"
 

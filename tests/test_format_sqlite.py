@@ -214,12 +214,12 @@ def test_values_written_by_hand_become_cells(tmp_path: Path) -> None:
     with sqlite3.connect(path) as con:
         con.execute("INSERT INTO runs VALUES (NULL, 't'), (TRUE, 't'), (?, 't')", (2**60,))
     con.close()
-    assert fmt.read_from(0, [], 1).columns[0] == ["", 1, "1152921504606846976"]
+    assert fmt.read(0, []).columns[0] == ["", 1, "1152921504606846976"]
     with sqlite3.connect(path) as con:
         con.execute("INSERT INTO runs VALUES (x'00ff', 't')")
     con.close()
     with pytest.raises(DamagedStoreError, match="column a holds a BLOB"):
-        fmt.read_from(0, [], 1)
+        fmt.read(0, [])
     fmt.close()
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from formats import FILE_FORMATS
 
 import stet
 from stet import _report
-
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
 
 
 @pytest.fixture(autouse=True)

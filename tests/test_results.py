@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FILE_FORMATS
+from formats import FILE_FORMATS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from probes import results as results_probe

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import outside
 import pytest
+from formats import FILE_FORMATS, FORMATS
 from probes import Driver, wait_until
 from test_contract import python, ran, start
 
 import stet
 
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
-FORMATS = [*FILE_FORMATS, "postgresql"]
 BIG = 10 * 1024 * 1024  # characters: a cell of 10 MB
 
 
@@ -234,8 +233,8 @@ def plain_count(store: Path) -> int:
 
 
 KEEP_RUNNING = """
-import stet.formats.parquetdir as parquetdir
-parquetdir.FLUSH_AFTER = float(sys.argv[2])
+import stet.formats.journaled as journaled
+journaled.FLUSH_AFTER = float(sys.argv[2])
 
 @stet.once(store=store, verbose=False)
 def point(i):
@@ -276,9 +275,9 @@ def test_every_record_is_in_the_parts_once_status_load_or_a_sweep_returns(
     tmp_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In the notebook that just ran a sweep, ``pd.read_parquet`` gave an empty frame."""
-    from stet.formats import parquetdir
+    from stet.formats import journaled
 
-    monkeypatch.setattr(parquetdir, "FLUSH_AFTER", 3600.0)  # no background compaction here
+    monkeypatch.setattr(journaled, "FLUSH_AFTER", 3600.0)  # no background compaction here
     store = tmp_path / "runs.parquet"
 
     @stet.once(store=store, verbose=False)
@@ -301,9 +300,9 @@ def test_every_record_is_in_the_parts_once_status_load_or_a_sweep_returns(
 def test_many_compactions_leave_few_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A compaction on every append (as a day of them every few seconds would): the
     parts are merged, never more than MAX_PARTS of them."""
-    from stet.formats import parquetdir
+    from stet.formats import journaled
 
-    monkeypatch.setattr(parquetdir, "FLUSH_AFTER", 0.0)
+    monkeypatch.setattr(journaled, "FLUSH_AFTER", 0.0)
     store = tmp_path / "runs.parquet"
 
     @stet.once(store=store, verbose=False)
@@ -314,7 +313,7 @@ def test_many_compactions_leave_few_parts(tmp_path: Path, monkeypatch: pytest.Mo
     for i in range(300):
         point(i)
         most = max(most, len(list(store.glob("part-*.parquet"))))
-    assert most <= parquetdir.MAX_PARTS
+    assert most <= journaled.MAX_PARTS
     stet.status(store)
     assert plain_count(store) == 300
     assert len(stet.records(store)) == 300

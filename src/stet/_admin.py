@@ -12,10 +12,11 @@ from ._grid import Grid
 from ._index import FunctionIndex, KeySpec
 from ._once import DEFAULT_STORE
 from ._provenance import runs_per_version
+from ._registry import get_store
 from ._results import is_result_column
 from ._snapshot import Snapshot, completed_stamps
-from ._store import Store, get_store
-from ._values import UnsupportedValueError, cell_key, cell_text_of, key_of, record_keys
+from ._store import Store
+from ._values import UnsupportedValueError, key_of, key_of_cell, record_keys, text_of_cell
 from .formats.base import DamagedStoreError, StoreNotWritableError
 
 TYPE_CHECKING = False
@@ -181,7 +182,7 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
 def _read(store: StorePath, function: str | None) -> tuple[Store, Snapshot, list[Claim]]:
     """A store's handle, records and live claims (of one function, if given)."""
     handle = get_store(store)
-    running = handle.running(function)
+    running = handle.claims.running(function)
     try:
         snapshot = handle.snapshot()
     except FileNotFoundError:
@@ -271,7 +272,7 @@ def _run_of(snapshot: Snapshot, row: Sequence[Cell]) -> tuple[object, ...]:
     """A record's run: its function and the keys of its key cells, by column."""
     return (
         snapshot.function_of(row),
-        *((c, cell_key(row[snapshot.header.index(c)])) for c in snapshot.key_columns_of(row)),
+        *((c, key_of_cell(row[snapshot.header.index(c)])) for c in snapshot.key_columns_of(row)),
     )
 
 
@@ -563,4 +564,4 @@ def matcher(
 def _cell_matches(cell: Cell, text: str, key: bytes | None) -> bool:
     if cell == "":
         return False
-    return cell_text_of(cell) == text or cell_key(cell) == key
+    return text_of_cell(cell) == text or key_of_cell(cell) == key

@@ -25,6 +25,7 @@ __all__ = [
     "RESERVED_PREFIX",
     "TIMESTAMP_COLUMN",
     "now_text",
+    "widened",
 ]
 
 # A skip trusts this process's index for at most this long before one cheap look (a stat,
@@ -53,3 +54,15 @@ def now_text() -> str:
         _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _second = second
     return f"{_second_text}.{fraction:06d}+00:00"
+
+
+def widened(header: list[str], added: list[str], label: bool, failure: bool) -> list[str]:
+    """A store's columns with ``added`` key or result columns, and the function column
+    (``label``) and error column (``failure``) once either is needed."""
+    keys = [c for c in header if not c.startswith(RESERVED_PREFIX)] + added
+    return [
+        *keys,
+        *([FUNCTION_COLUMN] if label or FUNCTION_COLUMN in header else []),
+        *([ERROR_COLUMN] if failure or ERROR_COLUMN in header else []),
+        TIMESTAMP_COLUMN,
+    ]

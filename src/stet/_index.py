@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ._columns import ERROR_COLUMN, RESERVED_PREFIX
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX
 from ._results import is_result_column
-from ._values import cell_key, record_keys
+from ._values import key_of_cell, record_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from ._values import Cell
 
-__all__ = ["FunctionIndex", "KeySpec"]
+__all__ = ["FunctionIndex", "KeySpec", "add_records"]
 
 
 class KeySpec:
@@ -164,7 +164,7 @@ class FunctionIndex:
         """A record's key, or None when no call of the function matches it.
 
         With ``count``, the columns it lacks or holds beyond the key are counted for
-        :meth:`layout_messages`.
+        :meth:`layout_changes`.
         """
         spec = self.spec
         for i, column in foreign:
@@ -178,7 +178,7 @@ class FunctionIndex:
         ):
             cell = row[position] if position >= 0 else ""
             if cell != "":
-                parts.append(cell_key(cell))
+                parts.append(key_of_cell(cell))
                 continue
             if count:
                 self.lacking[column] = self.lacking.get(column, 0) + 1
@@ -187,40 +187,42 @@ class FunctionIndex:
             parts.append(default)
         return b"".join(parts)
 
-    def layout_messages(self) -> list[str]:
-        """One line per key change between the records and the function, once."""
+    def layout_changes(self) -> tuple[dict[str, int], list[tuple[str, int, str | None]]]:
+        """The key changes between the records and the function, once: the columns
+        records hold beyond the key (column -> records), and the key columns they lack
+        (column, records, its default's text or None)."""
         if self.reported:
-            return []
+            return {}, []
         self.reported = True
         spec = self.spec
-        messages = []
-        for column, count in self.extra.items():
-            messages.append(
-                f"{spec.function}: {_records(count, 'holds', 'hold')} {column}, which is no "
-                f"longer in its key; {_they(count)} not count as done (put {column} back in "
-                f"the key, or remove {_them(count)} with stet.reset)"
-            )
-        for column, count in self.lacking.items():
-            default = spec.default_texts[spec.columns.index(column)]
-            if default is None:
-                treatment = f"no call matches {_them(count)}, as {column} has no default"
-            else:
-                counted = "it counts as a run" if count == 1 else "they count as runs"
-                treatment = f"{counted} with {column}={default}, its default"
-            messages.append(
-                f"{spec.function}: {_records(count, 'lacks', 'lack')} {column}, now in its key; "
-                + treatment
-            )
-        return messages
+        lacking = [
+            (column, count, spec.default_texts[spec.columns.index(column)])
+            for column, count in self.lacking.items()
+        ]
+        return dict(self.extra), lacking
 
 
-def _records(count: int, singular: str, plural: str) -> str:
-    return f"1 earlier record {singular}" if count == 1 else f"{count:,} earlier records {plural}"
-
-
-def _they(count: int) -> str:
-    return "it does" if count == 1 else "they do"
-
-
-def _them(count: int) -> str:
-    return "it" if count == 1 else "them"
+def add_records(
+    indexes: dict[str, FunctionIndex],
+    owner: str | None,
+    header: Sequence[str],
+    columns: Sequence[Sequence[Cell]],
+) -> None:
+    """Add records given column by column to the index of the function each belongs to
+    (rows without a ``_stet_function`` cell: the owner's)."""
+    if FUNCTION_COLUMN not in header:
+        owned = indexes.get(owner) if owner else None
+        if owned is not None:
+            owned.add_columns(header, columns)
+        return
+    labels = columns[header.index(FUNCTION_COLUMN)]
+    count = len(labels)
+    for function in set(labels):
+        index = indexes.get(str(function) or owner or "")
+        if index is None:
+            continue
+        if labels.count(function) == count:
+            index.add_columns(header, columns)
+        else:
+            keep = [i for i, label in enumerate(labels) if label == function]
+            index.add_columns(header, [[column[i] for i in keep] for column in columns])

@@ -17,8 +17,9 @@ from ._claims import DEFAULT_LEASE, Claim, check_lease
 from ._columns import RESERVED_PREFIX
 from ._files import store_path
 from ._index import FunctionIndex, KeySpec
+from ._registry import get_store
 from ._results import RESULT_COLUMN, result_cells, result_type_of, result_value
-from ._store import Store, get_store
+from ._store import Store
 from ._values import UnsupportedValueError, cell_of, display, key_of, plain_of, text_of
 from .formats import is_url, redacted
 from .formats.base import StoreNotWritableError
@@ -473,10 +474,10 @@ class Runner:
                 _report.line(f"Could not record the failure of {call}: {error_text(problem)}")
                 if claim is not None:
                     with contextlib.suppress(Exception):
-                        self.store.release(claim)
+                        self.store.claims.release(claim)
                 return
         if claim is not None:
-            self.store.release(claim)
+            self.store.claims.release(claim)
 
 
 _announced: set[tuple[str, str, str, str | None]] = set()  # (store, function, code, file)

@@ -7,10 +7,10 @@ import os
 from ._admin import matcher, record_times
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._once import DEFAULT_STORE, key_specs
-from ._results import is_result_column, result_cell_value
+from ._registry import get_store
+from ._results import is_result_column
 from ._snapshot import Snapshot
-from ._store import get_store
-from ._values import ArrayValue, value_from_text
+from ._values import ArrayValue, result_value_of_cell, value_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def _column_values(column: str, cells: list[Cell]) -> list[Any]:
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
         return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
-        return [_MISSING if cell == "" else result_cell_value(cell) for cell in cells]
+        return [_MISSING if cell == "" else result_value_of_cell(cell) for cell in cells]
     memo: dict[str, Any] = {"": _MISSING}  # by text only: 1 == 1.0 as a dict key
     values = []
     for cell in cells:
@@ -216,7 +216,7 @@ def _column_values(column: str, cells: list[Cell]) -> list[Any]:
             continue
         value = memo.get(cell, memo)
         if value is memo:
-            value = value_from_text(cell)
+            value = value_of_cell(cell)
             if isinstance(value, ArrayValue):
                 value = value.nested()
             elif type(value) in _SHAREABLE:

@@ -6,20 +6,22 @@ from datetime import datetime
 
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, now_text
 from ._index import FunctionIndex
-from ._results import is_result_column, typed_result_cell
-from ._values import typed_cell
+from ._results import is_result_column
+from ._values import typed_cell, typed_result_cell
 from .formats.base import DamagedStoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ._index import KeySpec
+    from ._provenance import History
     from ._values import Cell
     from .formats.base import Chunk
 
 __all__ = [
     "Snapshot",
+    "StoreCopy",
     "completed_stamps",
     "header_problem",
     "is_time",
@@ -71,11 +73,44 @@ class Snapshot:
             if cell != "" and not c.startswith(RESERVED_PREFIX) and not is_result_column(c)
         ]
 
+    def kept_rows(
+        self, header: list[str], keep: Callable[[dict[str, Cell]], bool]
+    ) -> tuple[list[list[Cell]], int]:
+        """The rows ``keep`` accepts (given as :meth:`values_of` gives them), laid out
+        as ``header``, and how many it rejected."""
+        kept = []
+        removed = 0
+        for row in self.rows:
+            values = self.values_of(row)
+            if keep(values):
+                kept.append([values.get(c, "") for c in header])
+            else:
+                removed += 1
+        return kept, removed
+
     def values_of(self, row: Sequence[Cell]) -> dict[str, Cell]:
         """A record as column -> cell, its function filled in (``_stet_function``)."""
         values = dict(zip(self.header, row, strict=True))
         values[FUNCTION_COLUMN] = self.function_of(row) or ""
         return values
+
+
+class StoreCopy:
+    """A store's records, owner and code history, as ``stet.convert`` copies them."""
+
+    __slots__ = ("header", "history", "owner", "rows")
+
+    def __init__(
+        self,
+        header: list[str],
+        rows: list[tuple[Cell, ...]],
+        owner: str | None,
+        history: History,
+    ) -> None:
+        self.header = header
+        self.rows = rows
+        self.owner = owner
+        self.history = history
 
 
 def version_keys(

@@ -13,26 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import threading
 import time
 
 from . import _report
-from ._claims import Claim, Worker, heartbeat
 from ._columns import (
     ERROR_COLUMN,
     FUNCTION_COLUMN,
     LOOK_EVERY,
-    RESERVED_PREFIX,
     TIMESTAMP_COLUMN,
     now_text,
+    widened,
 )
 from ._exit import at_exit
-from ._files import is_denied, store_path
-from ._index import FunctionIndex
+from ._files import is_denied
+from ._index import FunctionIndex, add_records
 from ._lock import StoreLock
-from ._snapshot import Snapshot, header_problem, is_time, typed_rows
-from .formats import is_url, open_format, redacted
+from ._runclaims import RunClaims
+from ._snapshot import Snapshot, StoreCopy, header_problem, is_time, typed_rows
+from .formats import open_format, redacted
 from .formats.base import Chunk, ColumnRules, StoreConnectionError, TornTails
 from .formats.filesite import FileSite, ThreadSafeLock
 
@@ -40,12 +39,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from ._claims import Claim
     from ._index import KeySpec
     from ._provenance import History, Source
     from ._values import Cell
     from .formats.base import SiteLock
 
-__all__ = ["Store", "get_store"]
+__all__ = ["Store"]
 
 _READ_ROWS = 1 << 16  # open a store this many records at a time: a small peak of memory
 
@@ -67,13 +67,10 @@ class Store:
         self._indexes: dict[str, FunctionIndex] = {}
         self._loaded = False
         self._settle_at_exit = False
-        self._tidy_at_exit = False
         self.look_after = 0.0  # time.monotonic() past which a skip looks at the store first
         self._writable = False  # known to be writable by this process
         self._noted: set[tuple[str, str, str | None]] = set()  # versions in the history
-        # The runs a thread or task of this process holds a claim on now, by (function,
-        # key): the book sees one worker, this process, so this is where they differ.
-        self._held_here: dict[tuple[str, bytes], Claim] = {}
+        self.claims = RunClaims(self._site, lambda: self._mutex)  # the claims of its runs
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
@@ -86,9 +83,6 @@ class Store:
     @name.setter
     def name(self, name: str) -> None:
         self._file.name = redacted(name)
-
-    def __reduce__(self) -> tuple[Callable[..., Store], tuple[str, str]]:
-        return (_reopen, (self.path, self.name))
 
     # -- binding a function
 
@@ -111,12 +105,9 @@ class Store:
                     self._reload()
                     if self._owner is None and held:
                         self._write_owner(spec.function)
-                        _report.line(
-                            f"{self.name} does not say which function wrote it; "
-                            f"its records are taken as runs of {spec.function}"
-                        )
+                        _report.owner_assumed(self.name, spec.function)
                         self._reload()
-            _report.lines(index.layout_messages())
+            _report.key_columns_changed(spec.function, *index.layout_changes())
             return index
 
     def check_columns(self, spec: KeySpec) -> None:
@@ -206,24 +197,8 @@ class Store:
             self._owner = self._read_owner()
         self._next_line = chunk.first_line + count
         self._row_count += count
-        if not self._indexes:
-            return
-        header, columns = chunk.header, chunk.columns
-        if FUNCTION_COLUMN not in header:
-            owned = self._indexes.get(self._owner) if self._owner else None
-            if owned is not None:
-                owned.add_columns(header, columns)
-            return
-        labels = columns[header.index(FUNCTION_COLUMN)]
-        for function in set(labels):
-            index = self._indexes.get(str(function) or self._owner or "")
-            if index is None:
-                continue
-            if labels.count(function) == count:
-                index.add_columns(header, columns)
-            else:
-                keep = [i for i, label in enumerate(labels) if label == function]
-                index.add_columns(header, [[column[i] for i in keep] for column in columns])
+        if self._indexes:
+            add_records(self._indexes, self._owner, chunk.header, chunk.columns)
 
     def _mend_tail(self) -> None:
         """Deal with an incomplete last record: one still being written, or torn.
@@ -241,10 +216,7 @@ class Store:
                 self._take(whole)
                 return
             where = self._file.set_aside_tail(chunk)
-            _report.line(
-                f"Set aside a torn last line of {self.name} (a writer stopped mid-write) "
-                f"in {where}; every complete record is kept"
-            )
+            _report.torn_line_set_aside(self.name, where)
 
     def snapshot(self) -> Snapshot:
         """Every record, read fresh (for status, reset and reports)."""
@@ -277,56 +249,21 @@ class Store:
         meanwhile. Ours is renewed every ``every`` seconds until it is recorded or
         released.
         """
-        run = (index.spec.function, _claim_key(key))  # as the claim holds it
-        book = self._site.claims
         with self._mutex:
-            here = self._held_here.get(run)
-            if here is not None:  # another thread or task of this process runs it
-                return None, here
-            mine = Claim(run[0], run[1], call, Worker.current(), lease)
-            holder = book.take(mine)
-            if holder is not None:
+            mine, holder = self.claims.take(index.spec.function, key, call, lease)
+            if mine is None:
                 return None, holder
-            self._held_here[run] = mine
-            if not self._tidy_at_exit:
-                self._tidy_at_exit = True
-                at_exit(self._tidy)
             try:
                 self._refresh()  # claimed first, then checked: a record lands before its release
             except BaseException:
                 with contextlib.suppress(Exception):  # the refresh's error is what propagates
-                    self._let_go(mine)
+                    self.claims.let_go(mine)
                 raise
             if key in index.keys:
-                self._let_go(mine)
+                self.claims.let_go(mine)
                 return None, None
-        heartbeat().watch(book, mine, every, self.name)
+        self.claims.watch(mine, every, self.name)
         return mine, None
-
-    def _let_go(self, claim: Claim) -> None:
-        """Release ``claim`` in the book (under the mutex); this process holds it no more."""
-        try:
-            with self._lock:
-                self._site.claims.release(claim)
-        finally:
-            self._held_here.pop((claim.function, claim.key), None)
-
-    def release(self, claim: Claim) -> None:
-        """Give up a claim whose call did not complete, so another worker may run it."""
-        heartbeat().forget(claim)
-        with self._mutex:
-            self._let_go(claim)
-
-    def running(self, function: str | None = None) -> list[Claim]:
-        """The live claims of every worker (of one function, if given)."""
-        with self._mutex:
-            claims = self._site.claims.running()
-        return [c for c in claims if function is None or c.function == function]
-
-    def _tidy(self) -> None:
-        """At exit: let the site remove what only running calls needed."""
-        with self._mutex, contextlib.suppress(StoreConnectionError):
-            self._site.tidy()
 
     def record(
         self,
@@ -353,12 +290,10 @@ class Store:
                         return self._append(index, key, cells, fsync, error, source)
                     finally:
                         if claim is not None:
-                            heartbeat().forget(claim)
-                            self._let_go(claim)
+                            self.claims.let_go(claim)
             finally:  # the lock could not be taken: the claim lapses with its lease
                 if claim is not None:
-                    heartbeat().forget(claim)
-                    self._held_here.pop((claim.function, claim.key), None)
+                    self.claims.forget(claim)
 
     def _append(
         self,
@@ -434,15 +369,7 @@ class Store:
         error = failure and ERROR_COLUMN not in header
         if not missing and not label and not error and TIMESTAMP_COLUMN in header:
             return
-        keys = [c for c in header if not c.startswith(RESERVED_PREFIX)] + missing
-        labelled = label or FUNCTION_COLUMN in header
-        failures = failure or ERROR_COLUMN in header
-        new_header = [
-            *keys,
-            *([FUNCTION_COLUMN] if labelled else []),
-            *([ERROR_COLUMN] if failures else []),
-            TIMESTAMP_COLUMN,
-        ]
+        new_header = widened(header, missing, label, failure)
         if self._file.append(new_header, [], fsync=False) is not None:  # room made in place
             self._header = new_header
         else:
@@ -450,16 +377,7 @@ class Store:
 
     def _rewrite(self, new_header: list[str], keep: Callable[[dict[str, Cell]], bool]) -> int:
         """Rewrite the store with ``new_header``, keeping the rows ``keep`` accepts."""
-        snapshot = self.snapshot()
-        kept = []
-        removed = 0
-        for row in snapshot.rows:
-            values = dict(zip(snapshot.header, row, strict=True))
-            values[FUNCTION_COLUMN] = values.get(FUNCTION_COLUMN) or snapshot.owner or ""
-            if keep(values):
-                kept.append([values.get(c, "") for c in new_header])
-            else:
-                removed += 1
+        kept, removed = self.snapshot().kept_rows(new_header, keep)
         self._file.rewrite(new_header, kept)
         self._reload()
         return removed
@@ -507,14 +425,13 @@ class Store:
                 self._reload()
             return removed
 
-    def convert(self, destination: str | os.PathLike[str]) -> int:
-        """Copy every record into a new store at ``destination``; returns how many.
+    def export(self) -> StoreCopy:
+        """Every record, in the layout of a stet store and numbers as numbers, with the
+        owner and code history: what :meth:`fill` makes a new store of.
 
-        The destination's extension picks its format. The source may be a CSV made
-        without stet: its columns are then the key, and records without a
-        ``_stet_timestamp`` get the time of the conversion.
+        The store may be a CSV made without stet: its columns are then the key, and
+        records without a ``_stet_timestamp`` get the time of the export.
         """
-        target = get_store(destination)
         with self._mutex, _if_permitted(self._lock):  # a store this process may only read
             if self._file.generation() is None:
                 raise FileNotFoundError(2, "No store at this path", self.name)
@@ -523,22 +440,27 @@ class Store:
                 header, rows = typed_rows(reader.read(0, []))
             finally:
                 reader.close()
-            owner = self._read_owner()
-            history = self._site.read_history()
-        target._site.prepare()
-        with target._mutex, target._lock:
-            if target._file.generation() is not None:
+            return StoreCopy(header, rows, self._read_owner(), self._site.read_history())
+
+    def fill(self, copy: StoreCopy) -> int:
+        """Make this store, which does not exist yet, a copy; returns how many records.
+
+        ``FileExistsError`` if it exists: stet never writes over a store.
+        """
+        self._site.prepare()
+        with self._mutex, self._lock:
+            if self._file.generation() is not None:
                 raise FileExistsError(
-                    f"stet.convert: {target.name} already exists; stet never writes over a "
+                    f"stet.convert: {self.name} already exists; stet never writes over a "
                     "store. Give a new path, or remove that one first."
                 )
-            if owner is not None:
-                target._write_owner(owner)
-            if history:
-                target._site.write_history(history)
-            target._file.rewrite(header, rows)
-            target._loaded = False
-        return len(rows)
+            if copy.owner is not None:
+                self._write_owner(copy.owner)
+            if copy.history:
+                self._site.write_history(copy.history)
+            self._file.rewrite(copy.header, copy.rows)
+            self._loaded = False
+        return len(copy.rows)
 
     def settle(self) -> None:
         """Let the format finish deferred work (Parquet compacts its journal); at exit."""
@@ -559,9 +481,10 @@ class Store:
         self._site.write_owner(function)
         self._owner = function
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's locks, claims and reads."""
         self._mutex = threading.RLock()  # another thread may have held it at the fork
-        self._held_here = {}  # the parent's threads' claims are the parent's
+        self.claims.after_fork()
         self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
 
@@ -585,54 +508,3 @@ def _if_permitted(lock: SiteLock) -> Iterator[bool]:
     else:
         with lock:
             yield True
-
-
-_CLAIM_KEY_LIMIT = 1024  # PostgreSQL's index of claims holds about 2.7 KB of a key
-
-
-def _claim_key(key: bytes) -> bytes:
-    """A run's key as claims hold it: a long one (many values, long text) by its digest.
-
-    No key starts with ``#``, so a digest is never another run's key.
-    """
-    if len(key) <= _CLAIM_KEY_LIMIT:
-        return key
-    import hashlib
-
-    return b"#" + hashlib.sha256(key).digest()
-
-
-_registry: dict[str, Store] = {}
-_registry_lock = threading.Lock()
-
-
-def get_store(location: str | os.PathLike[str]) -> Store:
-    """The process's one ``Store`` for a location (relative paths: the working directory).
-
-    A path is resolved once, here, to the file it names through any symbolic links: a
-    rewrite replaces that file (never the link), and its lock, owner and claims sit
-    beside it, whichever path each process uses. Messages show the path as given.
-    """
-    given = os.fspath(location)
-    path = given if is_url(given) else os.path.realpath(store_path(given))
-    with _registry_lock:
-        store = _registry.get(path)
-        if store is None:
-            store = _registry[path] = Store(path, redacted(given))
-        return store
-
-
-def _reopen(path: str, name: str) -> Store:
-    store = get_store(path)
-    store.name = redacted(name)
-    return store
-
-
-def _after_fork_in_child() -> None:
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for store in _registry.values():
-        store._after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -24,9 +24,8 @@ from datetime import date, datetime
 
 from . import __version__
 from ._once import DEFAULT_STORE
-from ._results import literal_text_of
-from ._values import cell_text
-from .formats import redacted
+from ._values import result_literal, text_of
+from .formats import extensions, redacted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,8 +49,8 @@ EPILOG = (
     "error); 2 a usage error; 130 interrupted (Ctrl-C); 141 standard output closed early."
 )
 STORE_HELP = (
-    f"the store: a file whose extension picks the format (.csv, .jsonl, .json, .sqlite, "
-    f".db, .parquet) or a postgresql:// URL (default: {DEFAULT_STORE} in the working "
+    f"the store: a file whose extension picks the format ({', '.join(extensions(urls=False))}) "
+    f"or a postgresql:// URL (default: {DEFAULT_STORE} in the working "
     "directory)"
 )
 WHERE_HELP = (
@@ -361,10 +360,10 @@ def _cell(value: Any) -> str:
     elif isinstance(value, date):
         text = value.isoformat()
     elif type(value) is list or type(value) is tuple:
-        text = literal_text_of(value)
+        text = result_literal(value)
     else:
         try:
-            text = cell_text(value)
+            text = text_of(value)
         except TypeError:  # a value stet would not store; show what it is
             text = repr(value)
     return text.replace("\r", "\\r").replace("\n", "\\n")

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import outside
 import pytest
+from formats import FILE_FORMATS, FORMATS
 
 import stet
 from stet._columns import LOOK_EVERY
-
-FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
 
 SCRIPT = textwrap.dedent(
     """
@@ -122,7 +121,7 @@ def test_records_appended_by_another_process_are_skipped(store: str, tmp_path: P
         session.close()
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "sqlite", "parquet"])
+@pytest.mark.parametrize("fmt", FILE_FORMATS)
 def test_a_removed_store_file_starts_again_and_opens(fmt: str, tmp_path: Path) -> None:
     store = f"runs.{fmt}"
     session = Session(store, tmp_path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import outside
 import pytest
+from formats import FILE_FORMATS
 
 CODE_CHANGED = (
     "[stet] calculation's code has changed since its 4 runs were recorded; they still "
@@ -250,7 +251,7 @@ def test_runs_a_version_recorded_itself_are_skipped_without_a_note(tmp_path: Pat
 # -- the code changed
 
 
-@pytest.mark.parametrize("extension", ["csv", "jsonl", "json", "sqlite", "parquet"])
+@pytest.mark.parametrize("extension", FILE_FORMATS)
 def test_a_changed_function_is_told_once_and_nothing_reruns(tmp_path: Path, extension: str) -> None:
     store = f"runs.{extension}"
     first = run_ok(calculation_script(store), tmp_path)

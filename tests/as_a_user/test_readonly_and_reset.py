@@ -18,8 +18,7 @@ from pathlib import Path
 
 import outside
 import pytest
-
-FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
+from formats import FILE_FORMATS
 
 MAKE = """
 import stet

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import outside
 import pytest
-
-FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
+from formats import FORMATS
 
 SWEEP = """
 import sys

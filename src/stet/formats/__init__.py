@@ -18,6 +18,7 @@ from .base import StoreFormat
 __all__ = [
     "FORMATS",
     "Registration",
+    "extensions",
     "format_names",
     "is_url",
     "open_format",
@@ -57,6 +58,12 @@ def register(extension: str, cls: type[StoreFormat] | str, extra: str = "") -> N
     if isinstance(cls, str) and ":" not in cls:
         raise ValueError(f"stet.formats.register: {cls!r} is not 'module:Class'")
     FORMATS[key] = Registration(key, cls, extra)
+
+
+def extensions(urls: bool = True) -> list[str]:
+    """Every registered extension (``.csv``, ``.db``, ...), then, with ``urls``, every
+    URL scheme (``postgresql://``), in the order registered."""
+    return [key for key in FORMATS if urls or not key.endswith("://")]
 
 
 def format_names(urls: bool = True) -> list[str]:
@@ -164,7 +171,7 @@ def open_format(path: str, name: str) -> StoreFormat:
     else:
         key = os.path.splitext(path)[1].lower()
         if key not in FORMATS:
-            supported = ", ".join(k for k in FORMATS if not k.endswith("://"))
+            supported = ", ".join(extensions(urls=False))
             raise ValueError(
                 f"stet cannot tell the format of the store {name!r}: its extension "
                 f"{key or '(none)'} is not one stet knows. Use one of: {supported}, "

@@ -38,6 +38,8 @@ class OlderFormat(StoreFormat, ColumnRules):
         self._inner.name = name
 
     def generation(self) -> Generation | None:
+        if self._known is None:  # not read yet: only whether there is a store
+            return Generation(0, False) if self._inner.exists() else None
         end = self._inner.end_if_same()
         if end is not None:
             return Generation(int(end), True)
