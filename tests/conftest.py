@@ -25,7 +25,6 @@ import pytest
 from formats import FORMATS
 
 
-
 @pytest.fixture(params=FORMATS)
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new store of each format: a file path, or a PostgreSQL URL with its own table.

@@ -483,14 +483,14 @@ def float_cells(numbers: list[Any]) -> list[Cell]:
 def float_text(text: str) -> str:
     """The cell text of the float ``text`` reads as, however it is written: ``2`` and
     ``2.000`` are ``2.0``, ``-0`` is ``-0.0`` (a float's text stays a float's)."""
-    return cell_text_of(float(text))
+    return text_of_cell(float(text))
 
 
 def nul_free_text(cell: Cell) -> str:
     """A cell's text without NUL, for storage that cannot keep NUL (PostgreSQL): a text
     holding NUL is written as its literal, which reads back as the same value."""
     if type(cell) is not str:
-        return cell_text_of(cell)
+        return text_of_cell(cell)
     return repr(cell) if "\x00" in cell else cell
 
 

@@ -180,12 +180,7 @@ def open_format(path: str, name: str) -> StoreFormat:
     _, cls, extra = FORMATS[key]
     if isinstance(cls, str):
         cls = _imported(cls, key, extra, name)
-    store_format = cls(path, name)
-    if isinstance(store_format, StoreFormat):
-        return store_format
-    from .older import OlderFormat  # a class still written to the older protocol
-
-    return OlderFormat(store_format)
+    return cls(path, name)
 
 
 def _imported(target: str, key: str, extra: str, name: str) -> type[StoreFormat]:

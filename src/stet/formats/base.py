@@ -44,7 +44,6 @@ __all__ = [
     "StoreFormat",
     "StoreNotWritableError",
     "TornTails",
-    "WholeRecords",
 ]
 
 
@@ -221,20 +220,6 @@ class Site(abc.ABC):
     @abc.abstractmethod
     def after_fork(self) -> None:
         """In a forked child: forget the parent's locks and connections."""
-
-
-class WholeRecords:
-    """Transitional, for a format still written to the older interface (``read_from``,
-    ``end_if_same``, ...) until it implements :class:`StoreFormat`: no torn tail."""
-
-    def parse_tail(self, chunk: Chunk) -> Chunk | None:
-        return None
-
-    def finish_tail(self, chunk: Chunk) -> None:
-        pass
-
-    def cut(self, cursor: int) -> None:
-        pass
 
 
 if TYPE_CHECKING:
