@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
-from ._admin import matcher, record_times
-from ._once import DEFAULT_STORE, key_specs
+from ._defaults import DEFAULT_STORE
+from ._errors import NoStoreError
+from ._matching import matcher, record_times
 from ._results import is_result_column, result_cell_value
+from ._runner import key_specs
 from ._store import (
     ERROR_COLUMN,
     FUNCTION_COLUMN,
@@ -93,7 +95,7 @@ def _table(
     times = record_times(snapshot, handle.name)  # checked whatever the records chosen
     snapshot = _with_defaults(snapshot, key_specs(handle))
     header, stored = snapshot.header, snapshot.columns
-    chosen = _chosen(snapshot, key_dict, function, failed, f"{api}: {handle.name}")
+    chosen = _chosen(snapshot, key_dict, function, failed, api, handle.name)
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
     order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
@@ -187,7 +189,8 @@ def _chosen(
     key_dict: Mapping[str, Any] | None,
     function: str | None,
     failed: bool,
-    owner: str,
+    api: str,
+    store: str,
 ) -> list[int]:
     """The positions of the records that are of ``function``, match ``key_dict``, and
     are failures (``failed``) or completed runs."""
@@ -199,7 +202,7 @@ def _chosen(
         errors = snapshot.columns[header.index(ERROR_COLUMN)]
         chosen = [i for i, error in enumerate(errors) if (error != "") == failed]
     if key_dict or function is not None:
-        match = matcher(snapshot, key_dict, function, owner)
+        match = matcher(snapshot, key_dict, function, api, store)
         rows = snapshot.rows
         chosen = [i for i in chosen if match(snapshot.values_of(rows[i]))]
     return chosen
@@ -259,8 +262,9 @@ def load(
     try:
         columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
     except FileNotFoundError as error:  # as records raises it, named for load
-        raise FileNotFoundError(
-            error.errno, f"stet.load: {error.strerror}", error.filename
+        why = error.why if isinstance(error, NoStoreError) else None
+        raise NoStoreError(
+            error.errno, f"stet.load: {error.strerror}", error.filename, why=why
         ) from None
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)

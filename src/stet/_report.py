@@ -195,6 +195,258 @@ def waiting_for_lock(path: str, patience: float, pid: int | None, stopped: bool)
     )
 
 
+def duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``4m30s``, ``1h12m``, ``3d4h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
+
+
+# -- calls
+
+
+def failure_not_recorded(call: str, problem: str) -> None:
+    """A call raised, and its failure record could not be written."""
+    line(f"Could not record the failure of {call}: {problem}")
+
+
+def converted(count: int, source: str, destination: str) -> None:
+    line(f"Converted {plural(count, 'record')} from {source} to {destination}")
+
+
+# -- status
+
+
+def status_lines(
+    facts: dict[str, Any], function: str | None, progress: str | None, functions: bool
+) -> list[str]:
+    """What ``stet.status`` prints of a store's facts (as ``status --json`` gives them).
+
+    ``progress`` is a sweep's progress line; ``functions``: list the runs per function.
+    """
+    count = facts["completed"]
+    what = f" of {function}" if function is not None else ""
+    lines = [f"Store: {facts['store']}"]
+    if progress is not None:
+        lines.append(progress)
+    lines.append(f"{plural(count, 'completed experiment')}{what} recorded")
+    lines += running_lines([(r["host"], r["pid"]) for r in facts["running"]])
+    if facts["failed"]:
+        lines.append(
+            f"{plural(facts['failed'], 'failed run')} not completed since "
+            f"(latest error: {facts['latest_error']})"
+        )
+    lines.append(f"Last run: {facts['last_run'] or 'never'}")
+    lines.append(f"Key columns: {', '.join(facts['key_columns']) or '(none)'}")
+    if facts["result_columns"]:
+        lines.append(f"Result columns: {', '.join(facts['result_columns'])}")
+    if functions:
+        counts = facts["functions"]
+        lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    return lines + history_lines(facts["history"])
+
+
+def history_lines(history: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The code history of each function whose runs were recorded by several versions,
+    oldest first (the fingerprints are in ``status --json``)."""
+    lines = []
+    for function, versions in history.items():
+        lines.append(f"Code history of {function} (its runs per version of its code):")
+        for version in versions:
+            runs = plural(version["runs"], "run")
+            if version["code"] is None:
+                lines.append(f"  {runs}: recorded before stet kept a code history")
+                continue
+            where = version.get("file") or "a notebook or interactive session"
+            lines.append(f"  {runs} by its code in {where} from {version['since']}")
+    return lines
+
+
+def running_lines(
+    workers: Sequence[tuple[str, int]], hosts_shown: int = 5, pids_shown: int = 8
+) -> list[str]:
+    """``3 running now: node1 (pids 4121, 4122), node2 (pid 77)``, or nothing.
+
+    ``workers``: the (host, pid) of each live claim.
+    """
+    if not workers:
+        return []
+    pids: dict[str, set[int]] = {}
+    for host, pid in workers:
+        pids.setdefault(host, set()).add(pid)
+    parts = []
+    for host, numbers in list(pids.items())[:hosts_shown]:
+        listed = sorted(numbers)
+        shown = ", ".join(map(str, listed[:pids_shown]))
+        if len(listed) > pids_shown:
+            shown += f" and {len(listed) - pids_shown} more"
+        parts.append(f"{host} ({'pid' if len(listed) == 1 else 'pids'} {shown})")
+    if len(pids) > hosts_shown:
+        parts.append(f"and {plural(len(pids) - hosts_shown, 'more host')}")
+    return [f"{len(workers):,} running now: {', '.join(parts)}"]
+
+
+def progress_line(done: int, total: int, running: int, failed: int, eta: float | None) -> str:
+    """``37/220 done (16.8%), 2 running, 1 failed last time, ETA 1h12m``."""
+    share = f" ({100 * done / total:.1f}%)" if total else ""
+    parts = [f"{done:,}/{total:,} done{share}", f"{running:,} running"]
+    if failed:
+        parts.append(f"{failed:,} failed last time")
+    if eta is not None:
+        parts.append(f"ETA {duration(eta)}")
+    return ", ".join(parts)
+
+
+# -- reset
+
+
+def _removed_noun(count: int, failed: bool) -> str:
+    if failed:
+        return "failure record" if count == 1 else "failure records"
+    return "run" if count == 1 else "runs"
+
+
+def _of(function: str | None) -> str:
+    return f" of {function}" if function is not None else ""
+
+
+def nothing_to_clear(store: str) -> None:
+    """``reset`` of a store that does not exist."""
+    line(f"No store at {store}; nothing to clear")
+
+
+def nothing_to_remove(store: str, described: str, function: str | None, failed: bool) -> None:
+    """``reset`` found no record to remove (``described``: the values asked, or "")."""
+    noun = _removed_noun(1, failed)
+    if described:
+        line(f"No {noun} in {store} matches {described}; nothing removed")
+    else:
+        line(f"No {noun}{_of(function)} in {store}; nothing removed")
+
+
+def reset_question(
+    count: int, store: str, described: str, function: str | None, failed: bool
+) -> str:
+    """What ``reset`` asks before it removes ``count`` records."""
+    noun = _removed_noun(count, failed)
+    if described:
+        return f"Remove {count:,} {noun} matching {described} from {store}?"
+    if failed:
+        return f"Remove {count:,} {noun}{_of(function)} from {store}?"
+    return f"Clear all {count:,} {noun}{_of(function)} from {store}?"
+
+
+def reset_declined(full: bool) -> None:
+    """The user answered no (``full``: the whole store would have gone)."""
+    line("Aborted; nothing changed" if full else "Nothing changed")
+
+
+def reset_done(
+    removed: int, store: str, described: str, function: str | None, failed: bool
+) -> None:
+    noun = _removed_noun(removed, failed)
+    if described:
+        line(f"Removed {removed:,} {noun} matching {described} from {store}")
+    elif failed:
+        line(f"Removed {removed:,} {noun}{_of(function)} from {store}")
+    elif function is not None:
+        line(f"Cleared {removed:,} {noun}{_of(function)} from {store}")
+    else:
+        line(f"Store cleared: {store}")
+
+
+# -- sweeps
+
+
+def sweep_start(
+    function: str, total: int, done_before: int, failed_before: int, pending: int
+) -> None:
+    """A sweep's first line: how far the grid is, and what it runs now."""
+    failed = f", {failed_before:,} failed before (failures='skip')" if failed_before else ""
+    if not pending and not failed:
+        done = {0: "the grid is empty", 1: "its one run is done"}.get(
+            total, f"all {total:,} runs are done"
+        )
+        line(f"Sweep of {function}: {done}; nothing to run")
+        return
+    progress = f"{done_before:,}/{total:,} done{failed}"
+    if not pending:
+        line(f"Sweep of {function}: {progress}; nothing to run")
+        return
+    line(f"Sweep of {function}: {progress}; running {pending:,}")
+
+
+def sweep_summary(
+    function: str,
+    total: int,
+    done_before: int,
+    done: int,
+    counts: Sequence[int],
+    seconds: float,
+) -> str:
+    """``Sweep of f: 20/20 done (0 before); 20 ran, in 0.4 s``.
+
+    ``counts``: ran, failed, running elsewhere, done elsewhere, failed before, not run.
+    """
+    ran, failed, running, elsewhere, failed_before, not_run = counts
+    parts = [f"{ran:,} ran"]
+    if failed:
+        parts.append(f"{failed:,} failed")
+    if running:
+        parts.append(f"{running:,} running in other workers")
+    if elsewhere:
+        parts.append(f"{elsewhere:,} done by other workers")
+    if failed_before:
+        parts.append(f"{failed_before:,} skipped as failed before")
+    if not_run:
+        parts.append(f"{not_run:,} not started")
+    return (
+        f"Sweep of {function}: {done:,}/{total:,} done "
+        f"({done_before:,} before); {', '.join(parts)}, in {duration(seconds)}"
+    )
+
+
+def run_failed(call: str, error: str) -> None:
+    """A run of a sweep raised: ``calculation(alpha=0.1) failed: ValueError: ...``."""
+    line(f"{call} failed: {error}")
+
+
+def sweep_stopping(failed: int, max_failures: int) -> None:
+    line(f"Stopping: {plural(failed, 'run')} failed (max_failures={max_failures})")
+
+
+def sweep_waiting(batches: int) -> None:
+    """Ctrl-C while batches run in an executor: the sweep waits for them."""
+    line(
+        "Interrupted: waiting for "
+        f"{plural(batches, 'started batch', 'started batches')}"
+        " to finish; "
+        "press Ctrl-C again not to wait (their runs then finish, or are "
+        "released, in the workers)"
+    )
+
+
+def executor_broke(error: str) -> None:
+    line(
+        f"The executor broke ({error}); stopping. Runs it did not finish "
+        "are not recorded: rerun the sweep with a new executor to continue"
+    )
+
+
+def sweep_interrupted() -> None:
+    line("Interrupted: rerun the sweep to continue where it stopped")
+
+
 def end_streak() -> None:
     """End the current skip streak, condensing what was not printed into one line."""
     with _lock:

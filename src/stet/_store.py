@@ -32,13 +32,14 @@ from datetime import datetime
 
 from . import _report
 from ._claims import Claim, Worker, heartbeat
+from ._errors import DamagedStoreError, NoStoreError, StoreConnectionError, StoreExistsError
 from ._exit import at_exit
 from ._files import is_denied, store_path
 from ._lock import StoreLock
 from ._results import is_result_column, typed_result_cell
 from ._values import cell_key, record_keys, typed_cell
 from .formats import is_url, open_format, redacted
-from .formats.base import Chunk, DamagedStoreError, StoreConnectionError
+from .formats.base import Chunk
 from .formats.filesite import FileSite, ThreadSafeLock
 
 TYPE_CHECKING = False
@@ -597,7 +598,7 @@ class Store:
         reader = open_format(self.path, self.name)
         try:
             if not reader.exists():
-                raise FileNotFoundError(2, "No stet store at this path yet", self.name)
+                raise NoStoreError(2, "No stet store at this path yet", self.name)
             chunk = reader.read_from(0, [], 1)
         finally:
             reader.close()
@@ -861,7 +862,7 @@ class Store:
         target = get_store(destination)
         with self._mutex, _if_permitted(self._lock):  # a store this process may only read
             if not self._file.exists():
-                raise FileNotFoundError(2, "No store at this path", self.name)
+                raise NoStoreError(2, "No store at this path", self.name)
             reader = open_format(self.path, self.name)
             try:
                 header, rows = _typed_rows(reader.read_from(0, [], 1))
@@ -872,9 +873,11 @@ class Store:
         target._site.prepare()
         with target._mutex, target._lock:
             if target._file.exists():
-                raise FileExistsError(
-                    f"stet.convert: {target.name} already exists; stet never writes over a "
-                    "store. Give a new path, or remove that one first."
+                raise StoreExistsError(
+                    f"{target.name} already exists; stet never writes over a store. Give a "
+                    "new path, or remove that one first.",
+                    api="stet.convert",
+                    store=target.name,
                 )
             if owner is not None:
                 target._write_owner(owner)
@@ -992,19 +995,20 @@ _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
 
 
-def get_store(location: str | os.PathLike[str]) -> Store:
+def get_store(location: str | os.PathLike[str], name: str | None = None) -> Store:
     """The process's one ``Store`` for a location (relative paths: the working directory).
 
     A path is resolved once, here, to the file it names through any symbolic links: a
     rewrite replaces that file (never the link), and its lock, owner and claims sit
-    beside it, whichever path each process uses. Messages show the path as given.
+    beside it, whichever path each process uses. Messages show the path as given (or
+    ``name``, for a location resolved earlier), as the first to ask for the store gave it.
     """
     given = os.fspath(location)
     path = given if is_url(given) else os.path.realpath(store_path(given))
     with _registry_lock:
         store = _registry.get(path)
         if store is None:
-            store = _registry[path] = Store(path, redacted(given))
+            store = _registry[path] = Store(path, redacted(given if name is None else name))
         return store
 
 

@@ -23,6 +23,8 @@ import struct
 import sys
 from itertools import repeat
 
+from ._errors import UnsupportedValueError
+
 TYPE_CHECKING = False  # typing is not imported at run time: it would double import time
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -99,10 +101,6 @@ if TYPE_CHECKING:
     Numbers are kept as numbers when the number itself is exact in every format (a finite
     float, an int of magnitude below 2**53); every other value is its cell text.
     """
-
-
-class UnsupportedValueError(TypeError):
-    """A value stet cannot compare exactly, so it cannot be part of a run's key."""
 
 
 # --------------------------------------------------------------------------- plain values

@@ -10,6 +10,8 @@ A format reads from a *cursor*, an ``int`` it chooses (a byte offset, a row id),
 
 from __future__ import annotations
 
+from .._errors import DamagedStoreError, StoreConnectionError, StoreNotWritableError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,18 +31,6 @@ __all__ = [
     "StoreNotWritableError",
     "WholeRecords",
 ]
-
-
-class DamagedStoreError(ValueError):
-    """A store file stet cannot read; nothing in it was changed."""
-
-
-class StoreNotWritableError(PermissionError):
-    """A store this process may read but not write; refused before anything ran or changed."""
-
-
-class StoreConnectionError(ConnectionError):
-    """The connection to a store's server failed; what it did not confirm was not stored."""
 
 
 class Chunk:

@@ -43,6 +43,7 @@ from operator import itemgetter
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .._errors import NoStoreError
 from .._values import cell_of, cell_text_of
 from . import redacted
 from .base import Chunk, DamagedStoreError, WholeRecords
@@ -212,7 +213,8 @@ class PostgresTable(WholeRecords):
         return self._kinds
 
     def _missing(self) -> FileNotFoundError:
-        return FileNotFoundError(2, "No stet store at this URL (its table is missing)", self.name)
+        text = "No stet store at this URL (its table is missing)"
+        return NoStoreError(2, text, self.name, why="its table is missing")
 
     def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
         """Insert one record and commit it; returns its row id.

@@ -27,6 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .._errors import NoStoreError
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError, WholeRecords
 from .filesite import FileSite
@@ -345,7 +346,7 @@ class SqliteFile(WholeRecords):
             self._mode = "rw"
         con = self._connect(create)
         if con is None:
-            raise FileNotFoundError(2, "No stet store at this path", self.name)
+            raise NoStoreError(2, "No stet store at this path", self.name)
         if not self._wal_checked:
             tables = self._tables(con)
             if tables and (TABLE not in tables or "_stet_timestamp" not in self._columns(con)):
