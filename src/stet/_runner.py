@@ -232,9 +232,8 @@ class Runner:
         if options.claims:
             call = functools.partial(self.plan.describe, self.name, values)  # made if needed
             claim, holder = self.store.claim(index, key, call, options.lease, options.heartbeat)
-            if claim is None:
-                assert holder is not None
-                return RunningElsewhere(holder)
+            if claim is None:  # held by another worker, or completed meanwhile
+                return DONE if holder is None else RunningElsewhere(holder)
         return Run(values, key, claim, cells)
 
     def check_writable(self) -> None:
