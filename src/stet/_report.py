@@ -1,49 +1,54 @@
-"""Every ``[stet] ...`` line the user sees, in one place.
+"""Every ``[stet] ...`` line the user sees, in one place: the words of each.
 
-Skip lines come in streaks: the first ``skip_lines`` of a streak are printed, the rest are
-counted and condensed into one line when the streak ends (a call that runs, a call of
-another function, ``status``/``reset``, the end of a notebook cell, the next prompt of
-the plain REPL, or the process). Their line comes before anything else the program
-prints: while skips are being counted, standard output and standard error print it
-before they write; a streak that goes on after such output (a loop that skips and
-prints) counts its further skips silently, and sums them up when it ends.
+How and when a line is printed (one write, skip lines in streaks that are condensed
+into one line) is :mod:`stet._output`'s business; ``line``, ``lines``, ``end_streak``
+and ``route_through`` are its own, re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
 
-from ._exit import at_exit
+from ._output import end_streak, line, lines, route_through, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
 __all__ = [
     "code_changed",
     "confirm",
+    "converted",
+    "duration",
     "end_streak",
+    "executor_broke",
+    "failure_not_recorded",
+    "history_lines",
     "line",
+    "lines",
     "no_store",
+    "nothing_to_clear",
+    "nothing_to_remove",
     "plural",
+    "progress_line",
     "recorded_elsewhere",
+    "renewal_failed",
+    "reset_declined",
+    "reset_done",
+    "reset_question",
+    "route_through",
+    "run_failed",
+    "running_lines",
     "skipped",
+    "status_lines",
+    "sweep_interrupted",
+    "sweep_start",
+    "sweep_stopping",
+    "sweep_summary",
+    "sweep_waiting",
+    "waiting_for_lock",
 ]
-
-_lock = threading.RLock()
-_streak_function: str | None = None
-_streak_name = ""
-_streak_count = 0
-_streak_running = 0  # of the streak's skips past its limit, how many were running elsewhere
-_streak_failed = 0  # ... and how many had failed before (failures="skip")
-_streak_limit = 10
-# Other output came after the streak's summary line: it goes on, counted silently, and
-# its further skips are summed up ("... more ...") when it ends
-_streak_quiet = False
-_hooks_installed = False
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -57,41 +62,6 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 def no_store(name: str) -> str:
     """What ``status`` says of a store that does not exist (yet)."""
     return f"No store at {name}: nothing recorded yet"
-
-
-def line(text: str) -> None:
-    """Print one ``[stet]`` line, ending any skip streak first."""
-    end_streak()
-    _emit(text)
-
-
-def lines(texts: Sequence[str]) -> None:
-    end_streak()
-    for text in texts:
-        _emit(text)
-
-
-def route_through(write: Callable[[str], object] | None) -> None:
-    """Print lines with ``write`` (a progress bar's, which keeps the bar below), or again
-    to standard output (``None``)."""
-    global _write
-    _write = write
-
-
-_write: Callable[[str], object] | None = None
-
-
-def _emit(text: str) -> None:
-    write = _write
-    if write is not None:
-        write(f"[stet] {text}")
-        return
-    stdout = sys.stdout
-    if isinstance(stdout, _EndsStreak):
-        stdout = stdout.stream
-    if stdout is not None:  # one write: lines of processes writing at once never mix
-        stdout.write(f"[stet] {text}\n")
-        stdout.flush()
 
 
 def _runs(count: int) -> str:
@@ -143,29 +113,47 @@ def skipped(
     running now (``node7, pid 4121``) when it was skipped for that, not for being done;
     ``failed`` is the error of its recorded failure when it was skipped for that.
     """
-    global _streak_function, _streak_name, _streak_count, _streak_limit, _streak_running
-    global _streak_failed, _streak_quiet
-    _install_hooks()
-    with _lock:
-        if _streak_function != function:
-            _flush_locked()
-            _streak_function, _streak_name = function, name
-            _streak_count, _streak_limit, _streak_quiet = 0, skip_lines, False
-        _streak_count += 1
-        if _streak_count <= _streak_limit:
-            if running is not None:
-                _emit(f"Skipping {call}: running in another worker ({running})")
-            elif failed is not None:
-                _emit(f"Skipping {call}: it failed before ({failed})")
-            else:
-                _emit(f"Skipping {call}")
-            return
-        if _streak_count == _streak_limit + 1 and not _streak_quiet:  # first one counted
-            _watch_streams()
-        if running is not None:
-            _streak_running += 1
-        elif failed is not None:
-            _streak_failed += 1
+    if running is not None:
+        skip(
+            function,
+            name,
+            skip_lines,
+            "running",
+            f"Skipping {call}: running in another worker ({running})",
+            _condensed,
+        )
+    elif failed is not None:
+        skip(
+            function,
+            name,
+            skip_lines,
+            "failed",
+            f"Skipping {call}: it failed before ({failed})",
+            _condensed,
+        )
+    else:
+        skip(function, name, skip_lines, "done", f"Skipping {call}", _condensed)
+
+
+def _condensed(hidden: int, more: bool, name: str, running: int, failed: int) -> str:
+    """The line that stands for ``hidden`` skips of a streak of ``name`` that were not
+    printed (``more``: some of the streak's were), ``running`` and ``failed`` of them
+    skipped for running elsewhere and for failing before."""
+    noun = "run" if hidden == 1 else "runs"
+    more_ = " more" if more else ""
+    done = hidden - running - failed
+    if not running and not failed:
+        return f"Skipped {hidden:,}{more_} completed {noun} of {name}"
+    if not done and not failed:
+        return f"Skipped {hidden:,}{more_} {noun} of {name} running in other workers"
+    if not done and not running:
+        return f"Skipped {hidden:,}{more_} {noun} of {name} that failed before"
+    parts = [f"{done:,} completed"] if done else []
+    if running:
+        parts.append(f"{running:,} running in other workers")
+    if failed:
+        parts.append(f"{failed:,} failed before")
+    return f"Skipped {hidden:,}{more_} {noun} of {name}: {', '.join(parts)}"
 
 
 def renewal_failed(store: str, error: BaseException, lease: float) -> None:
@@ -236,40 +224,40 @@ def status_lines(
     """
     count = facts["completed"]
     what = f" of {function}" if function is not None else ""
-    lines = [f"Store: {facts['store']}"]
+    shown = [f"Store: {facts['store']}"]
     if progress is not None:
-        lines.append(progress)
-    lines.append(f"{plural(count, 'completed experiment')}{what} recorded")
-    lines += running_lines([(r["host"], r["pid"]) for r in facts["running"]])
+        shown.append(progress)
+    shown.append(f"{plural(count, 'completed experiment')}{what} recorded")
+    shown += running_lines([(r["host"], r["pid"]) for r in facts["running"]])
     if facts["failed"]:
-        lines.append(
+        shown.append(
             f"{plural(facts['failed'], 'failed run')} not completed since "
             f"(latest error: {facts['latest_error']})"
         )
-    lines.append(f"Last run: {facts['last_run'] or 'never'}")
-    lines.append(f"Key columns: {', '.join(facts['key_columns']) or '(none)'}")
+    shown.append(f"Last run: {facts['last_run'] or 'never'}")
+    shown.append(f"Key columns: {', '.join(facts['key_columns']) or '(none)'}")
     if facts["result_columns"]:
-        lines.append(f"Result columns: {', '.join(facts['result_columns'])}")
+        shown.append(f"Result columns: {', '.join(facts['result_columns'])}")
     if functions:
         counts = facts["functions"]
-        lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
-    return lines + history_lines(facts["history"])
+        shown.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    return shown + history_lines(facts["history"])
 
 
 def history_lines(history: dict[str, list[dict[str, Any]]]) -> list[str]:
     """The code history of each function whose runs were recorded by several versions,
     oldest first (the fingerprints are in ``status --json``)."""
-    lines = []
+    shown = []
     for function, versions in history.items():
-        lines.append(f"Code history of {function} (its runs per version of its code):")
+        shown.append(f"Code history of {function} (its runs per version of its code):")
         for version in versions:
             runs = plural(version["runs"], "run")
             if version["code"] is None:
-                lines.append(f"  {runs}: recorded before stet kept a code history")
+                shown.append(f"  {runs}: recorded before stet kept a code history")
                 continue
             where = version.get("file") or "a notebook or interactive session"
-            lines.append(f"  {runs} by its code in {where} from {version['since']}")
-    return lines
+            shown.append(f"  {runs} by its code in {where} from {version['since']}")
+    return shown
 
 
 def running_lines(
@@ -445,183 +433,6 @@ def executor_broke(error: str) -> None:
 
 def sweep_interrupted() -> None:
     line("Interrupted: rerun the sweep to continue where it stopped")
-
-
-def end_streak() -> None:
-    """End the current skip streak, condensing what was not printed into one line."""
-    with _lock:
-        _flush_locked()
-
-
-def _flush_locked() -> None:
-    global _streak_function, _streak_count, _streak_running, _streak_failed, _streak_quiet
-    hidden = _streak_count - _streak_limit
-    text = _condensed(hidden) if _streak_function is not None and hidden > 0 else None
-    _streak_function, _streak_count, _streak_running, _streak_failed = None, 0, 0, 0
-    _streak_quiet = False
-    _unwatch_streams()
-    if text is not None:
-        _emit(text)
-
-
-def _before_output() -> None:
-    """The program prints while skips are being counted: their line comes first.
-
-    The streak goes on quietly: the skips that follow, in a loop that also prints, are
-    counted, not printed, and summed up when the streak ends.
-    """
-    global _streak_count, _streak_running, _streak_failed, _streak_limit, _streak_quiet
-    with _lock:
-        if not _counting():
-            return
-        text = _condensed(_streak_count - _streak_limit)
-        _streak_count, _streak_running, _streak_failed = 0, 0, 0
-        _streak_limit, _streak_quiet = 0, True
-        _unwatch_streams()
-        _emit(text)
-
-
-def _condensed(hidden: int) -> str:
-    """The line that stands for the ``hidden`` skips of the current streak."""
-    noun = "run" if hidden == 1 else "runs"
-    more = " more" if _streak_limit or _streak_quiet else ""
-    running, failed = _streak_running, _streak_failed
-    done = hidden - running - failed
-    if not running and not failed:
-        return f"Skipped {hidden:,}{more} completed {noun} of {_streak_name}"
-    if not done and not failed:
-        return f"Skipped {hidden:,}{more} {noun} of {_streak_name} running in other workers"
-    if not done and not running:
-        return f"Skipped {hidden:,}{more} {noun} of {_streak_name} that failed before"
-    parts = [f"{done:,} completed"] if done else []
-    if running:
-        parts.append(f"{running:,} running in other workers")
-    if failed:
-        parts.append(f"{failed:,} failed before")
-    return f"Skipped {hidden:,}{more} {noun} of {_streak_name}: {', '.join(parts)}"
-
-
-def _counting() -> bool:
-    """The current streak has skips counted and not printed yet, and other output ends
-    that (it has not come since the streak's summary line)."""
-    return _streak_function is not None and _streak_count > _streak_limit and not _streak_quiet
-
-
-class _EndsStreak:
-    """A standard stream that, while skips are being counted, prints their line before it
-    writes: the condensed line comes before whatever the program prints next.
-
-    It stands in for a stream whose ``write`` cannot be replaced (a plain file object);
-    attributes set on it (IPython sets ``write``) stay on it.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> Any:
-        if _counting():
-            _before_output()
-        return self.stream.write(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        if _counting():
-            _before_output()
-        self.stream.writelines(lines)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "stream":  # not set yet (a copy being made)
-            raise AttributeError(name)
-        return getattr(self.stream, name)
-
-
-_ABSENT: Any = object()
-# what _watch_streams changed: (stream, its own "write" before, the write put in its place)
-_patched: list[tuple[Any, Any, Any]] = []
-
-
-def _watch_streams() -> None:
-    """Make standard output and standard error print the counted skips' line before
-    they write."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if stream is None or isinstance(stream, _EndsStreak):
-            continue
-        own = getattr(stream, "__dict__", None)
-        if own is None:  # a plain file object: stand in for it
-            setattr(sys, name, _EndsStreak(stream))
-            continue
-        ending = _ending(stream.write)  # a stream of Python code (a kernel's): wrap its write
-        before = own.get("write", _ABSENT)
-        try:
-            stream.write = ending
-        except AttributeError:  # its write cannot be replaced after all
-            setattr(sys, name, _EndsStreak(stream))
-            continue
-        _patched.append((stream, before, ending))
-
-
-def _ending(write: Callable[..., Any]) -> Callable[..., Any]:
-    """``write``, printing the counted skips' line first."""
-
-    def ending(*args: Any, **kwargs: Any) -> Any:
-        if _counting():
-            _before_output()
-        return write(*args, **kwargs)
-
-    return ending
-
-
-def _unwatch_streams() -> None:
-    """Put the streams back, unless the program replaced them meanwhile."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if isinstance(stream, _EndsStreak):
-            setattr(sys, name, stream.stream)
-    while _patched:
-        stream, before, ending = _patched.pop()
-        if vars(stream).get("write") is ending:
-            if before is _ABSENT:
-                del stream.write
-            else:
-                stream.write = before
-
-
-class _Prompt(str):
-    """The plain REPL's ``sys.ps1``: the REPL reads its text at every prompt, and so
-    ends the skip streak of the statement before."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        end_streak()
-        return str.__str__(self)
-
-
-def _install_hooks() -> None:
-    """End streaks at process exit and, under IPython, at the end of every cell; in the
-    plain REPL, at its next prompt."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    at_exit(end_streak)
-    ipython_module = sys.modules.get("IPython")
-    get_ipython = getattr(ipython_module, "get_ipython", None)
-    shell = get_ipython() if get_ipython is not None else None
-    if shell is not None:
-        shell.events.register("post_run_cell", lambda *_: end_streak())
-    elif hasattr(sys, "ps1") or sys.flags.interactive:
-        prompt = getattr(sys, "ps1", ">>> ")
-        if type(prompt) is str:
-            sys.ps1 = _Prompt(prompt)
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.RLock()  # another thread may have held it at the fork
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def confirm(question: str, ask: bool | None = None) -> bool:
