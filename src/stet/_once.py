@@ -13,16 +13,17 @@ import os
 from ._admin import function_status
 from ._claims import DEFAULT_LEASE
 from ._defaults import DEFAULT_STORE
-from ._options import Options, options_of
 from ._plan import CallPlan, PartialPlan, code_flags, names_of, target_of
 from ._reset import reset
 from ._results import RESULT_COLUMN
-from ._runner import Run, Runner
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
+
+    from ._options import Options
+    from ._runner import Runner
 
     P = ParamSpec("P")
     R = TypeVar("R")
@@ -137,6 +138,8 @@ def once(
     """
     key_list = key if key is None or isinstance(key, str) else list(key)
     ignore_list = ignore if ignore is None or isinstance(ignore, str) else list(ignore)
+    from ._options import options_of  # dataclasses: loaded when a function is decorated
+
     options = options_of(
         store,
         key_list,
@@ -182,6 +185,8 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
+    from ._runner import Run, Runner
+
     runner = Runner(func, plan, options)
     if options.name is None:
         _check_nameable(func)  # after the options' and the store's own checks

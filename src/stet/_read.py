@@ -8,7 +8,6 @@ from ._defaults import DEFAULT_STORE
 from ._errors import NoStoreError
 from ._matching import matcher, record_times
 from ._results import is_result_column, result_cell_value
-from ._runner import key_specs
 from ._store import (
     ERROR_COLUMN,
     FUNCTION_COLUMN,
@@ -90,6 +89,8 @@ def _table(
     parameter added later with a default has that default in the records that lack it
     and that its function counts as runs (a function decorated in this process).
     """
+    from ._runner import key_specs  # dataclasses: loaded on first use
+
     handle = get_store(store)
     snapshot = handle.snapshot()
     times = record_times(snapshot, handle.name)  # checked whatever the records chosen
