@@ -15,8 +15,10 @@ __all__ = [
     "StetError",
     "StoreConnectionError",
     "StoreExistsError",
+    "StoreLocationError",
     "StoreNotWritableError",
     "UnknownColumnError",
+    "UnstorableColumnError",
     "UnsupportedValueError",
 ]
 
@@ -61,6 +63,15 @@ class UnknownColumnError(StetError, ValueError):
         self.store = store  # how messages name the store
         self.column = column  # the column asked for
         self.columns = columns  # the columns it has
+
+
+class StoreLocationError(StetError, ValueError):
+    """A store location stet cannot use: a format it does not know, a path naming a
+    directory, a URL it cannot read."""
+
+
+class UnstorableColumnError(StetError, ValueError):
+    """A key column the store's format cannot hold (beside the columns it has)."""
 
 
 class StoreNotWritableError(StetError, PermissionError):

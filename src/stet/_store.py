@@ -32,7 +32,13 @@ from datetime import datetime
 
 from . import _report
 from ._claims import Claim, Worker, heartbeat
-from ._errors import DamagedStoreError, NoStoreError, StoreConnectionError, StoreExistsError
+from ._errors import (
+    DamagedStoreError,
+    NoStoreError,
+    StoreConnectionError,
+    StoreExistsError,
+    UnstorableColumnError,
+)
 from ._exit import at_exit
 from ._files import is_denied, store_path
 from ._lock import StoreLock
@@ -472,7 +478,7 @@ class Store:
         problem = None if rule is None else rule(header, new)
         if problem is not None:
             column, why = problem
-            raise ValueError(
+            raise UnstorableColumnError(
                 f"{spec.function}(): parameter {column!r} cannot be a column of the store "
                 f"{self.name}: {why}. Rename the parameter, leave it out of the key with "
                 f"@stet.once(ignore=[{column!r}]), or use a store of another format "

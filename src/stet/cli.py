@@ -86,11 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except (StetError, OSError, ValueError, ImportError) as error:
-        # the errors stet raises for what a user can fix (a missing or damaged store, an
-        # unknown column, a destination that exists, a server that cannot be reached), a
-        # file the system refuses, a missing optional dependency; never a TypeError of
-        # stet's own, which is a bug to see with its traceback
+    except (StetError, OSError, ImportError) as error:
+        # what a user can fix: the errors stet raises for it (a missing or damaged store,
+        # an unknown column, a destination that exists, a server that cannot be reached),
+        # a file the system refuses, a missing optional dependency; any other error is a
+        # bug of stet's, shown with its traceback
         _flush_stdout()
         message = _without_passwords(error_message(error), given)
         print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -27,7 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .._errors import NoStoreError
+from .._errors import NoStoreError, UnstorableColumnError
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError, WholeRecords
 from .filesite import FileSite
@@ -61,7 +61,7 @@ def _rowid_name(columns: Sequence[str]) -> str:
     for name in _ROWID_NAMES:
         if name not in names:
             return name
-    raise ValueError(
+    raise UnstorableColumnError(
         "an SQLite store cannot have key columns named rowid, _rowid_ and oid all at once; "
         "rename one of those parameters"
     )
