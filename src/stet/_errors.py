@@ -9,17 +9,19 @@ starts with it, and the command line, which has no such function, leaves it out.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "DamagedStoreError",
-    "NoStoreError",
     "StetError",
     "StoreConnectionError",
-    "StoreExistsError",
-    "StoreLocationError",
+    "StoreFacts",
     "StoreNotWritableError",
     "UnknownColumnError",
-    "UnstorableColumnError",
     "UnsupportedValueError",
+    "facts_of",
+    "no_store",
+    "store_exists",
 ]
 
 
@@ -65,15 +67,6 @@ class UnknownColumnError(StetError, ValueError):
         self.columns = columns  # the columns it has
 
 
-class StoreLocationError(StetError, ValueError):
-    """A store location stet cannot use: a format it does not know, a path naming a
-    directory, a URL it cannot read."""
-
-
-class UnstorableColumnError(StetError, ValueError):
-    """A key column the store's format cannot hold (beside the columns it has)."""
-
-
 class StoreNotWritableError(StetError, PermissionError):
     """A store this process may read but not write; refused before anything ran or changed."""
 
@@ -82,26 +75,49 @@ class StoreConnectionError(StetError, ConnectionError):
     """The connection to a store's server failed; what it did not confirm was not stored."""
 
 
-class NoStoreError(StetError, FileNotFoundError):
-    """No store exists at a location (``filename``: how messages name it).
+class StoreFacts:
+    """What a ``FileNotFoundError`` or ``FileExistsError`` stet raised is about, as its
+    ``stet`` attribute. These two keep their built-in type, whose name callers see.
 
-    Raised as ``NoStoreError(errno.ENOENT, "No stet store at this path", name)``;
-    ``why`` says more when there is more to say (``its table is missing``).
+    ``store``: how messages name the store; ``detail``: the text without the API
+    function it names; ``why``: for a missing store, more to say (or None).
     """
 
-    def __init__(self, *args: object, api: str = "", why: str | None = None) -> None:
-        super().__init__(*args, api=api)
+    __slots__ = ("detail", "store", "why")
+
+    def __init__(self, store: str, detail: str, why: str | None = None) -> None:
+        self.store = store
+        self.detail = detail
         self.why = why
 
-    @property
-    def store(self) -> str:
-        name = self.filename
-        return name if isinstance(name, str) else ""
+
+def facts_of(error: BaseException) -> StoreFacts | None:
+    """The :class:`StoreFacts` of an error stet raised, if it has them."""
+    facts = getattr(error, "stet", None)
+    return facts if isinstance(facts, StoreFacts) else None
 
 
-class StoreExistsError(StetError, FileExistsError):
+def no_store(strerror: str, store: str, why: str | None = None) -> FileNotFoundError:
+    """No store exists at ``store``: ``[Errno 2] No stet store at this path: 'runs.csv'``."""
+    error = FileNotFoundError(errno.ENOENT, strerror, store)
+    error.stet = StoreFacts(store, strerror, why)  # type: ignore[attr-defined]
+    return error
+
+
+def store_exists(detail: str, store: str, api: str) -> FileExistsError:
     """A store that would be created exists already; stet never writes over one."""
+    error = FileExistsError(f"{api}: {detail}")
+    error.stet = StoreFacts(store, detail)  # type: ignore[attr-defined]
+    return error
 
-    def __init__(self, *args: object, api: str = "", store: str = "") -> None:
-        super().__init__(*args, api=api)
-        self.store = store
+
+# Tracebacks and pickles name a class by its module: these keep the names they had
+# before they moved here (each module still has it).
+for _moved, _module in (
+    (UnsupportedValueError, "stet._values"),
+    (DamagedStoreError, "stet.formats.base"),
+    (StoreNotWritableError, "stet.formats.base"),
+    (StoreConnectionError, "stet.formats.base"),
+):
+    _moved.__module__ = _module
+del _moved, _module

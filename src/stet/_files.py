@@ -7,8 +7,6 @@ import errno
 import itertools
 import os
 
-from ._errors import StoreLocationError
-
 __all__ = ["is_denied", "remove_leftovers", "store_path", "write_atomically"]
 
 _counter = itertools.count()
@@ -23,7 +21,7 @@ def store_path(given: str) -> str:
         stripped = given.rstrip("/" + os.sep)
         _, extension = os.path.splitext(stripped)
         meant = stripped if extension else os.path.join(stripped or ".", "runs.csv")
-        raise StoreLocationError(
+        raise ValueError(
             f"the store path {given!r} ends in '/', so it names a directory, not a store "
             f"file; give the store's file name, such as {meant!r}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ._defaults import DEFAULT_STORE
-from ._errors import NoStoreError
+from ._errors import facts_of, no_store
 from ._matching import matcher, record_times
 from ._results import is_result_column, result_cell_value
 from ._store import (
@@ -263,10 +263,12 @@ def load(
     try:
         columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
     except FileNotFoundError as error:  # as records raises it, named for load
-        why = error.why if isinstance(error, NoStoreError) else None
-        raise NoStoreError(
-            error.errno, f"stet.load: {error.strerror}", error.filename, why=why
-        ) from None
+        facts = facts_of(error)
+        if facts is None:  # not a missing store: a file of it
+            raise FileNotFoundError(
+                error.errno, f"stet.load: {error.strerror}", error.filename
+            ) from None
+        raise no_store(f"stet.load: {error.strerror}", facts.store, facts.why) from None
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
 

@@ -34,10 +34,9 @@ from . import _report
 from ._claims import Claim, Worker, heartbeat
 from ._errors import (
     DamagedStoreError,
-    NoStoreError,
     StoreConnectionError,
-    StoreExistsError,
-    UnstorableColumnError,
+    no_store,
+    store_exists,
 )
 from ._exit import at_exit
 from ._files import is_denied, store_path
@@ -478,7 +477,7 @@ class Store:
         problem = None if rule is None else rule(header, new)
         if problem is not None:
             column, why = problem
-            raise UnstorableColumnError(
+            raise ValueError(
                 f"{spec.function}(): parameter {column!r} cannot be a column of the store "
                 f"{self.name}: {why}. Rename the parameter, leave it out of the key with "
                 f"@stet.once(ignore=[{column!r}]), or use a store of another format "
@@ -604,7 +603,7 @@ class Store:
         reader = open_format(self.path, self.name)
         try:
             if not reader.exists():
-                raise NoStoreError(2, "No stet store at this path yet", self.name)
+                raise no_store("No stet store at this path yet", self.name)
             chunk = reader.read_from(0, [], 1)
         finally:
             reader.close()
@@ -868,7 +867,7 @@ class Store:
         target = get_store(destination)
         with self._mutex, _if_permitted(self._lock):  # a store this process may only read
             if not self._file.exists():
-                raise NoStoreError(2, "No store at this path", self.name)
+                raise no_store("No store at this path", self.name)
             reader = open_format(self.path, self.name)
             try:
                 header, rows = _typed_rows(reader.read_from(0, [], 1))
@@ -879,11 +878,11 @@ class Store:
         target._site.prepare()
         with target._mutex, target._lock:
             if target._file.exists():
-                raise StoreExistsError(
+                raise store_exists(
                     f"{target.name} already exists; stet never writes over a store. Give a "
                     "new path, or remove that one first.",
+                    target.name,
                     api="stet.convert",
-                    store=target.name,
                 )
             if owner is not None:
                 target._write_owner(owner)

@@ -23,7 +23,7 @@ from datetime import date, datetime
 
 from . import __version__
 from ._defaults import DEFAULT_STORE
-from ._errors import NoStoreError, StetError
+from ._errors import StetError, facts_of
 from ._results import literal_text_of
 from ._values import cell_text
 from .formats import redacted
@@ -86,11 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except (StetError, OSError, ImportError) as error:
+    except (StetError, OSError, ValueError, ImportError) as error:
         # what a user can fix: the errors stet raises for it (a missing or damaged store,
-        # an unknown column, a destination that exists, a server that cannot be reached),
-        # a file the system refuses, a missing optional dependency; any other error is a
-        # bug of stet's, shown with its traceback
+        # an unknown column, a destination that exists, a server that cannot be reached,
+        # a location or column stet cannot use), a file the system refuses, a missing
+        # optional dependency. A TypeError is a StetError (a value stet cannot compare)
+        # or a bug of stet's, shown with its traceback.
         _flush_stdout()
         message = _without_passwords(error_message(error), given)
         print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -381,12 +382,16 @@ def _is_number(value: Any) -> bool:
 def error_message(error: BaseException) -> str:
     """One line saying what went wrong, for ``stet: error: <line>``.
 
-    Read from the error's type and attributes: a :class:`StetError`'s text without the
-    API function it names (``stet.reset: ``), which the command line has no use for.
+    Read from the error's type and attributes (never its text): a :class:`StetError`'s
+    text, or the facts of a missing or existing store, without the API function it
+    names (``stet.reset: ``), which the command line has no use for.
     """
-    if isinstance(error, NoStoreError):
-        why = f" ({error.why})" if error.why else ""
-        text = f"no stet store at {error.store}{why}"
+    facts = facts_of(error)
+    if isinstance(error, FileNotFoundError) and facts is not None:
+        why = f" ({facts.why})" if facts.why else ""
+        text = f"no stet store at {facts.store}{why}"
+    elif isinstance(error, FileExistsError) and facts is not None:
+        text = facts.detail
     elif isinstance(error, StetError):
         text = error.detail
     elif isinstance(error, OSError) and error.strerror:

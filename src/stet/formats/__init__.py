@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 
-from .._errors import StoreLocationError
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .base import StoreFormat
@@ -105,7 +103,7 @@ def open_format(path: str, name: str) -> StoreFormat:
     if is_url(path):
         scheme = path.split("://", 1)[0].lower()
         if scheme not in SCHEMES:
-            raise StoreLocationError(
+            raise ValueError(
                 f"stet cannot open the store {name!r}: it knows no {scheme}:// stores. "
                 f"Use a file path, or one of: {', '.join(f'{s}://' for s in SCHEMES)}"
             )
@@ -117,7 +115,7 @@ def open_format(path: str, name: str) -> StoreFormat:
             module_name, class_name, extra = FORMATS[extension]
         except KeyError:
             supported = ", ".join(FORMATS)
-            raise StoreLocationError(
+            raise ValueError(
                 f"stet cannot tell the format of the store {name!r}: its extension "
                 f"{extension or '(none)'} is not one stet knows. Use one of: {supported}, "
                 "or a postgresql:// URL"

@@ -19,8 +19,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
-from .._errors import StoreConnectionError, StoreLocationError
 from . import url_passwords
+from .base import StoreConnectionError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,12 +73,12 @@ def _split(location: str, name: str) -> tuple[str, str]:
     segments = [p for p in parts.query.split("&") if p]
     tables = [unquote(p.partition("=")[2]) for p in segments if _parameter(p) == "table"]
     if len(tables) > 1:
-        raise StoreLocationError(
+        raise ValueError(
             f"the store {name} names its table {len(tables)} times (table=); give one table="
         )
     table = tables[0] if tables else DEFAULT_TABLE
     if not _TABLE_NAME.fullmatch(table) or len(table) > _MAX_TABLE:
-        raise StoreLocationError(
+        raise ValueError(
             f"stet cannot use table={table!r} in the store {name}: a table name must be a "
             f"plain identifier (letters, digits and _, not starting with a digit, at most "
             f"{_MAX_TABLE} characters), such as ?table=runs. Choose one like that."
@@ -205,7 +205,7 @@ def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
     given = [spelled, *in_query]
     given += [unquote(s) for s in given]
     if any(c in spelled for c in "@/?#"):
-        raise StoreLocationError(
+        raise ValueError(
             f"stet cannot read the store URL {name}: its password holds @, /, ? or # as "
             "is, which a URL must percent-encode. Write @ as %40, / as %2F, ? as %3F and "
             "# as %23 (urllib.parse.quote(password, safe='') does it)"
@@ -223,7 +223,7 @@ def _secrets_of(location: str, conninfo: str, name: str) -> list[str]:
 
 
 def _unreadable(name: str, problem: str) -> ValueError:
-    return StoreLocationError(
+    return ValueError(
         f"stet cannot read the store URL {name} ({problem}); the form is "
         "postgresql://user:password@host:5432/dbname?table=runs"
     )

@@ -43,7 +43,7 @@ from operator import itemgetter
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .._errors import NoStoreError, UnstorableColumnError
+from .._errors import no_store
 from .._values import cell_of, cell_text_of
 from . import redacted
 from .base import Chunk, DamagedStoreError, WholeRecords
@@ -214,7 +214,7 @@ class PostgresTable(WholeRecords):
 
     def _missing(self) -> FileNotFoundError:
         text = "No stet store at this URL (its table is missing)"
-        return NoStoreError(2, text, self.name, why="its table is missing")
+        return no_store(text, self.name, why="its table is missing")
 
     def append(self, header: Sequence[str], values: dict[str, Cell], *, fsync: bool) -> int:
         """Insert one record and commit it; returns its row id.
@@ -520,7 +520,7 @@ def _column_problem(header: Sequence[str], new: Sequence[str]) -> tuple[str, str
 def _column_name(column: str) -> str:
     """A column's name, refused when PostgreSQL would cut it."""
     if len(column.encode("utf-8", "surrogatepass")) > 63:
-        raise UnstorableColumnError(
+        raise ValueError(
             f"a PostgreSQL store cannot have a column named {column!r}: PostgreSQL cuts "
             "names at 63 bytes. Rename that parameter."
         )

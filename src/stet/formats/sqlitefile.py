@@ -27,7 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .._errors import NoStoreError, UnstorableColumnError
+from .._errors import no_store
 from .._values import cell_from_json
 from .base import Chunk, DamagedStoreError, WholeRecords
 from .filesite import FileSite
@@ -61,7 +61,7 @@ def _rowid_name(columns: Sequence[str]) -> str:
     for name in _ROWID_NAMES:
         if name not in names:
             return name
-    raise UnstorableColumnError(
+    raise ValueError(
         "an SQLite store cannot have key columns named rowid, _rowid_ and oid all at once; "
         "rename one of those parameters"
     )
@@ -346,7 +346,7 @@ class SqliteFile(WholeRecords):
             self._mode = "rw"
         con = self._connect(create)
         if con is None:
-            raise NoStoreError(2, "No stet store at this path", self.name)
+            raise no_store("No stet store at this path", self.name)
         if not self._wal_checked:
             tables = self._tables(con)
             if tables and (TABLE not in tables or "_stet_timestamp" not in self._columns(con)):
