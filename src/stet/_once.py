@@ -52,7 +52,7 @@ if TYPE_CHECKING:
             (only its failure records, with ``failed=True``)."""
 
 
-__all__ = ["DEFAULT_STORE", "OnceFunction", "once"]
+__all__ = ["DEFAULT_STORE", "once"]
 
 _CO_GENERATORS = 0x20 | 0x200  # inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
