@@ -33,7 +33,7 @@ from workers import Driver, run, wait_until
 
 import stet
 from stet._store import Store
-from stet._values import cell_key, typed_cell
+from stet._values import key_of_cell, typed_cell
 from stet.formats import open_format
 
 FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
@@ -480,7 +480,7 @@ def test_processes_appending_at_once(
         assert [call for call, count in executed.items() if count > 1] == [], "a run ran twice"
         assert len(executed) == size, f"{len(executed)} runs executed, not {size}"
         found = records(store)
-        keys = Counter(cell_key(r["alpha"]) + cell_key(r["seed"]) for r in found)
+        keys = Counter(key_of_cell(r["alpha"]) + key_of_cell(r["seed"]) for r in found)
         assert [key for key, count in keys.items() if count > 1] == [], "a run recorded twice"
         assert len(found) == size, f"{len(found)} records, not {size}"
 

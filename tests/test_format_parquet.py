@@ -27,7 +27,7 @@ from workers import Driver, run, wait_until
 
 import stet
 from stet._store import Store
-from stet._values import cell_key
+from stet._values import key_of_cell
 from stet.formats.parquetdir import ParquetDir, journal_path
 
 
@@ -132,7 +132,7 @@ def test_mixed_values_round_trip_and_widen_their_columns(tmp_path: Path) -> None
     fresh = run(script(store, f"for x in {FRESH}:\n    probe(x)\n"), tmp_path)
     assert fresh.count("ran ") == 8, fresh
     cells = [r["x"] for r in records(store)]
-    assert len({cell_key(c) for c in cells}) == len(cells) == len(everything) + 8
+    assert len({key_of_cell(c) for c in cells}) == len(cells) == len(everything) + 8
 
 
 def test_pandas_reads_typed_columns_once_the_writer_exits(tmp_path: Path) -> None:

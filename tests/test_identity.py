@@ -29,19 +29,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stet
-from stet._store import Store, _registry
+from stet._registry import _registry
+from stet._store import Store
 from stet._values import (
     UnsupportedValueError,
-    cell_key,
     cell_of,
-    cell_text,
-    cell_text_of,
-    key_from_text,
     key_of,
+    key_of_cell,
     plain_of,
     record_keys,
     text_of,
-    value_from_text,
+    text_of_cell,
+    value_of_cell,
 )
 
 
@@ -185,9 +184,9 @@ def test_equal_spellings_share_a_key(value: Any) -> None:
 @given(anything)
 def test_text_round_trips_to_the_same_key(value: Any) -> None:
     text = text_of(plain_of(value))
-    assert cell_text(value) == text
-    assert key_from_text(text) == key_of(value)
-    assert key_of(value_from_text(text)) == key_of(value)
+    assert text_of(value) == text
+    assert key_of_cell(text) == key_of(value)
+    assert key_of(value_of_cell(text)) == key_of(value)
 
 
 # ------------------------------------------------------------------------ named cases
@@ -242,7 +241,7 @@ def test_large_arrays_compare_by_every_value_not_printed_text() -> None:
     assert key_of(big) != key_of(other)
     assert key_of(big) == key_of(np.zeros(5000))
     text = text_of(plain_of(other))
-    assert key_from_text(text) == key_of(other)
+    assert key_of_cell(text) == key_of(other)
 
 
 class Colour(enum.Enum):
@@ -273,7 +272,7 @@ Point = namedtuple("Point", "x y")
 )
 def test_natural_values(value: Any, same_as: Any) -> None:
     assert key_of(value) == key_of(same_as)
-    assert key_from_text(text_of(plain_of(value))) == key_of(same_as)
+    assert key_of_cell(text_of(plain_of(value))) == key_of(same_as)
 
 
 def test_unsupported_values_are_refused() -> None:
@@ -323,7 +322,7 @@ number_texts = st.one_of(
 def test_whole_column_keys_equal_cell_by_cell_keys(records: list[tuple[str, str]]) -> None:
     """The store's fast path for opening must give exactly the per-cell keys."""
     columns = [[a for a, _ in records], [b for _, b in records]]
-    expected = [key_from_text(a) + key_from_text(b) for a, b in records]
+    expected = [key_of_cell(a) + key_of_cell(b) for a, b in records]
     assert list(record_keys(columns)) == expected
 
 
@@ -346,13 +345,13 @@ def test_numpy_types_without_an_exact_python_twin_are_refused() -> None:
 
 @pytest.mark.parametrize("n", [10**400, -(10**400), 10**4299, 2**1024, -(2**1024) - 1])
 def test_integers_beyond_the_float_range_read_back_as_integers(n: int) -> None:
-    text = cell_text(n)
+    text = text_of(n)
     assert text == str(n)
-    assert key_from_text(text) == key_of(n)
-    assert value_from_text(text) == n
+    assert key_of_cell(text) == key_of(n)
+    assert value_of_cell(text) == n
     infinity = math.inf if n > 0 else -math.inf
-    assert key_from_text(text) != key_of(infinity)
-    assert key_from_text(repr(infinity)) == key_of(infinity)
+    assert key_of_cell(text) != key_of(infinity)
+    assert key_of_cell(repr(infinity)) == key_of(infinity)
 
 
 def test_integers_python_cannot_read_back_are_refused() -> None:
@@ -361,7 +360,7 @@ def test_integers_python_cannot_read_back_are_refused() -> None:
     with pytest.raises(UnsupportedValueError, match="4300 digits"):
         key_of((1, -(10**4300)))
     # a hand-written cell of that many digits is text, not infinity, and opens
-    assert key_from_text("9" * 5000) not in (key_of(math.inf), key_of(10**4299))
+    assert key_of_cell("9" * 5000) not in (key_of(math.inf), key_of(10**4299))
 
 
 def test_large_integers_and_floats_by_exact_value() -> None:
@@ -370,34 +369,32 @@ def test_large_integers_and_floats_by_exact_value() -> None:
     assert key_of(2**63) == key_of(float(2**63)) == key_of(np.uint64(2**63))
     assert key_of(2**63 + 1) != key_of(float(2**63))
     assert key_of(np.uint64(2**64 - 1)) == key_of(2**64 - 1) != key_of(float(2**64))
-    assert key_from_text(cell_text(np.int64(-(2**63)))) == key_of(-(2**63))
+    assert key_of_cell(text_of(np.int64(-(2**63)))) == key_of(-(2**63))
 
 
 def test_numpy_timedeltas_have_one_stable_key() -> None:
     ninety = np.timedelta64(90, "s")
     keys = {key_of(ninety) for _ in range(3)}  # the first value seen and the later ones
     assert keys == {key_of(datetime.timedelta(seconds=90))}
-    assert key_from_text(cell_text(ninety)) == key_of(ninety)
+    assert key_of_cell(text_of(ninety)) == key_of(ninety)
     assert key_of(np.timedelta64(90_000, "ms")) == key_of(ninety)
     assert key_of(np.timedelta64(90, "m")) != key_of(ninety)
     assert key_of(np.timedelta64(90, "s")) != key_of(90)
     assert key_of(np.timedelta64(1, "D")) == key_of(datetime.timedelta(days=1))
-    assert cell_text(np.timedelta64(1, "D")) == "1 day, 0:00:00"
+    assert text_of(np.timedelta64(1, "D")) == "1 day, 0:00:00"
     assert key_of(np.timedelta64(1, "Y")) == key_of(np.timedelta64(12, "M")) != key_of(1)
     assert key_of(np.timedelta64(1, "ns")) == key_of(np.timedelta64(1000, "ps"))
     assert key_of(np.timedelta64(10**10, "D")) != key_of(10**10)
-    assert key_from_text(cell_text(np.timedelta64(10**10, "D"))) == key_of(
-        np.timedelta64(10**10, "D")
-    )
+    assert key_of_cell(text_of(np.timedelta64(10**10, "D"))) == key_of(np.timedelta64(10**10, "D"))
 
 
 def test_numpy_datetimes_past_year_9999_are_dates_not_integers() -> None:
     late = np.datetime64("10000-01-01")
     assert key_of(late) != key_of(int(late.astype("datetime64[us]").view("i8")))
-    assert cell_text(late) == "10000-01-01T00:00:00.000000"
+    assert text_of(late) == "10000-01-01T00:00:00.000000"
     assert key_of(late) == key_of(np.datetime64("10000-01-01T00:00:00", "s"))
     assert key_of(late) != key_of(np.datetime64("10000-01-02"))
-    assert key_from_text(cell_text(late)) == key_of(late)
+    assert key_of_cell(text_of(late)) == key_of(late)
     early = np.datetime64("-0001-06-01")
     assert key_of(early) == key_of(np.datetime64("-0001-06", "M"))
     assert key_of(early) != key_of(np.datetime64("0001-06-01"))
@@ -730,9 +727,9 @@ def test_every_value_is_kept_exactly_or_refused_before_any_cell(value: Any) -> N
     key = key_of(value)
     assert key_of(value) == key  # no type learns a different key from its first value
     cell = cell_of(value)
-    assert cell_key(cell) == key
-    assert key_from_text(cell_text_of(cell)) == key
-    assert key_of(value_from_text(cell_text_of(cell))) == key
+    assert key_of_cell(cell) == key
+    assert key_of_cell(text_of_cell(cell)) == key
+    assert key_of(value_of_cell(text_of_cell(cell))) == key
 
 
 @settings(max_examples=500, deadline=None)
@@ -996,7 +993,7 @@ def test_pandas_times_keep_their_nanoseconds() -> None:
     assert key_of(pd.Timedelta(1, "ns")) != key_of(pd.Timedelta(0))
     assert key_of(pd.Timedelta(1, "ns")) == key_of(np.timedelta64(1, "ns"))
     assert key_of(pd.Timedelta(days=1)) == key_of(datetime.timedelta(days=1))
-    assert key_from_text(cell_text(pd.Timedelta(1, "ns"))) == key_of(pd.Timedelta(1, "ns"))
+    assert key_of_cell(text_of(pd.Timedelta(1, "ns"))) == key_of(pd.Timedelta(1, "ns"))
     late = pd.Timestamp("2024-01-01T00:00:00.000000001")
     assert key_of(late) == key_of(np.datetime64("2024-01-01T00:00:00.000000001"))
     assert key_of(late) != key_of(pd.Timestamp("2024-01-01"))
@@ -1057,14 +1054,14 @@ def test_a_numpy_matrix_is_the_array_of_its_values() -> None:
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         matrix = np.matrix([[1, 2], [3, 4]])
     assert key_of(matrix) == key_of(np.array([[1, 2], [3, 4]]))
-    assert cell_text(matrix) == "array([[1, 2], [3, 4]])"
-    assert key_from_text(cell_text(matrix)) == key_of(matrix)
+    assert text_of(matrix) == "array([[1, 2], [3, 4]])"
+    assert key_of_cell(text_of(matrix)) == key_of(matrix)
 
 
 def test_a_masked_array_keeps_its_mask() -> None:
     masked = np.ma.array([1, 2], mask=[False, True])
     assert key_of(masked) != key_of(np.array([1, 2]))
-    assert key_from_text(cell_text(masked)) == key_of(masked)
+    assert key_of_cell(text_of(masked)) == key_of(masked)
 
 
 def nested(depth: int, inner: Any = 1) -> Any:
@@ -1076,9 +1073,9 @@ def nested(depth: int, inner: Any = 1) -> Any:
 @pytest.mark.parametrize("depth", [1, 100])
 def test_values_nested_as_deep_as_python_reads_back_keep_their_key(depth: int) -> None:
     value = nested(depth)
-    assert key_from_text(cell_text(value)) == key_of(value)
+    assert key_of_cell(text_of(value)) == key_of(value)
     in_dicts = nested(depth // 2, {"a": nested(depth - depth // 2 - 1)})
-    assert key_from_text(cell_text(in_dicts)) == key_of(in_dicts)
+    assert key_of_cell(text_of(in_dicts)) == key_of(in_dicts)
 
 
 @pytest.mark.parametrize("depth", [101, 201, 5000])

@@ -596,7 +596,7 @@ def test_skip_lines_zero_condenses_everything(capsys: pytest.CaptureFixture[str]
 def test_timestamps_are_iso_utc_with_microseconds() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from stet._store import now_text
+    from stet._columns import now_text
 
     before = datetime.now(UTC)
     text = now_text()

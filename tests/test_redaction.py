@@ -28,7 +28,7 @@ import pytest
 from psycopg import sql
 
 import stet
-from stet._store import get_store
+from stet._registry import get_store
 from stet.formats import redacted, url_passwords
 
 # ---------------------------------------------------------------------------- helpers

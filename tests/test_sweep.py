@@ -34,7 +34,7 @@ from workers import HOLDERS, TIMEOUT, Driver, environment, read_store, run, wait
 
 import stet
 from stet._store import Store
-from stet._values import cell_key, key_of
+from stet._values import key_of, key_of_cell
 
 FILE_FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet"]
 
@@ -58,7 +58,8 @@ def stored(store: str, *columns: str) -> Counter[tuple[bytes, ...]]:
     snapshot = Store(store, "store").snapshot()
     positions = [snapshot.header.index(column) for column in columns]
     return Counter(
-        tuple(b"" if row[p] == "" else cell_key(row[p]) for p in positions) for row in snapshot.rows
+        tuple(b"" if row[p] == "" else key_of_cell(row[p]) for p in positions)
+        for row in snapshot.rows
     )
 
 
@@ -754,7 +755,7 @@ def hold(tmp_path: Path, store: str) -> tuple[Driver, Path]:
     holder = Driver(code, tmp_path, store, str(gate))
     HOLDERS.append(holder)  # killed after the test, if it fails first
     wait_until(lambda: Path(f"{gate}.in").exists(), holder)
-    wait_until(lambda: bool(Store(store, "store").running()), holder)
+    wait_until(lambda: bool(Store(store, "store").claims.running()), holder)
     return holder, gate
 
 
@@ -784,7 +785,7 @@ def test_status_counts_a_run_held_by_another_live_process_as_running(
     work.status(grid=grid)
     line = progress_line(capsys.readouterr().out)
     assert re.fullmatch(rf"\[stet\] 9/10 done \(90\.0%\), 0 running, ETA {DURATION}", line), line
-    assert not Store(store, "store").running()
+    assert not Store(store, "store").claims.running()
 
 
 def test_status_of_a_store_counts_a_held_run_whatever_the_order_of_the_grids_axes(
@@ -964,7 +965,7 @@ def test_ctrl_c_stops_an_in_process_sweep_and_a_rerun_completes_it(
     # the summary counts what it saw complete; SIGINT right after a record landed
     # leaves that one record uncounted, never one counted that is not in the store
     assert ran <= k <= ran + 1, (out, recorded)
-    assert Store(store, "store").running() == []  # no live claim left
+    assert Store(store, "store").claims.running() == []  # no live claim left
     assert len(lines) == 3, out
     first_executions = executions(log)
     assert first_executions == list(range(len(first_executions)))
@@ -986,4 +987,4 @@ def test_ctrl_c_stops_an_in_process_sweep_and_a_rerun_completes_it(
     assert sorted(executed) == list(range(8))
     twice = [i for i, n in executed.items() if n > 1]
     assert twice in ([], [k]) and max(executed.values()) <= 2, executed
-    assert Store(store, "store").running() == []
+    assert Store(store, "store").claims.running() == []

@@ -7,24 +7,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from . import _report
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._defaults import DEFAULT_STORE
 from ._grid import Grid
+from ._index import FunctionIndex, KeySpec
 from ._matching import record_times
 from ._provenance import runs_per_version
+from ._registry import get_store
 from ._results import is_result_column
-from ._store import (
-    ERROR_COLUMN,
-    FUNCTION_COLUMN,
-    RESERVED_PREFIX,
-    TIMESTAMP_COLUMN,
-    FunctionIndex,
-    KeySpec,
-    Snapshot,
-    Store,
-    completed_stamps,
-    get_store,
-)
-from ._values import cell_key, record_keys
+from ._snapshot import Snapshot, completed_stamps
+from ._store import Store
+from ._values import key_of_cell, record_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,7 +161,7 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
 def _read(store: StorePath, function: str | None) -> tuple[Store, Snapshot, list[Claim]]:
     """A store's handle, records and live claims (of one function, if given)."""
     handle = get_store(store)
-    running = handle.running(function)
+    running = handle.claims.running(function)
     try:
         snapshot = handle.snapshot()
     except FileNotFoundError:
@@ -231,7 +224,7 @@ def _run_of(snapshot: Snapshot, row: Sequence[Cell]) -> tuple[object, ...]:
     """A record's run: its function and the keys of its key cells, by column."""
     return (
         snapshot.function_of(row),
-        *((c, cell_key(row[snapshot.header.index(c)])) for c in snapshot.key_columns_of(row)),
+        *((c, key_of_cell(row[snapshot.header.index(c)])) for c in snapshot.key_columns_of(row)),
     )
 
 

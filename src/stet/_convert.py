@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from . import _report
-from ._store import get_store
+from ._registry import copy_store
 from .formats import redacted
 
 __all__ = ["convert"]
@@ -26,6 +26,6 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str])
         FileNotFoundError: nothing exists at ``source``.
         FileExistsError: ``destination`` already exists (stet never writes over it).
     """
-    count = get_store(source).convert(destination)
+    count = copy_store(source, destination)
     _report.converted(count, redacted(os.fspath(source)), redacted(os.fspath(destination)))
     return count

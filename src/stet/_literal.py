@@ -1,6 +1,7 @@
 """Read the Python-literal text of containers and arrays back into plain values.
 
-Imported only when a cell holds such text, so ``import stet`` does not load ``ast``.
+The writer is ``_values``'s (``text_of``). Imported only when a cell holds such text, so
+``import stet`` does not load ``ast``.
 """
 
 from __future__ import annotations
@@ -8,13 +9,13 @@ from __future__ import annotations
 import ast
 import math
 
-from ._values import ArrayValue
+from ._plain import ArrayValue
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._values import Plain
+    from ._plain import Plain
 
 __all__ = ["read_literal", "read_result_literal"]
 

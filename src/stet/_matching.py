@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ._columns import FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._errors import DamagedStoreError, UnknownColumnError, UnsupportedValueError
-from ._store import FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, Snapshot
-from ._values import cell_key, cell_text_of, key_of
+from ._snapshot import Snapshot
+from ._values import key_of, key_of_cell, text_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def value_text(value: Any) -> str:
 def _cell_matches(cell: Cell, text: str, key: bytes | None) -> bool:
     if cell == "":
         return False
-    return cell_text_of(cell) == text or cell_key(cell) == key
+    return text_of_cell(cell) == text or key_of_cell(cell) == key
 
 
 def record_times(snapshot: Snapshot, name: str) -> list[datetime | None]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 
+from ._columns import RESERVED_PREFIX
 from ._errors import UnsupportedValueError
-from ._store import RESERVED_PREFIX, KeySpec
+from ._index import KeySpec
 from ._values import cell_of, display, key_of, plain_of, text_of
 
 TYPE_CHECKING = False  # typing and inspect load lazily: import stet stays fast

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import os
 
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._defaults import DEFAULT_STORE
 from ._errors import facts_of, no_store
 from ._matching import matcher, record_times
-from ._results import is_result_column, result_cell_value
-from ._store import (
-    ERROR_COLUMN,
-    FUNCTION_COLUMN,
-    RESERVED_PREFIX,
-    TIMESTAMP_COLUMN,
-    Snapshot,
-    get_store,
-)
-from ._values import ArrayValue, value_from_text
+from ._registry import get_store
+from ._results import is_result_column
+from ._snapshot import Snapshot
+from ._values import ArrayValue, result_value_of_cell, value_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +20,7 @@ if TYPE_CHECKING:
 
     import pandas
 
-    from ._store import KeySpec
+    from ._index import KeySpec
     from ._values import Cell
 
     StorePath = str | os.PathLike[str]
@@ -216,7 +211,7 @@ def _column_values(column: str, cells: list[Cell]) -> list[Any]:
     if column in (FUNCTION_COLUMN, ERROR_COLUMN):
         return [_MISSING if cell == "" else str(cell) for cell in cells]
     if is_result_column(column):
-        return [_MISSING if cell == "" else result_cell_value(cell) for cell in cells]
+        return [_MISSING if cell == "" else result_value_of_cell(cell) for cell in cells]
     memo: dict[str, Any] = {"": _MISSING}  # by text only: 1 == 1.0 as a dict key
     values = []
     for cell in cells:
@@ -225,7 +220,7 @@ def _column_values(column: str, cells: list[Cell]) -> list[Any]:
             continue
         value = memo.get(cell, memo)
         if value is memo:
-            value = value_from_text(cell)
+            value = value_of_cell(cell)
             if isinstance(value, ArrayValue):
                 value = value.nested()
             elif type(value) in _SHAREABLE:

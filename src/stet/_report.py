@@ -448,3 +448,52 @@ def confirm(question: str, ask: bool | None = None) -> bool:
         raise EOFError("no standard input to answer on")
     answer = input(prompt)
     return answer.strip().lower() in ("y", "yes")
+
+
+# Store layout messages
+
+
+def _earlier(count: int, singular: str, plural: str) -> str:
+    return f"1 earlier record {singular}" if count == 1 else f"{count:,} earlier records {plural}"
+
+
+def key_columns_changed(
+    function: str, extra: dict[str, int], lacking: Sequence[tuple[str, int, str | None]]
+) -> None:
+    """One line per key change between a store's records and the function: a column the
+    records hold that is no longer in the key (``extra``: column -> records), a key
+    column they lack (``lacking``: column, records, its default's text or None)."""
+    texts = []
+    for column, count in extra.items():
+        they, them = ("it does", "it") if count == 1 else ("they do", "them")
+        texts.append(
+            f"{function}: {_earlier(count, 'holds', 'hold')} {column}, which is no longer in "
+            f"its key; {they} not count as done (put {column} back in the key, or remove "
+            f"{them} with stet.reset)"
+        )
+    for column, count, default in lacking:
+        if default is None:
+            them = "it" if count == 1 else "them"
+            treatment = f"no call matches {them}, as {column} has no default"
+        else:
+            counted = "it counts as a run" if count == 1 else "they count as runs"
+            treatment = f"{counted} with {column}={default}, its default"
+        texts.append(
+            f"{function}: {_earlier(count, 'lacks', 'lack')} {column}, now in its key; " + treatment
+        )
+    lines(texts)
+
+
+def owner_assumed(store: str, function: str) -> None:
+    """A store without an owner file: its records are taken as the first function's."""
+    line(
+        f"{store} does not say which function wrote it; its records are taken as runs of {function}"
+    )
+
+
+def torn_line_set_aside(store: str, where: str) -> None:
+    """A torn last line of a line-file store, moved to ``where``."""
+    line(
+        f"Set aside a torn last line of {store} (a writer stopped mid-write) in {where}; "
+        "every complete record is kept"
+    )

@@ -6,10 +6,11 @@ import os
 from collections.abc import Mapping
 
 from . import _report
+from ._columns import ERROR_COLUMN
 from ._defaults import DEFAULT_STORE
 from ._errors import StoreNotWritableError
 from ._matching import matcher, value_text
-from ._store import ERROR_COLUMN, get_store
+from ._registry import get_store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -3,8 +3,8 @@
 A scalar result is one column, ``result``; a dict, dataclass or named tuple is one column
 per key or field, ``result.<name>``. No parameter can be named ``result.<name>``, so
 result columns never collide with key columns in any format, and no side file is needed
-to tell them apart. Cells follow the parameters' text rules, except that a list stays
-a list (``[1, 2]``) and a tuple a tuple.
+to tell them apart. A result value's cell is ``_values.result_cell_of``'s: the
+parameters' text rules, except that a list stays a list (``[1, 2]``) and a tuple a tuple.
 
 Only values that come back equal and of the same type are stored; anything else is a
 ``TypeError`` with guidance, raised before the run is recorded.
@@ -12,9 +12,7 @@ Only values that come back equal and of the same type are stored; anything else 
 
 from __future__ import annotations
 
-import sys
-
-from ._values import cell_of, literal_text, plain_of, value_from_text
+from ._values import UnkeptResultError, result_cell_of, result_value_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,17 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "RESULT_COLUMN",
     "is_result_column",
-    "literal_text_of",
-    "result_cell_value",
     "result_cells",
     "result_type_of",
     "result_value",
-    "typed_result_cell",
 ]
 
 RESULT_COLUMN = "result"
 _PREFIX = "result."
-_MAX_TEXT = 1000  # characters of a tuple or list cell: small ones only
 
 
 def is_result_column(column: str) -> bool:
@@ -118,61 +112,15 @@ def _column(function: str, key: object) -> str:
 def _cell(function: str, name: str | None, value: Any) -> Cell:
     """The cell of one result value, if it comes back equal and of the same type."""
     what = f"result {name!r}" if name is not None else "result"
-    problem = _problem(value)
-    if problem is None:
-        cell = _result_cell(value)
-        if type(cell) is not str or len(cell) <= _MAX_TEXT or type(value) is str:
-            return cell
-        problem = f"it is too large for a cell ({len(cell):,} characters)"
-    raise TypeError(
-        f"{function}(): stet cannot store the {what} faithfully: {problem}. With "
-        "results=True a result is a number, string, bool, None or a small tuple or list "
-        "of them (or a dict, dataclass or named tuple of those). Save large or other "
-        "data to a file and return its path, or leave results off. Nothing was recorded."
-    )
-
-
-def _problem(value: Any) -> str | None:
-    kind = type(value)
-    if value is None or kind in (bool, int, float, str):
-        return None
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.ndarray):
-        return f"it is a NumPy array (shape {value.shape}); a skip cannot give an array back"
-    if numpy is not None and isinstance(value, numpy.generic):
-        if isinstance(value, numpy.bool_ | numpy.integer | numpy.floating):
-            return None  # comes back as the equal Python number
-        return f"NumPy {value.dtype} values do not come back as they were"
-    if kind in (tuple, list):
-        for item in value:
-            inner = _problem(item)
-            if inner is not None:
-                return inner
-        return None
-    if isinstance(value, dict):
-        return "it is a dict inside a result; results are flat"
-    return f"a {kind.__qualname__} would not come back as one (its text: {_short(value)})"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _result_cell(value: Any) -> Cell:
-    if type(value) is list or type(value) is tuple:
-        return literal_text_of(value)
-    return cell_of(value)
-
-
-def literal_text_of(value: Any) -> str:
-    """Python literal text in which lists stay lists: ``[1, (2, 'a')]``."""
-    if type(value) is list:
-        return "[" + ", ".join(map(literal_text_of, value)) + "]"
-    if type(value) is tuple:
-        inner = ", ".join(map(literal_text_of, value))
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    return literal_text(plain_of(value))
+    try:
+        return result_cell_of(value)
+    except UnkeptResultError as problem:
+        raise TypeError(
+            f"{function}(): stet cannot store the {what} faithfully: {problem}. With "
+            "results=True a result is a number, string, bool, None or a small tuple or list "
+            "of them (or a dict, dataclass or named tuple of those). Save large or other "
+            "data to a file and return its path, or leave results off. Nothing was recorded."
+        ) from None
 
 
 def result_value(cells: Mapping[str, Cell], rebuild_as: type | None) -> Any:
@@ -180,8 +128,8 @@ def result_value(cells: Mapping[str, Cell], rebuild_as: type | None) -> Any:
     if not cells:
         return None
     if RESULT_COLUMN in cells:
-        return result_cell_value(cells[RESULT_COLUMN])
-    fields = {column[len(_PREFIX) :]: result_cell_value(cell) for column, cell in cells.items()}
+        return result_value_of_cell(cells[RESULT_COLUMN])
+    fields = {column[len(_PREFIX) :]: result_value_of_cell(cell) for column, cell in cells.items()}
     if rebuild_as is None:
         return fields
     try:
@@ -191,25 +139,3 @@ def result_value(cells: Mapping[str, Cell], rebuild_as: type | None) -> Any:
             f"a stored result has the fields {', '.join(fields)}, which do not build a "
             f"{rebuild_as.__qualname__} ({error}); reset those runs, or return a dict"
         ) from None
-
-
-def typed_result_cell(cell: Cell) -> Cell:
-    """A result cell with a number's text turned into the number; other text kept."""
-    if type(cell) is not str or cell == "":
-        return cell
-    try:
-        value = value_from_text(cell)
-    except ValueError:
-        return cell
-    return cell_of(value) if type(value) in (int, float) else cell
-
-
-def result_cell_value(cell: Cell) -> Any:
-    """The value one result cell stands for (lists stay lists)."""
-    if type(cell) is not str:
-        return cell
-    if cell[:1] == "[" or (cell[:1] == "(" and "[" in cell):
-        from ._literal import read_result_literal
-
-        return read_result_literal(cell)
-    return value_from_text(cell)

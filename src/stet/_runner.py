@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from . import _report
 from ._errors import StoreNotWritableError
+from ._index import FunctionIndex, KeySpec
 from ._plan import is_coroutine_function, names_of
+from ._registry import get_store
 from ._results import result_cells, result_type_of, result_value
-from ._store import FunctionIndex, KeySpec, Store, get_store
+from ._store import Store
 from .formats import is_url, redacted
 
 TYPE_CHECKING = False
@@ -175,7 +177,7 @@ class Runner:
         history = self.store.history().get(self.label)
         if not history or all(source.matches(entry) for entry in history):
             return set()
-        from ._store import version_keys
+        from ._snapshot import version_keys
 
         per_version = version_keys(self.store.snapshot(), self.index.spec, history)[1:]
         keys: set[bytes] = set()
@@ -292,10 +294,10 @@ class Runner:
                 _report.failure_not_recorded(call, error_text(problem))
                 if claim is not None:
                     with contextlib.suppress(Exception):
-                        self.store.release(claim)
+                        self.store.claims.release(claim)
                 return
         if claim is not None:
-            self.store.release(claim)
+            self.store.claims.release(claim)
 
 
 _announced: set[tuple[str, str, str, str | None]] = set()  # (store, function, code, file)

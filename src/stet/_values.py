@@ -1,97 +1,70 @@
-"""Identity and display of values: the only module that knows value types.
+"""Cells and their text: with ``_plain`` (plain values and keys), the only place that
+knows value types.
 
-Three views of one value:
+A handful of verbs, for a live value and for a store cell:
 
-* the *plain* value: live Python, NumPy, enum, path, date or dataclass values reduced
-  to ``None``, ``bool``, ``int``, ``float``, ``str``, ``tuple``, ``dict`` or
-  :class:`ArrayValue`;
-* the *key*: bytes that are equal exactly when two values are the same run under the
-  identity rules (numbers by value, ``bool`` and ``str`` their own types, NaN equal to
-  NaN, ``-0.0`` equal to ``0.0``, dicts whatever their order, arrays by shape and
-  every value);
-* the *text*: what a text cell holds (``0.1``, ``3``, ``abc``), with quotes added only
-  where the text alone could be read as another type.
+* ``key_of(value)``, ``cell_of(value)``, ``text_of(value)``, ``plain_of(value)``;
+* ``key_of_cell(cell)``, ``text_of_cell(cell)``, ``value_of_cell(cell)``, and
+  ``record_keys(columns)``, the keys of many records at once;
+* ``result_cell_of(value)`` and ``result_value_of_cell(cell)``: a result's cell, in which a
+  list stays a list.
+
+The *text* is what a text cell holds (``0.1``, ``3``, ``abc``), with quotes added only
+where the text alone could be read as another type. A *cell* holds a number when the
+number is exact in every format (a finite float, an int of magnitude below 2**53), and
+its text otherwise.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import operator
-import os
 import struct
 import sys
 from itertools import repeat
 
-from ._errors import UnsupportedValueError
+from ._plain import (
+    EXACT,
+    ArrayValue,
+    UnsupportedValueError,
+    float_key,
+    int_key,
+    key_of,
+    pack_float,
+    plain_key,
+    plain_of,
+    short_repr,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would double import time
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
     from typing import Any, TypeAlias
 
+    from ._plain import Plain
+
 __all__ = [
     "ArrayValue",
     "Cell",
     "Plain",
+    "UnkeptResultError",
     "UnsupportedValueError",
     "cell_from_json",
-    "cell_key",
     "cell_of",
-    "cell_text",
-    "cell_text_of",
     "display",
-    "key_from_text",
     "key_of",
-    "literal_text",
-    "plain_key",
+    "key_of_cell",
     "plain_of",
     "record_keys",
+    "result_cell_of",
+    "result_literal",
+    "result_value_of_cell",
     "text_of",
+    "text_of_cell",
     "typed_cell",
-    "value_from_text",
+    "typed_result_cell",
+    "value_of_cell",
 ]
-
-
-class ArrayValue:
-    """A NumPy array reduced to its shape and its values in C order."""
-
-    __slots__ = ("flat", "shape")
-
-    def __init__(self, shape: tuple[int, ...], flat: tuple[Plain, ...]) -> None:
-        self.shape = shape
-        self.flat = flat
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ArrayValue):
-            return NotImplemented
-        return (self.shape, self.flat) == (other.shape, other.flat)
-
-    def __hash__(self) -> int:
-        return hash((self.shape, self.flat))
-
-    def __repr__(self) -> str:
-        return f"ArrayValue({self.shape!r}, ...)"
-
-    def nested(self) -> Plain:
-        """The values as nested lists of the array's shape (``tolist()``)."""
-
-        def build(depth: int, start: int) -> tuple[Any, int]:
-            if depth == len(self.shape):
-                return self.flat[start], start + 1
-            items = []
-            for _ in range(self.shape[depth]):
-                item, start = build(depth + 1, start)
-                items.append(item)
-            return items, start
-
-        return build(0, 0)[0]  # type: ignore[no-any-return]
-
-
-if TYPE_CHECKING:
-    Plain: TypeAlias = (
-        "bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue | None"
-    )
 
 
 if TYPE_CHECKING:
@@ -103,291 +76,7 @@ if TYPE_CHECKING:
     """
 
 
-# --------------------------------------------------------------------------- plain values
-
-
-# Containers nest at most this deep: Python's parser reads back 200 nested brackets.
-MAX_DEPTH = 100
-
-
-def plain_of(value: Any, depth: int = 0) -> Plain:
-    """Reduce a live value to its plain form, or raise :class:`UnsupportedValueError`."""
-    kind = type(value)
-    if value is None or kind is bool or kind is int or kind is float or kind is str:
-        return value  # type: ignore[no-any-return]
-    if depth >= MAX_DEPTH:
-        raise UnsupportedValueError(
-            f"stet keeps values nested at most {MAX_DEPTH} containers deep; this one is deeper"
-        )
-    enum = sys.modules.get("enum")  # no Enum value exists before enum is imported
-    if enum is not None and isinstance(value, enum.Enum):
-        return plain_of(value.value, depth)
-    if isinstance(value, ArrayValue):
-        return value
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        if isinstance(value, numpy.ndarray):
-            if isinstance(value, numpy.matrix):  # stays 2-D when raveled: its values instead
-                value = numpy.asarray(value)
-            return _array_plain(value)
-        if isinstance(value, numpy.generic):
-            return _numpy_scalar_plain(value, numpy)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, tuple | list):
-        return tuple(plain_of(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return _dict_plain(value, depth + 1)
-    if hasattr(type(value), "__dataclass_fields__"):
-        import dataclasses
-
-        fields = dataclasses.fields(value)
-        return _dict_plain({f.name: getattr(value, f.name) for f in fields}, depth + 1)
-    if isinstance(value, os.PathLike):
-        path = os.fspath(value)
-        if isinstance(path, str):
-            return path
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        finer = getattr(value, "to_datetime64", None)  # pandas' Timestamp: nanoseconds
-        if finer is not None and numpy is not None and getattr(value, "tzinfo", 0) is None:
-            return _numpy_time_plain(finer(), numpy)
-        return value.isoformat()
-    if isinstance(value, datetime.timedelta):
-        if kind is not datetime.timedelta and numpy is not None:
-            finer = getattr(value, "to_timedelta64", None)  # pandas' Timedelta: nanoseconds
-            if finer is not None:
-                return _numpy_time_plain(finer(), numpy)
-        return datetime.timedelta.__str__(value)
-    raise UnsupportedValueError(
-        f"stet cannot compare a value of type {kind.__qualname__} exactly "
-        f"(its text is {_short_repr(value)})"
-    )
-
-
-def _dict_plain(value: dict[Any, Any], depth: int) -> dict[Plain, Plain]:
-    """A dict's items as plain values; refused when two of its keys are one value."""
-    keys = [plain_of(k, depth) for k in value]
-    values = [plain_of(v, depth) for v in value.values()]
-    try:
-        plain = dict(zip(keys, values, strict=True))
-    except TypeError:  # a key reduced to a dict (a dataclass): it has no stable order
-        raise UnsupportedValueError(
-            f"a key of the dict {_short_repr(value)} is, or holds, a dataclass; stet compares "
-            "dict keys that are numbers, strings, bools, None, tuples, enums, paths or dates"
-        ) from None
-    if len(plain) < len(value) or len({plain_key(k) for k in keys}) < len(keys):
-        raise UnsupportedValueError(
-            f"two keys of the dict {_short_repr(value)} are one value under stet's identity "
-            "rules (such as an enum and its value, or two NaNs), so their items would merge"
-        )
-    return plain
-
-
-def _numpy_scalar_plain(value: Any, numpy: Any) -> Plain:
-    if isinstance(value, numpy.datetime64 | numpy.timedelta64):
-        return _numpy_time_plain(value, numpy)
-    item = value.item()
-    if isinstance(item, numpy.generic):  # longdouble and the like have no exact Python twin
-        raise UnsupportedValueError(
-            f"stet cannot compare NumPy {value.dtype} values exactly; convert to float64"
-        )
-    return plain_of(item)
-
-
-# A fixed NumPy time unit in attoseconds, the finest unit NumPy has.
-_ATTOSECONDS = {
-    "W": 7 * 86400 * 10**18,
-    "D": 86400 * 10**18,
-    "h": 3600 * 10**18,
-    "m": 60 * 10**18,
-    "s": 10**18,
-    "ms": 10**15,
-    "us": 10**12,
-    "ns": 10**9,
-    "ps": 10**6,
-    "fs": 10**3,
-    "as": 1,
-}
-# The units a time's text is written in when Python's datetime cannot hold it: the
-# first that holds it exactly, so that one instant has one text whatever its unit.
-_TEXT_UNITS = ("us", "ns", "ps", "fs", "as", "ms", "s", "m", "h", "D")
-_INT64 = 2**63
-
-
-def _numpy_time_plain(value: Any, numpy: Any) -> Plain:
-    """A ``datetime64`` or ``timedelta64`` by its natural value, whatever its unit.
-
-    A value Python's ``datetime``/``timedelta`` holds exactly is the same value as one
-    (its ISO text, or ``str(timedelta)``); any other is NumPy's text in the first unit of
-    ``_TEXT_UNITS`` that holds it exactly. Month and year durations are ``N months``.
-    """
-    if numpy.isnat(value):
-        return "NaT"
-    dated = isinstance(value, numpy.datetime64)
-    unit, step = numpy.datetime_data(value.dtype)
-    count = int(value.view("i8")) * step
-    kind = "datetime64" if dated else "timedelta64"
-    if unit == "generic":
-        raise UnsupportedValueError(
-            f"stet cannot compare a NumPy {kind} without a unit ({value!r}); give it one, "
-            f"such as numpy.{kind}({count}, 's')"
-        )
-    if unit in ("Y", "M"):
-        months = count * 12 if unit == "Y" else count
-        if not dated:  # a calendar duration: no number of seconds equals it
-            return f"{months} months"
-        year, month = divmod(months, 12)
-        count, unit = _days_from_civil(1970 + year, month + 1), "D"
-    atto = count * _ATTOSECONDS[unit]
-    micros, finer = divmod(atto, _ATTOSECONDS["us"])
-    if not finer:
-        try:
-            if dated:
-                return (_EPOCH + datetime.timedelta(microseconds=micros)).isoformat()
-            return str(datetime.timedelta(microseconds=micros))
-        except OverflowError:
-            pass  # beyond Python's range: NumPy's text below
-    for text_unit in _TEXT_UNITS:
-        n, rest = divmod(atto, _ATTOSECONDS[text_unit])
-        if not rest and -_INT64 < n < _INT64:
-            return str(getattr(numpy, kind)(n, text_unit))
-    raise UnsupportedValueError(f"stet cannot compare the NumPy {kind} {value!r} exactly")
-
-
-_EPOCH = datetime.datetime(1970, 1, 1)
-
-
-def _days_from_civil(year: int, month: int) -> int:
-    """Days from 1970-01-01 to the first of a month (proleptic Gregorian, any year)."""
-    year -= month <= 2
-    era, year_of_era = divmod(year, 400)
-    day_of_year = (153 * ((month + 9) % 12) + 2) // 5
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146097 + day_of_era - 719468
-
-
-def _array_plain(array: Any) -> ArrayValue:
-    if array.dtype.kind not in "biufU":
-        raise UnsupportedValueError(
-            f"stet compares NumPy arrays of numbers, booleans and strings; "
-            f"this one has dtype {array.dtype}"
-        )
-    return ArrayValue(
-        tuple(int(n) for n in array.shape), tuple(plain_of(x) for x in array.ravel().tolist())
-    )
-
-
 # -------------------------------------------------------------------------------- keys
-
-_EXACT = 2.0**53  # every integer of smaller magnitude is exact as a float
-_PACK_FLOAT = struct.Struct("<cd").pack
-_NAN_KEY = b"n"
-
-
-def _float_key(x: float) -> bytes:
-    if -_EXACT < x < _EXACT:
-        return _PACK_FLOAT(b"d", x + 0.0)  # + 0.0 turns -0.0 into 0.0
-    if x != x:
-        return _NAN_KEY
-    if math.isinf(x):
-        return _PACK_FLOAT(b"d", x)
-    return _big_int_key(int(x))
-
-
-def _int_key(n: int) -> bytes:
-    if -_EXACT < n < _EXACT:
-        return _PACK_FLOAT(b"d", float(n))
-    return _big_int_key(n)
-
-
-# Python reads back integers of at most this many digits (sys.int_info's default).
-MAX_INT_DIGITS = 4300
-_TOO_MANY_DIGITS = 10**MAX_INT_DIGITS
-
-
-def _big_int_key(n: int) -> bytes:
-    if not -_TOO_MANY_DIGITS < n < _TOO_MANY_DIGITS:
-        raise UnsupportedValueError(
-            f"stet keeps integers of at most {MAX_INT_DIGITS} digits (the most Python reads "
-            f"back from text by default); this one has more"
-        )
-    return b"I" + str(n).encode() + b";"
-
-
-def _str_key(s: str) -> bytes:
-    data = s.encode("utf-8", "surrogatepass")
-    return b"s" + str(len(data)).encode() + b":" + data
-
-
-def _bool_key(b: bool) -> bytes:
-    return b"T" if b else b"F"
-
-
-def _none_key(_: None) -> bytes:
-    return b"N"
-
-
-def plain_key(value: Plain) -> bytes:
-    """The identity key of a plain value."""
-    if value is None:
-        return b"N"
-    if isinstance(value, bool):
-        return _bool_key(value)
-    if isinstance(value, int):
-        return _int_key(value)
-    if isinstance(value, float):
-        return _float_key(value)
-    if isinstance(value, str):
-        return _str_key(value)
-    if isinstance(value, tuple):
-        return b"(" + b"".join(plain_key(item) for item in value) + b")"
-    if isinstance(value, dict):
-        pairs = sorted(plain_key(k) + plain_key(v) for k, v in value.items())
-        return b"{" + b"".join(pairs) + b"}"
-    import hashlib
-
-    digest = hashlib.sha256(b"".join(plain_key(x) for x in value.flat)).digest()
-    return b"a" + plain_key(tuple(value.shape)) + digest
-
-
-_KEY_BY_TYPE: dict[type, Callable[[Any], bytes]] = {
-    float: _float_key,
-    int: _int_key,
-    str: _str_key,
-    bool: _bool_key,
-    type(None): _none_key,
-}
-
-
-def key_of(value: Any) -> bytes:
-    """The identity key of a live value (the hot path: one dict lookup for common types)."""
-    try:
-        return _KEY_BY_TYPE[type(value)](value)
-    except KeyError:
-        pass
-    _learn_scalar_type(type(value))
-    return plain_key(plain_of(value))
-
-
-def _learn_scalar_type(kind: type) -> None:
-    """Give NumPy scalar types a fast key and cell once their first value is seen."""
-    numpy = sys.modules.get("numpy")
-    if numpy is None or not issubclass(kind, numpy.generic):
-        return
-    if issubclass(kind, numpy.floating) and numpy.dtype(kind).itemsize <= 8:
-        _KEY_BY_TYPE[kind] = lambda x: _float_key(float(x))
-        _CELL_BY_TYPE[kind] = _float_cell
-    elif issubclass(kind, numpy.integer) and not issubclass(kind, numpy.timedelta64):
-        _KEY_BY_TYPE[kind] = lambda x: _int_key(int(x))
-        _CELL_BY_TYPE[kind] = lambda x: _int_cell(int(x))
-    elif issubclass(kind, numpy.bool_):
-        _KEY_BY_TYPE[kind] = lambda x: _bool_key(bool(x))
 
 
 def record_keys(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
@@ -418,9 +107,7 @@ def _exact_floats(cells: Sequence[Cell]) -> list[float] | None:
                 floats = list(map(operator.add, floats, repeat(0.0)))
     except ValueError:
         return None
-    if floats and not (
-        math.isfinite(sum(floats)) and min(floats) > -_EXACT and max(floats) < _EXACT
-    ):
+    if floats and not (math.isfinite(sum(floats)) and min(floats) > -EXACT and max(floats) < EXACT):
         return None  # NaN, infinities and huge integers take the general path
     return floats
 
@@ -435,9 +122,9 @@ def _joined(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
     keyed = []
     for cells in columns:
         if _repeats(cells):
-            keyed.append(map({cell: cell_key(cell) for cell in set(cells)}.__getitem__, cells))
+            keyed.append(map({cell: key_of_cell(cell) for cell in set(cells)}.__getitem__, cells))
         else:
-            keyed.append(map(cell_key, cells))
+            keyed.append(map(key_of_cell, cells))
     return map(b"".join, zip(*keyed, strict=True))
 
 
@@ -476,16 +163,9 @@ _NOT_PLAIN_TEXT = frozenset(
 _LITERAL_STARTS = frozenset("'\"([{")
 
 
-def cell_text(value: Any) -> str:
-    """The text a CSV cell holds for a live value."""
-    return cell_text_of(cell_of(value))
-
-
-def text_of(value: Plain) -> str:
-    """The text a cell holds for a plain value."""
-    if isinstance(value, str):
-        return value if _is_plain_text(value) else repr(value)
-    return _literal(value)
+def text_of(value: Any) -> str:
+    """The text a cell holds for a live value (a CSV cell's)."""
+    return text_of_cell(cell_of(value))
 
 
 def _str_text(s: str) -> str:
@@ -509,11 +189,6 @@ def _is_plain_text(s: str) -> bool:
     return False
 
 
-def literal_text(value: Plain) -> str:
-    """Python literal syntax, read back by :func:`value_from_text`."""
-    return _literal(value)
-
-
 def _literal(value: Plain) -> str:
     if isinstance(value, float):
         return repr(value)  # nan, inf and -inf are names the reader accepts
@@ -535,8 +210,11 @@ def _nested_literal(value: Any) -> str:
     return _literal(value)
 
 
-def value_from_text(text: str) -> Plain:
-    """Read a cell's text back into its plain value (inverse of :func:`text_of`)."""
+def value_of_cell(cell: Cell) -> Plain:
+    """The plain value a cell stands for (inverse of :func:`cell_of`)."""
+    if type(cell) is not str:
+        return cell
+    text = cell
     try:
         number = float(text)
     except ValueError:
@@ -557,14 +235,20 @@ def value_from_text(text: str) -> Plain:
     return text
 
 
-def key_from_text(text: str) -> bytes:
-    """The identity key of a cell's text (the store-opening hot path)."""
+def key_of_cell(cell: Cell) -> bytes:
+    """The identity key of a cell (the store-opening hot path)."""
+    kind = type(cell)
+    if kind is float:
+        return float_key(cell)  # type: ignore[arg-type]
+    if kind is int:
+        return int_key(cell)  # type: ignore[arg-type]
+    text: str = cell  # type: ignore[assignment]
     try:
         number = float(text)
     except ValueError:
-        return plain_key(value_from_text(text))
-    if -_EXACT < number < _EXACT:
-        return _PACK_FLOAT(b"d", number + 0.0)
+        return plain_key(value_of_cell(text))
+    if -EXACT < number < EXACT:
+        return pack_float(b"d", number + 0.0)
     return plain_key(_int_or_float(text, number))
 
 
@@ -589,7 +273,7 @@ def _float_cell(x: float) -> Cell:
 
 
 def _int_cell(n: int) -> Cell:
-    return n if -_EXACT < n < _EXACT else repr(n)
+    return n if -EXACT < n < EXACT else repr(n)
 
 
 _CELL_BY_TYPE: dict[type, Callable[[Any], Cell]] = {
@@ -599,6 +283,17 @@ _CELL_BY_TYPE: dict[type, Callable[[Any], Cell]] = {
 }
 
 
+def _learn_cell_type(kind: type) -> None:
+    """Give NumPy number types a fast cell once their first value is seen."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not issubclass(kind, numpy.generic):
+        return
+    if issubclass(kind, numpy.floating) and numpy.dtype(kind).itemsize <= 8:
+        _CELL_BY_TYPE[kind] = _float_cell
+    elif issubclass(kind, numpy.integer) and not issubclass(kind, numpy.timedelta64):
+        _CELL_BY_TYPE[kind] = lambda x: _int_cell(int(x))
+
+
 def cell_of(value: Any) -> Cell:
     """The cell a store holds for a live value (the record hot path)."""
     kind = type(value)
@@ -606,26 +301,16 @@ def cell_of(value: Any) -> Cell:
         return _CELL_BY_TYPE[kind](value)
     except KeyError:
         pass
-    _learn_scalar_type(kind)
+    _learn_cell_type(kind)
     plain = plain_of(value)
     if isinstance(plain, float) and not isinstance(plain, bool):
         return _float_cell(plain)
     if isinstance(plain, int) and not isinstance(plain, bool):
         return _int_cell(plain)
-    return text_of(plain)
+    return _str_text(plain) if isinstance(plain, str) else _literal(plain)
 
 
-def cell_key(cell: Cell) -> bytes:
-    """The identity key of a cell."""
-    kind = type(cell)
-    if kind is float:
-        return _float_key(cell)  # type: ignore[arg-type]
-    if kind is int:
-        return _int_key(cell)  # type: ignore[arg-type]
-    return key_from_text(cell)  # type: ignore[arg-type]
-
-
-def cell_text_of(cell: Cell) -> str:
+def text_of_cell(cell: Cell) -> str:
     """The text of a cell, as a CSV file shows it."""
     return cell if type(cell) is str else repr(cell)
 
@@ -634,7 +319,7 @@ def typed_cell(cell: Cell) -> Cell:
     """The same cell with a number's text turned into the number (``"0.10"`` -> ``0.1``)."""
     if type(cell) is not str or cell == "":
         return cell
-    return cell_of(value_from_text(cell))
+    return cell_of(value_of_cell(cell))
 
 
 def cell_from_json(item: Any) -> Cell:
@@ -647,14 +332,90 @@ def cell_from_json(item: Any) -> Cell:
     return item if type(item) is str else cell_of(item)
 
 
-# ---------------------------------------------------------------------------- display
+# ------------------------------------------------------------------------------ results
+
+_MAX_RESULT_TEXT = 1000  # characters of a tuple or list result cell: small ones only
 
 
-def _short_repr(value: Any) -> str:
+class UnkeptResultError(TypeError):
+    """A result value that would not come back from its cell equal and of its type."""
+
+
+def result_cell_of(value: Any) -> Cell:
+    """The cell of one result value (a list stays a list, ``[1, 2]``, and a tuple a
+    tuple); :class:`UnkeptResultError`, saying why, when it would not come back equal and
+    of the same type."""
+    problem = _result_problem(value)
+    if problem is None:
+        cell = result_literal(value) if type(value) in (list, tuple) else cell_of(value)
+        if type(cell) is not str or len(cell) <= _MAX_RESULT_TEXT or type(value) is str:
+            return cell
+        problem = f"it is too large for a cell ({len(cell):,} characters)"
+    raise UnkeptResultError(problem)
+
+
+def _result_problem(value: Any) -> str | None:
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        return None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return f"it is a NumPy array (shape {value.shape}); a skip cannot give an array back"
+    if numpy is not None and isinstance(value, numpy.generic):
+        if isinstance(value, numpy.bool_ | numpy.integer | numpy.floating):
+            return None  # comes back as the equal Python number
+        return f"NumPy {value.dtype} values do not come back as they were"
+    if kind in (tuple, list):
+        for item in value:
+            inner = _result_problem(item)
+            if inner is not None:
+                return inner
+        return None
+    if isinstance(value, dict):
+        return "it is a dict inside a result; results are flat"
+    return f"a {kind.__qualname__} would not come back as one (its text: {_short(value)})"
+
+
+def _short(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def result_literal(value: Any) -> str:
+    """Python literal text in which lists stay lists: ``[1, (2, 'a')]``."""
+    if type(value) is list:
+        return "[" + ", ".join(map(result_literal, value)) + "]"
+    if type(value) is tuple:
+        inner = ", ".join(map(result_literal, value))
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return _literal(plain_of(value))
+
+
+def typed_result_cell(cell: Cell) -> Cell:
+    """A result cell with a number's text turned into the number; other text kept."""
+    if type(cell) is not str or cell == "":
+        return cell
+    try:
+        value = value_of_cell(cell)
+    except ValueError:
+        return cell
+    return cell_of(value) if type(value) in (int, float) else cell
+
+
+def result_value_of_cell(cell: Cell) -> Any:
+    """The value one result cell stands for (lists stay lists)."""
+    if type(cell) is not str:
+        return cell
+    if cell[:1] == "[" or (cell[:1] == "(" and "[" in cell):
+        from ._literal import read_result_literal
+
+        return read_result_literal(cell)
+    return value_of_cell(cell)
+
+
+# ---------------------------------------------------------------------------- display
 
 
 def display(value: Any) -> str:
     """A value as the user wrote it, for messages (``np.float64(0.0)``)."""
-    return _short_repr(value)
+    return short_repr(value)

@@ -24,8 +24,7 @@ from datetime import date, datetime
 from . import __version__
 from ._defaults import DEFAULT_STORE
 from ._errors import StetError, facts_of
-from ._results import literal_text_of
-from ._values import cell_text
+from ._values import result_literal, text_of
 from .formats import redacted
 
 TYPE_CHECKING = False
@@ -363,10 +362,10 @@ def _cell(value: Any) -> str:
     elif isinstance(value, date):
         text = value.isoformat()
     elif type(value) is list or type(value) is tuple:
-        text = literal_text_of(value)
+        text = result_literal(value)
     else:
         try:
-            text = cell_text(value)
+            text = text_of(value)
         except TypeError:  # a value stet would not store; show what it is
             text = repr(value)
     return text.replace("\r", "\\r").replace("\n", "\\n")

@@ -18,7 +18,7 @@ import outside
 import pytest
 
 import stet
-from stet._store import LOOK_EVERY
+from stet._columns import LOOK_EVERY
 
 FORMATS = ["csv", "jsonl", "json", "sqlite", "parquet", "postgresql"]
 

@@ -44,7 +44,7 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .._errors import no_store
-from .._values import cell_of, cell_text_of
+from .._values import cell_of, text_of_cell
 from . import redacted
 from .base import Chunk, DamagedStoreError, WholeRecords
 from .pglink import _CONNECT_DEFAULTS, _TIMESTAMPTZ, _Link, _secrets_of, _split
@@ -598,7 +598,7 @@ def _has_nul(cells: Sequence[Cell]) -> bool:
 def _text(cell: Cell) -> str:
     """A cell as text; a text holding NUL (which PostgreSQL cannot keep) as its literal."""
     if type(cell) is not str:
-        return cell_text_of(cell)
+        return text_of_cell(cell)
     return repr(cell) if "\x00" in cell else cell
 
 
