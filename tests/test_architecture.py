@@ -155,7 +155,9 @@ def test_no_module_imports_another_modules_private_names() -> None:
 LAYERS = [
     ["stet._errors"],
     ["stet._values"],
+    ["stet._index"],
     ["stet._store"],
+    ["stet._registry"],
     ["stet._matching"],
     ["stet._admin", "stet._reset"],  # a store's status and reset; a function's too
     ["stet._plan"],
