@@ -23,8 +23,8 @@ import struct
 import sys
 from itertools import repeat
 
+from ._plain import EXACT as _EXACT  # the formats' cell rules below use it too
 from ._plain import (
-    EXACT,
     ArrayValue,
     UnsupportedValueError,
     float_key,
@@ -107,7 +107,9 @@ def _exact_floats(cells: Sequence[Cell]) -> list[float] | None:
                 floats = list(map(operator.add, floats, repeat(0.0)))
     except ValueError:
         return None
-    if floats and not (math.isfinite(sum(floats)) and min(floats) > -EXACT and max(floats) < EXACT):
+    if floats and not (
+        math.isfinite(sum(floats)) and min(floats) > -_EXACT and max(floats) < _EXACT
+    ):
         return None  # NaN, infinities and huge integers take the general path
     return floats
 
@@ -247,7 +249,7 @@ def key_of_cell(cell: Cell) -> bytes:
         number = float(text)
     except ValueError:
         return plain_key(value_of_cell(text))
-    if -EXACT < number < EXACT:
+    if -_EXACT < number < _EXACT:
         return pack_float(b"d", number + 0.0)
     return plain_key(_int_or_float(text, number))
 
@@ -273,7 +275,7 @@ def _float_cell(x: float) -> Cell:
 
 
 def _int_cell(n: int) -> Cell:
-    return n if -EXACT < n < EXACT else repr(n)
+    return n if -_EXACT < n < _EXACT else repr(n)
 
 
 _CELL_BY_TYPE: dict[type, Callable[[Any], Cell]] = {
