@@ -4,12 +4,13 @@ Decorate an experiment with ``@stet.once``: every completed call is recorded in 
 readable store, and every later call with the same parameters is skipped.
 """
 
-from ._admin import reset, status
+from ._admin import status
 from ._convert import convert
-from ._once import DEFAULT_STORE, once
+from ._defaults import DEFAULT_STORE
+from ._errors import DamagedStoreError, StoreConnectionError, UnsupportedValueError
+from ._once import once
 from ._read import load, records
-from ._values import UnsupportedValueError
-from .formats.base import DamagedStoreError, StoreConnectionError
+from ._reset import reset
 
 __all__ = [
     "DEFAULT_STORE",

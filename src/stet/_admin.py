@@ -1,4 +1,4 @@
-"""``status`` and ``reset``: read and prune a store as a whole."""
+"""``status``: what a store holds, and how far a sweep over it has got."""
 
 from __future__ import annotations
 
@@ -8,26 +8,33 @@ from datetime import datetime
 
 from . import _report
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
+from ._defaults import DEFAULT_STORE
 from ._grid import Grid
 from ._index import FunctionIndex, KeySpec
-from ._once import DEFAULT_STORE
+from ._matching import record_times
 from ._provenance import runs_per_version
 from ._registry import get_store
 from ._results import is_result_column
 from ._snapshot import Snapshot, completed_stamps
 from ._store import Store
-from ._values import UnsupportedValueError, key_of, key_of_cell, record_keys, text_of_cell
-from .formats.base import DamagedStoreError, StoreNotWritableError
+from ._values import key_of_cell, record_keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
     from ._claims import Claim
     from ._values import Cell
 
-__all__ = ["matcher", "print_status", "record_times", "reset", "status", "status_data"]
+__all__ = [
+    "function_status",
+    "last_failures",
+    "note_failures",
+    "print_status",
+    "status",
+    "status_data",
+]
 
 if TYPE_CHECKING:
     StorePath = str | os.PathLike[str]
@@ -63,6 +70,11 @@ def print_status(store: StorePath, function: str | None = None) -> None:
     _status(store, function, None, None, missing_ok=False)
 
 
+def function_status(store: StorePath, spec: KeySpec, grid: Grid | None) -> None:
+    """A decorated function's ``status``: ``spec`` is its own key, ``grid`` its sweep's."""
+    _status(store, spec.function, None, None if grid is None else (spec, grid))
+
+
 def _status(
     store: StorePath,
     function: str | None,
@@ -88,45 +100,12 @@ def _status(
         function = spec_grid[0].function
     facts = _facts(handle.name, snapshot, running, function)
     facts["history"] = _history_facts(handle, snapshot, function)
-    count = facts["completed"]
-    what = f" of {function}" if function is not None else ""
-    lines = [f"Store: {facts['store']}"]
+    progress = None
     if spec_grid is not None:
         rows = _rows_of(snapshot, function)
-        lines.append(_progress_line(snapshot, rows, running, *spec_grid, projected))
-    lines.append(f"{_report.plural(count, 'completed experiment')}{what} recorded")
-    lines += _running_lines(running)
-    if facts["failed"]:
-        failed = facts["failed"]
-        lines.append(
-            f"{_report.plural(failed, 'failed run')} not completed since "
-            f"(latest error: {facts['latest_error']})"
-        )
-    lines.append(f"Last run: {facts['last_run'] or 'never'}")
-    lines.append(f"Key columns: {', '.join(facts['key_columns']) or '(none)'}")
-    if facts["result_columns"]:
-        lines.append(f"Result columns: {', '.join(facts['result_columns'])}")
-    if function is None and FUNCTION_COLUMN in snapshot.header:
-        counts = facts["functions"]
-        lines.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
-    lines += _history_lines(facts["history"])
-    _report.lines(lines)
-
-
-def _history_lines(history: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """The code history of each function whose runs were recorded by several versions,
-    oldest first (the fingerprints are in ``status --json``)."""
-    lines = []
-    for function, versions in history.items():
-        lines.append(f"Code history of {function} (its runs per version of its code):")
-        for version in versions:
-            runs = f"{version['runs']:,} {'run' if version['runs'] == 1 else 'runs'}"
-            if version["code"] is None:
-                lines.append(f"  {runs}: recorded before stet kept a code history")
-                continue
-            where = version.get("file") or "a notebook or interactive session"
-            lines.append(f"  {runs} by its code in {where} from {version['since']}")
-    return lines
+        progress = _progress_line(snapshot, rows, running, *spec_grid, projected)
+    functions = function is None and FUNCTION_COLUMN in snapshot.header
+    _report.lines(_report.status_lines(facts, function, progress, functions))
 
 
 def _history_facts(
@@ -223,33 +202,6 @@ def _facts(
     }
 
 
-def record_times(snapshot: Snapshot, name: str) -> list[datetime | None]:
-    """Each record's ``_stet_timestamp`` as a ``datetime`` (None: the record has none).
-
-    Raises:
-        DamagedStoreError: a timestamp is not ISO 8601; the message names its line.
-    """
-    if TIMESTAMP_COLUMN not in snapshot.header:
-        return [None] * (len(snapshot.columns[0]) if snapshot.header else 0)
-    stamps = snapshot.columns[snapshot.header.index(TIMESTAMP_COLUMN)]
-    read = datetime.fromisoformat
-    try:
-        return [None if stamp == "" else read(str(stamp)) for stamp in stamps]
-    except (TypeError, ValueError):
-        pass
-    for number, stamp in enumerate(stamps, start=snapshot.first_line):
-        try:
-            if stamp != "":
-                read(str(stamp))
-        except (TypeError, ValueError):
-            raise DamagedStoreError(
-                f"{name} is damaged: line {number:,} has the {TIMESTAMP_COLUMN} {stamp!r}, "
-                "which is not an ISO 8601 time (stet writes 2026-03-12T11:48:59.428485+00:00). "
-                "Repair or delete that line; stet changed nothing."
-            ) from None
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _failed_runs(snapshot: Snapshot, rows: list[list[Cell]]) -> tuple[int, str | None]:
     """How many runs have a failure record and no completed one; the latest error."""
     if ERROR_COLUMN not in snapshot.header:
@@ -317,7 +269,6 @@ def _progress_line(
     else ``spec`` is the function's own key, defaults included.
     """
     from ._claims import run_ident
-    from ._sweep import duration, last_failures
 
     header = snapshot.header
     done, failed_keys = _done_and_failed(header, rows, spec, projected)
@@ -325,21 +276,35 @@ def _progress_line(
     count = total - len(pending)
     left = {run_ident(spec.function, key) for _, key in pending} if running else set()
     now = sum(1 for claim in running if claim.ident in left)
-    share = f" ({100 * count / total:.1f}%)" if total else ""
-    parts = [f"{count:,}/{total:,} done{share}", f"{now:,} running"]
     if failed_keys:  # recorded (failures=...): what the store says
         failed = sum(1 for _, key in pending if key in failed_keys)
     else:  # known only to this process, from its last sweep
         failed = last_failures(spec.function) or 0
-    if failed:
-        parts.append(f"{failed:,} failed last time")
+    seconds = None
     if len(pending) > failed:  # runs left that have not failed: their time can be told
         stamp = snapshot.header.index(TIMESTAMP_COLUMN)
         remaining = len(pending) - failed
         seconds = _eta([str(row[stamp]) for row in rows[-_PACE_RECORDS:]], remaining, now)
-        if seconds is not None:
-            parts.append(f"ETA {duration(seconds)}")
-    return ", ".join(parts)
+    return _report.progress_line(count, total, now, failed, seconds)
+
+
+_last_failures: dict[str, int] = {}  # function -> failures of its last sweep in this process
+
+
+def last_failures(function: str) -> int | None:
+    """How many runs failed in this process's last sweep of ``function`` (None: no sweep)."""
+    return _last_failures.get(function)
+
+
+def note_failures(function: str, failed: int) -> None:
+    """A sweep of ``function`` in this process ended with ``failed`` runs failed."""
+    _last_failures[function] = failed
+
+
+def _running_lines(claims: Sequence[Claim], hosts_shown: int = 5, pids_shown: int = 8) -> list[str]:
+    """``3 running now: node1 (pids 4121, 4122), node2 (pid 77)``, or nothing."""
+    workers = [(claim.worker.host, claim.worker.pid) for claim in claims]
+    return _report.running_lines(workers, hosts_shown, pids_shown)
 
 
 def _done_and_failed(
@@ -380,7 +345,6 @@ def _eta(stamps: list[str], left: int, running: int) -> float | None:
     is running and no record came for ten times the usual interval.
     """
     import time
-    from datetime import datetime
 
     try:
         times = sorted(datetime.fromisoformat(stamp).timestamp() for stamp in stamps)
@@ -392,25 +356,6 @@ def _eta(stamps: list[str], left: int, running: int) -> float | None:
     if not running and time.time() - times[-1] > max(60.0, 10 * interval):
         return None
     return left * interval
-
-
-def _running_lines(claims: list[Claim], hosts_shown: int = 5, pids_shown: int = 8) -> list[str]:
-    """``3 running now: node1 (pids 4121, 4122), node2 (pid 77)``, or nothing."""
-    if not claims:
-        return []
-    pids: dict[str, set[int]] = {}
-    for claim in claims:
-        pids.setdefault(claim.worker.host, set()).add(claim.worker.pid)
-    parts = []
-    for host, numbers in list(pids.items())[:hosts_shown]:
-        listed = sorted(numbers)
-        shown = ", ".join(map(str, listed[:pids_shown]))
-        if len(listed) > pids_shown:
-            shown += f" and {len(listed) - pids_shown} more"
-        parts.append(f"{host} ({'pid' if len(listed) == 1 else 'pids'} {shown})")
-    if len(pids) > hosts_shown:
-        parts.append(f"and {_report.plural(len(pids) - hosts_shown, 'more host')}")
-    return [f"{len(claims):,} running now: {', '.join(parts)}"]
 
 
 def _rows_of(snapshot: Snapshot, function: str | None) -> list[list[Cell]]:
@@ -426,142 +371,3 @@ def _key_columns(snapshot: Snapshot, rows: list[list[Cell]]) -> list[str]:
     for row in rows:
         used.update(snapshot.key_columns_of(row))
     return [c for c in snapshot.header if c in used]
-
-
-def reset(
-    store: StorePath = DEFAULT_STORE,
-    key_dict: Mapping[str, Any] | None = None,
-    *,
-    function: str | None = None,
-    failed: bool = False,
-    confirm: bool | None = None,
-) -> None:
-    """Remove records from a store: all of them, or the runs that match ``key_dict``.
-
-    Args:
-        store: the store's path.
-        key_dict: column values a run must have to be removed; every run matching all of
-            them goes. A value may be the real value (``{"alpha": 0.1}``) or the text the
-            store shows (``{"alpha": "0.1"}``); a string matches a cell showing that text
-            or holding that string.
-        function: remove only this function's runs (its qualified name).
-        failed: remove only failure records (``failures="record"``), not completed runs.
-        confirm: ask before removing: ``None`` (default) asks only when standard input
-            is an interactive terminal, ``True`` always, ``False`` never.
-
-    Raises:
-        ValueError: ``key_dict`` names a column the store does not have.
-    """
-    if isinstance(store, Mapping):
-        raise TypeError(
-            "stet.reset: the first argument is the store path; pass the values of the run "
-            "to remove as key_dict=..., e.g. stet.reset(key_dict={'alpha': 0.1})"
-        )
-    handle = get_store(store)
-    name = handle.name
-    try:
-        snapshot = handle.snapshot()
-    except FileNotFoundError:
-        if key_dict:
-            raise
-        _report.line(f"No store at {name}; nothing to clear")
-        return
-    match = matcher(snapshot, key_dict, function, f"stet.reset: {name}")
-
-    def chosen(values: Mapping[str, Cell]) -> bool:
-        return match(values) and (not failed or values.get(ERROR_COLUMN, "") != "")
-
-    count = sum(chosen(snapshot.values_of(row)) for row in snapshot.rows)
-    described = ", ".join(f"{c}={_text_of(v)}" for c, v in (key_dict or {}).items())
-    if key_dict and not count:
-        _report.line(f"No {_noun(1, failed)} in {name} matches {described}; nothing removed")
-        return
-    if failed and not count:
-        _report.line(f"No {_noun(1, failed)}{_of(function)} in {name}; nothing removed")
-        return
-    noun = _noun(count, failed)
-    if key_dict:
-        question = f"Remove {count:,} {noun} matching {described} from {name}?"
-    elif failed:
-        question = f"Remove {count:,} {noun}{_of(function)} from {name}?"
-    else:
-        question = f"Clear all {count:,} {noun}{_of(function)} from {name}?"
-    problem = handle.write_problem()
-    if problem is not None:
-        raise StoreNotWritableError(
-            f"stet.reset: {name} cannot be changed, as {problem}; nothing changed. Ask for "
-            "write access, or copy it (stet.convert) and reset the copy."
-        )
-    # every record, or every record of the function: the store goes, with its files
-    full = not key_dict and not failed
-    if full and function is not None:
-        full = all(snapshot.function_of(row) == function for row in snapshot.rows)
-    if count and not _report.confirm(question, confirm):
-        _report.line("Aborted; nothing changed" if full else "Nothing changed")
-        return
-    removed = handle.clear(function) if full else None
-    if removed is None:  # records of other functions stay, or a server's table
-        removed = handle.remove(lambda values: not chosen(values))
-    noun = _noun(removed, failed)
-    if key_dict:
-        _report.line(f"Removed {removed:,} {noun} matching {described} from {name}")
-    elif failed:
-        _report.line(f"Removed {removed:,} {noun}{_of(function)} from {name}")
-    elif function is not None:
-        _report.line(f"Cleared {removed:,} {noun}{_of(function)} from {name}")
-    else:
-        _report.line(f"Store cleared: {name}")
-
-
-def _noun(count: int, failed: bool) -> str:
-    if failed:
-        return "failure record" if count == 1 else "failure records"
-    return "run" if count == 1 else "runs"
-
-
-def _of(function: str | None) -> str:
-    return f" of {function}" if function is not None else ""
-
-
-def _text_of(value: Any) -> str:
-    return value if isinstance(value, str) else repr(value)
-
-
-def matcher(
-    snapshot: Snapshot,
-    key_dict: Mapping[str, Any] | None,
-    function: str | None,
-    owner: str,
-) -> Callable[[Mapping[str, Cell]], bool]:
-    """Whether a record (column -> cell, its function filled in) is of ``function``
-    and has every value of ``key_dict``.
-
-    A value may be the real value (``0.1``) or the text the store shows (``"0.1"``).
-    ``ValueError`` names a column the store does not have; ``owner`` starts its message.
-    """
-    columns = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
-    wanted: list[tuple[str, str, bytes | None]] = []
-    for column, value in (key_dict or {}).items():
-        if column not in columns:
-            raise ValueError(
-                f"{owner} has no column {column!r}; its columns are: "
-                f"{', '.join(columns) or '(none)'}"
-            )
-        try:
-            key = key_of(value)
-        except UnsupportedValueError as error:
-            raise TypeError(f"{owner}: value of {column!r}: {error}") from None
-        wanted.append((column, _text_of(value), key))
-
-    def matches(values: Mapping[str, Cell]) -> bool:
-        if function is not None and values.get(FUNCTION_COLUMN) != function:
-            return False
-        return all(_cell_matches(values.get(c, ""), text, key) for c, text, key in wanted)
-
-    return matches
-
-
-def _cell_matches(cell: Cell, text: str, key: bytes | None) -> bool:
-    if cell == "":
-        return False
-    return text_of_cell(cell) == text or key_of_cell(cell) == key

@@ -27,7 +27,5 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str])
         FileExistsError: ``destination`` already exists (stet never writes over it).
     """
     count = copy_store(source, destination)
-    noun = "record" if count == 1 else "records"
-    shown = redacted(os.fspath(source)), redacted(os.fspath(destination))
-    _report.line(f"Converted {count:,} {noun} from {shown[0]} to {shown[1]}")
+    _report.converted(count, redacted(os.fspath(source)), redacted(os.fspath(destination)))
     return count

@@ -19,6 +19,8 @@ import os
 import struct
 import sys
 
+from ._errors import UnsupportedValueError
+
 TYPE_CHECKING = False  # typing is not imported at run time: it would double import time
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,10 +82,6 @@ if TYPE_CHECKING:
     Plain: TypeAlias = (
         "bool | int | float | str | tuple[Plain, ...] | dict[Plain, Plain] | ArrayValue | None"
     )
-
-
-class UnsupportedValueError(TypeError):
-    """A value stet cannot compare exactly, so it cannot be part of a run's key."""
 
 
 # --------------------------------------------------------------------------- plain values

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from ._admin import matcher, record_times
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
-from ._once import DEFAULT_STORE, key_specs
+from ._defaults import DEFAULT_STORE
+from ._errors import facts_of, no_store
+from ._matching import matcher, record_times
 from ._registry import get_store
 from ._results import is_result_column
 from ._snapshot import Snapshot
@@ -83,12 +84,14 @@ def _table(
     parameter added later with a default has that default in the records that lack it
     and that its function counts as runs (a function decorated in this process).
     """
+    from ._runner import key_specs  # dataclasses: loaded on first use
+
     handle = get_store(store)
     snapshot = handle.snapshot()
     times = record_times(snapshot, handle.name)  # checked whatever the records chosen
     snapshot = _with_defaults(snapshot, key_specs(handle))
     header, stored = snapshot.header, snapshot.columns
-    chosen = _chosen(snapshot, key_dict, function, failed, f"{api}: {handle.name}")
+    chosen = _chosen(snapshot, key_dict, function, failed, api, handle.name)
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
     order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
@@ -182,7 +185,8 @@ def _chosen(
     key_dict: Mapping[str, Any] | None,
     function: str | None,
     failed: bool,
-    owner: str,
+    api: str,
+    store: str,
 ) -> list[int]:
     """The positions of the records that are of ``function``, match ``key_dict``, and
     are failures (``failed``) or completed runs."""
@@ -194,7 +198,7 @@ def _chosen(
         errors = snapshot.columns[header.index(ERROR_COLUMN)]
         chosen = [i for i, error in enumerate(errors) if (error != "") == failed]
     if key_dict or function is not None:
-        match = matcher(snapshot, key_dict, function, owner)
+        match = matcher(snapshot, key_dict, function, api, store)
         rows = snapshot.rows
         chosen = [i for i in chosen if match(snapshot.values_of(rows[i]))]
     return chosen
@@ -254,9 +258,12 @@ def load(
     try:
         columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
     except FileNotFoundError as error:  # as records raises it, named for load
-        raise FileNotFoundError(
-            error.errno, f"stet.load: {error.strerror}", error.filename
-        ) from None
+        facts = facts_of(error)
+        if facts is None:  # not a missing store: a file of it
+            raise FileNotFoundError(
+                error.errno, f"stet.load: {error.strerror}", error.filename
+            ) from None
+        raise no_store(f"stet.load: {error.strerror}", facts.store, facts.why) from None
     data = {c: _series(pandas, c, column) for c, column in zip(columns, values, strict=True)}
     return pandas.DataFrame(data, columns=columns)
 

@@ -20,19 +20,20 @@ _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
 
 
-def get_store(location: str | os.PathLike[str]) -> Store:
+def get_store(location: str | os.PathLike[str], name: str | None = None) -> Store:
     """The process's one ``Store`` for a location (relative paths: the working directory).
 
     A path is resolved once, here, to the file it names through any symbolic links: a
     rewrite replaces that file (never the link), and its lock, owner and claims sit
-    beside it, whichever path each process uses. Messages show the path as given.
+    beside it, whichever path each process uses. Messages show the path as given (or
+    ``name``, for a location resolved earlier), as the first to ask for the store gave it.
     """
     given = os.fspath(location)
     path = given if is_url(given) else os.path.realpath(store_path(given))
     with _registry_lock:
         store = _registry.get(path)
         if store is None:
-            store = _registry[path] = Store(path, redacted(given))
+            store = _registry[path] = Store(path, redacted(given if name is None else name))
         return store
 
 

@@ -1,49 +1,54 @@
-"""Every ``[stet] ...`` line the user sees, in one place.
+"""Every ``[stet] ...`` line the user sees, in one place: the words of each.
 
-Skip lines come in streaks: the first ``skip_lines`` of a streak are printed, the rest are
-counted and condensed into one line when the streak ends (a call that runs, a call of
-another function, ``status``/``reset``, the end of a notebook cell, the next prompt of
-the plain REPL, or the process). Their line comes before anything else the program
-prints: while skips are being counted, standard output and standard error print it
-before they write; a streak that goes on after such output (a loop that skips and
-prints) counts its further skips silently, and sums them up when it ends.
+How and when a line is printed (one write, skip lines in streaks that are condensed
+into one line) is :mod:`stet._output`'s business; ``line``, ``lines``, ``end_streak``
+and ``route_through`` are its own, re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
 
-from ._exit import at_exit
+from ._output import end_streak, line, lines, route_through, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
 __all__ = [
     "code_changed",
     "confirm",
+    "converted",
+    "duration",
     "end_streak",
+    "executor_broke",
+    "failure_not_recorded",
+    "history_lines",
     "line",
+    "lines",
     "no_store",
+    "nothing_to_clear",
+    "nothing_to_remove",
     "plural",
+    "progress_line",
     "recorded_elsewhere",
+    "renewal_failed",
+    "reset_declined",
+    "reset_done",
+    "reset_question",
+    "route_through",
+    "run_failed",
+    "running_lines",
     "skipped",
+    "status_lines",
+    "sweep_interrupted",
+    "sweep_start",
+    "sweep_stopping",
+    "sweep_summary",
+    "sweep_waiting",
+    "waiting_for_lock",
 ]
-
-_lock = threading.RLock()
-_streak_function: str | None = None
-_streak_name = ""
-_streak_count = 0
-_streak_running = 0  # of the streak's skips past its limit, how many were running elsewhere
-_streak_failed = 0  # ... and how many had failed before (failures="skip")
-_streak_limit = 10
-# Other output came after the streak's summary line: it goes on, counted silently, and
-# its further skips are summed up ("... more ...") when it ends
-_streak_quiet = False
-_hooks_installed = False
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -57,41 +62,6 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 def no_store(name: str) -> str:
     """What ``status`` says of a store that does not exist (yet)."""
     return f"No store at {name}: nothing recorded yet"
-
-
-def line(text: str) -> None:
-    """Print one ``[stet]`` line, ending any skip streak first."""
-    end_streak()
-    _emit(text)
-
-
-def lines(texts: Sequence[str]) -> None:
-    end_streak()
-    for text in texts:
-        _emit(text)
-
-
-def route_through(write: Callable[[str], object] | None) -> None:
-    """Print lines with ``write`` (a progress bar's, which keeps the bar below), or again
-    to standard output (``None``)."""
-    global _write
-    _write = write
-
-
-_write: Callable[[str], object] | None = None
-
-
-def _emit(text: str) -> None:
-    write = _write
-    if write is not None:
-        write(f"[stet] {text}")
-        return
-    stdout = sys.stdout
-    if isinstance(stdout, _EndsStreak):
-        stdout = stdout.stream
-    if stdout is not None:  # one write: lines of processes writing at once never mix
-        stdout.write(f"[stet] {text}\n")
-        stdout.flush()
 
 
 def _runs(count: int) -> str:
@@ -143,29 +113,47 @@ def skipped(
     running now (``node7, pid 4121``) when it was skipped for that, not for being done;
     ``failed`` is the error of its recorded failure when it was skipped for that.
     """
-    global _streak_function, _streak_name, _streak_count, _streak_limit, _streak_running
-    global _streak_failed, _streak_quiet
-    _install_hooks()
-    with _lock:
-        if _streak_function != function:
-            _flush_locked()
-            _streak_function, _streak_name = function, name
-            _streak_count, _streak_limit, _streak_quiet = 0, skip_lines, False
-        _streak_count += 1
-        if _streak_count <= _streak_limit:
-            if running is not None:
-                _emit(f"Skipping {call}: running in another worker ({running})")
-            elif failed is not None:
-                _emit(f"Skipping {call}: it failed before ({failed})")
-            else:
-                _emit(f"Skipping {call}")
-            return
-        if _streak_count == _streak_limit + 1 and not _streak_quiet:  # first one counted
-            _watch_streams()
-        if running is not None:
-            _streak_running += 1
-        elif failed is not None:
-            _streak_failed += 1
+    if running is not None:
+        skip(
+            function,
+            name,
+            skip_lines,
+            "running",
+            f"Skipping {call}: running in another worker ({running})",
+            _condensed,
+        )
+    elif failed is not None:
+        skip(
+            function,
+            name,
+            skip_lines,
+            "failed",
+            f"Skipping {call}: it failed before ({failed})",
+            _condensed,
+        )
+    else:
+        skip(function, name, skip_lines, "done", f"Skipping {call}", _condensed)
+
+
+def _condensed(hidden: int, more: bool, name: str, running: int, failed: int) -> str:
+    """The line that stands for ``hidden`` skips of a streak of ``name`` that were not
+    printed (``more``: some of the streak's were), ``running`` and ``failed`` of them
+    skipped for running elsewhere and for failing before."""
+    noun = "run" if hidden == 1 else "runs"
+    more_ = " more" if more else ""
+    done = hidden - running - failed
+    if not running and not failed:
+        return f"Skipped {hidden:,}{more_} completed {noun} of {name}"
+    if not done and not failed:
+        return f"Skipped {hidden:,}{more_} {noun} of {name} running in other workers"
+    if not done and not running:
+        return f"Skipped {hidden:,}{more_} {noun} of {name} that failed before"
+    parts = [f"{done:,} completed"] if done else []
+    if running:
+        parts.append(f"{running:,} running in other workers")
+    if failed:
+        parts.append(f"{failed:,} failed before")
+    return f"Skipped {hidden:,}{more_} {noun} of {name}: {', '.join(parts)}"
 
 
 def renewal_failed(store: str, error: BaseException, lease: float) -> None:
@@ -195,181 +183,256 @@ def waiting_for_lock(path: str, patience: float, pid: int | None, stopped: bool)
     )
 
 
-def end_streak() -> None:
-    """End the current skip streak, condensing what was not printed into one line."""
-    with _lock:
-        _flush_locked()
+def duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``4m30s``, ``1h12m``, ``3d4h``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
 
 
-def _flush_locked() -> None:
-    global _streak_function, _streak_count, _streak_running, _streak_failed, _streak_quiet
-    hidden = _streak_count - _streak_limit
-    text = _condensed(hidden) if _streak_function is not None and hidden > 0 else None
-    _streak_function, _streak_count, _streak_running, _streak_failed = None, 0, 0, 0
-    _streak_quiet = False
-    _unwatch_streams()
-    if text is not None:
-        _emit(text)
+# -- calls
 
 
-def _before_output() -> None:
-    """The program prints while skips are being counted: their line comes first.
+def failure_not_recorded(call: str, problem: str) -> None:
+    """A call raised, and its failure record could not be written."""
+    line(f"Could not record the failure of {call}: {problem}")
 
-    The streak goes on quietly: the skips that follow, in a loop that also prints, are
-    counted, not printed, and summed up when the streak ends.
+
+def converted(count: int, source: str, destination: str) -> None:
+    line(f"Converted {plural(count, 'record')} from {source} to {destination}")
+
+
+# -- status
+
+
+def status_lines(
+    facts: dict[str, Any], function: str | None, progress: str | None, functions: bool
+) -> list[str]:
+    """What ``stet.status`` prints of a store's facts (as ``status --json`` gives them).
+
+    ``progress`` is a sweep's progress line; ``functions``: list the runs per function.
     """
-    global _streak_count, _streak_running, _streak_failed, _streak_limit, _streak_quiet
-    with _lock:
-        if not _counting():
-            return
-        text = _condensed(_streak_count - _streak_limit)
-        _streak_count, _streak_running, _streak_failed = 0, 0, 0
-        _streak_limit, _streak_quiet = 0, True
-        _unwatch_streams()
-        _emit(text)
+    count = facts["completed"]
+    what = f" of {function}" if function is not None else ""
+    shown = [f"Store: {facts['store']}"]
+    if progress is not None:
+        shown.append(progress)
+    shown.append(f"{plural(count, 'completed experiment')}{what} recorded")
+    shown += running_lines([(r["host"], r["pid"]) for r in facts["running"]])
+    if facts["failed"]:
+        shown.append(
+            f"{plural(facts['failed'], 'failed run')} not completed since "
+            f"(latest error: {facts['latest_error']})"
+        )
+    shown.append(f"Last run: {facts['last_run'] or 'never'}")
+    shown.append(f"Key columns: {', '.join(facts['key_columns']) or '(none)'}")
+    if facts["result_columns"]:
+        shown.append(f"Result columns: {', '.join(facts['result_columns'])}")
+    if functions:
+        counts = facts["functions"]
+        shown.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    return shown + history_lines(facts["history"])
 
 
-def _condensed(hidden: int) -> str:
-    """The line that stands for the ``hidden`` skips of the current streak."""
-    noun = "run" if hidden == 1 else "runs"
-    more = " more" if _streak_limit or _streak_quiet else ""
-    running, failed = _streak_running, _streak_failed
-    done = hidden - running - failed
-    if not running and not failed:
-        return f"Skipped {hidden:,}{more} completed {noun} of {_streak_name}"
-    if not done and not failed:
-        return f"Skipped {hidden:,}{more} {noun} of {_streak_name} running in other workers"
-    if not done and not running:
-        return f"Skipped {hidden:,}{more} {noun} of {_streak_name} that failed before"
-    parts = [f"{done:,} completed"] if done else []
+def history_lines(history: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The code history of each function whose runs were recorded by several versions,
+    oldest first (the fingerprints are in ``status --json``)."""
+    shown = []
+    for function, versions in history.items():
+        shown.append(f"Code history of {function} (its runs per version of its code):")
+        for version in versions:
+            runs = plural(version["runs"], "run")
+            if version["code"] is None:
+                shown.append(f"  {runs}: recorded before stet kept a code history")
+                continue
+            where = version.get("file") or "a notebook or interactive session"
+            shown.append(f"  {runs} by its code in {where} from {version['since']}")
+    return shown
+
+
+def running_lines(
+    workers: Sequence[tuple[str, int]], hosts_shown: int = 5, pids_shown: int = 8
+) -> list[str]:
+    """``3 running now: node1 (pids 4121, 4122), node2 (pid 77)``, or nothing.
+
+    ``workers``: the (host, pid) of each live claim.
+    """
+    if not workers:
+        return []
+    pids: dict[str, set[int]] = {}
+    for host, pid in workers:
+        pids.setdefault(host, set()).add(pid)
+    parts = []
+    for host, numbers in list(pids.items())[:hosts_shown]:
+        listed = sorted(numbers)
+        shown = ", ".join(map(str, listed[:pids_shown]))
+        if len(listed) > pids_shown:
+            shown += f" and {len(listed) - pids_shown} more"
+        parts.append(f"{host} ({'pid' if len(listed) == 1 else 'pids'} {shown})")
+    if len(pids) > hosts_shown:
+        parts.append(f"and {plural(len(pids) - hosts_shown, 'more host')}")
+    return [f"{len(workers):,} running now: {', '.join(parts)}"]
+
+
+def progress_line(done: int, total: int, running: int, failed: int, eta: float | None) -> str:
+    """``37/220 done (16.8%), 2 running, 1 failed last time, ETA 1h12m``."""
+    share = f" ({100 * done / total:.1f}%)" if total else ""
+    parts = [f"{done:,}/{total:,} done{share}", f"{running:,} running"]
+    if failed:
+        parts.append(f"{failed:,} failed last time")
+    if eta is not None:
+        parts.append(f"ETA {duration(eta)}")
+    return ", ".join(parts)
+
+
+# -- reset
+
+
+def _removed_noun(count: int, failed: bool) -> str:
+    if failed:
+        return "failure record" if count == 1 else "failure records"
+    return "run" if count == 1 else "runs"
+
+
+def _of(function: str | None) -> str:
+    return f" of {function}" if function is not None else ""
+
+
+def nothing_to_clear(store: str) -> None:
+    """``reset`` of a store that does not exist."""
+    line(f"No store at {store}; nothing to clear")
+
+
+def nothing_to_remove(store: str, described: str, function: str | None, failed: bool) -> None:
+    """``reset`` found no record to remove (``described``: the values asked, or "")."""
+    noun = _removed_noun(1, failed)
+    if described:
+        line(f"No {noun} in {store} matches {described}; nothing removed")
+    else:
+        line(f"No {noun}{_of(function)} in {store}; nothing removed")
+
+
+def reset_question(
+    count: int, store: str, described: str, function: str | None, failed: bool
+) -> str:
+    """What ``reset`` asks before it removes ``count`` records."""
+    noun = _removed_noun(count, failed)
+    if described:
+        return f"Remove {count:,} {noun} matching {described} from {store}?"
+    if failed:
+        return f"Remove {count:,} {noun}{_of(function)} from {store}?"
+    return f"Clear all {count:,} {noun}{_of(function)} from {store}?"
+
+
+def reset_declined(full: bool) -> None:
+    """The user answered no (``full``: the whole store would have gone)."""
+    line("Aborted; nothing changed" if full else "Nothing changed")
+
+
+def reset_done(
+    removed: int, store: str, described: str, function: str | None, failed: bool
+) -> None:
+    noun = _removed_noun(removed, failed)
+    if described:
+        line(f"Removed {removed:,} {noun} matching {described} from {store}")
+    elif failed:
+        line(f"Removed {removed:,} {noun}{_of(function)} from {store}")
+    elif function is not None:
+        line(f"Cleared {removed:,} {noun}{_of(function)} from {store}")
+    else:
+        line(f"Store cleared: {store}")
+
+
+# -- sweeps
+
+
+def sweep_start(
+    function: str, total: int, done_before: int, failed_before: int, pending: int
+) -> None:
+    """A sweep's first line: how far the grid is, and what it runs now."""
+    failed = f", {failed_before:,} failed before (failures='skip')" if failed_before else ""
+    if not pending and not failed:
+        done = {0: "the grid is empty", 1: "its one run is done"}.get(
+            total, f"all {total:,} runs are done"
+        )
+        line(f"Sweep of {function}: {done}; nothing to run")
+        return
+    progress = f"{done_before:,}/{total:,} done{failed}"
+    if not pending:
+        line(f"Sweep of {function}: {progress}; nothing to run")
+        return
+    line(f"Sweep of {function}: {progress}; running {pending:,}")
+
+
+def sweep_summary(
+    function: str,
+    total: int,
+    done_before: int,
+    done: int,
+    counts: Sequence[int],
+    seconds: float,
+) -> str:
+    """``Sweep of f: 20/20 done (0 before); 20 ran, in 0.4 s``.
+
+    ``counts``: ran, failed, running elsewhere, done elsewhere, failed before, not run.
+    """
+    ran, failed, running, elsewhere, failed_before, not_run = counts
+    parts = [f"{ran:,} ran"]
+    if failed:
+        parts.append(f"{failed:,} failed")
     if running:
         parts.append(f"{running:,} running in other workers")
-    if failed:
-        parts.append(f"{failed:,} failed before")
-    return f"Skipped {hidden:,}{more} {noun} of {_streak_name}: {', '.join(parts)}"
+    if elsewhere:
+        parts.append(f"{elsewhere:,} done by other workers")
+    if failed_before:
+        parts.append(f"{failed_before:,} skipped as failed before")
+    if not_run:
+        parts.append(f"{not_run:,} not started")
+    return (
+        f"Sweep of {function}: {done:,}/{total:,} done "
+        f"({done_before:,} before); {', '.join(parts)}, in {duration(seconds)}"
+    )
 
 
-def _counting() -> bool:
-    """The current streak has skips counted and not printed yet, and other output ends
-    that (it has not come since the streak's summary line)."""
-    return _streak_function is not None and _streak_count > _streak_limit and not _streak_quiet
+def run_failed(call: str, error: str) -> None:
+    """A run of a sweep raised: ``calculation(alpha=0.1) failed: ValueError: ...``."""
+    line(f"{call} failed: {error}")
 
 
-class _EndsStreak:
-    """A standard stream that, while skips are being counted, prints their line before it
-    writes: the condensed line comes before whatever the program prints next.
-
-    It stands in for a stream whose ``write`` cannot be replaced (a plain file object);
-    attributes set on it (IPython sets ``write``) stay on it.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> Any:
-        if _counting():
-            _before_output()
-        return self.stream.write(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        if _counting():
-            _before_output()
-        self.stream.writelines(lines)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "stream":  # not set yet (a copy being made)
-            raise AttributeError(name)
-        return getattr(self.stream, name)
+def sweep_stopping(failed: int, max_failures: int) -> None:
+    line(f"Stopping: {plural(failed, 'run')} failed (max_failures={max_failures})")
 
 
-_ABSENT: Any = object()
-# what _watch_streams changed: (stream, its own "write" before, the write put in its place)
-_patched: list[tuple[Any, Any, Any]] = []
+def sweep_waiting(batches: int) -> None:
+    """Ctrl-C while batches run in an executor: the sweep waits for them."""
+    line(
+        "Interrupted: waiting for "
+        f"{plural(batches, 'started batch', 'started batches')}"
+        " to finish; "
+        "press Ctrl-C again not to wait (their runs then finish, or are "
+        "released, in the workers)"
+    )
 
 
-def _watch_streams() -> None:
-    """Make standard output and standard error print the counted skips' line before
-    they write."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if stream is None or isinstance(stream, _EndsStreak):
-            continue
-        own = getattr(stream, "__dict__", None)
-        if own is None:  # a plain file object: stand in for it
-            setattr(sys, name, _EndsStreak(stream))
-            continue
-        ending = _ending(stream.write)  # a stream of Python code (a kernel's): wrap its write
-        before = own.get("write", _ABSENT)
-        try:
-            stream.write = ending
-        except AttributeError:  # its write cannot be replaced after all
-            setattr(sys, name, _EndsStreak(stream))
-            continue
-        _patched.append((stream, before, ending))
+def executor_broke(error: str) -> None:
+    line(
+        f"The executor broke ({error}); stopping. Runs it did not finish "
+        "are not recorded: rerun the sweep with a new executor to continue"
+    )
 
 
-def _ending(write: Callable[..., Any]) -> Callable[..., Any]:
-    """``write``, printing the counted skips' line first."""
-
-    def ending(*args: Any, **kwargs: Any) -> Any:
-        if _counting():
-            _before_output()
-        return write(*args, **kwargs)
-
-    return ending
-
-
-def _unwatch_streams() -> None:
-    """Put the streams back, unless the program replaced them meanwhile."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if isinstance(stream, _EndsStreak):
-            setattr(sys, name, stream.stream)
-    while _patched:
-        stream, before, ending = _patched.pop()
-        if vars(stream).get("write") is ending:
-            if before is _ABSENT:
-                del stream.write
-            else:
-                stream.write = before
-
-
-class _Prompt(str):
-    """The plain REPL's ``sys.ps1``: the REPL reads its text at every prompt, and so
-    ends the skip streak of the statement before."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        end_streak()
-        return str.__str__(self)
-
-
-def _install_hooks() -> None:
-    """End streaks at process exit and, under IPython, at the end of every cell; in the
-    plain REPL, at its next prompt."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    at_exit(end_streak)
-    ipython_module = sys.modules.get("IPython")
-    get_ipython = getattr(ipython_module, "get_ipython", None)
-    shell = get_ipython() if get_ipython is not None else None
-    if shell is not None:
-        shell.events.register("post_run_cell", lambda *_: end_streak())
-    elif hasattr(sys, "ps1") or sys.flags.interactive:
-        prompt = getattr(sys, "ps1", ">>> ")
-        if type(prompt) is str:
-            sys.ps1 = _Prompt(prompt)
-
-
-def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.RLock()  # another thread may have held it at the fork
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def sweep_interrupted() -> None:
+    line("Interrupted: rerun the sweep to continue where it stopped")
 
 
 def confirm(question: str, ask: bool | None = None) -> bool:

@@ -25,6 +25,7 @@ from ._columns import (
     now_text,
     widened,
 )
+from ._errors import no_store, store_exists
 from ._exit import at_exit
 from ._files import is_denied
 from ._index import FunctionIndex, add_records
@@ -223,7 +224,7 @@ class Store:
         reader = open_format(self.path, self.name)
         try:
             if reader.generation() is None:
-                raise FileNotFoundError(2, "No stet store at this path yet", self.name)
+                raise no_store("No stet store at this path yet", self.name)
             chunk = reader.read(0, [])
         finally:
             reader.close()
@@ -434,7 +435,7 @@ class Store:
         """
         with self._mutex, _if_permitted(self._lock):  # a store this process may only read
             if self._file.generation() is None:
-                raise FileNotFoundError(2, "No store at this path", self.name)
+                raise no_store("No store at this path", self.name)
             reader = open_format(self.path, self.name)
             try:
                 header, rows = typed_rows(reader.read(0, []))
@@ -450,9 +451,11 @@ class Store:
         self._site.prepare()
         with self._mutex, self._lock:
             if self._file.generation() is not None:
-                raise FileExistsError(
-                    f"stet.convert: {self.name} already exists; stet never writes over a "
-                    "store. Give a new path, or remove that one first."
+                raise store_exists(
+                    f"{self.name} already exists; stet never writes over a store. Give a "
+                    "new path, or remove that one first.",
+                    self.name,
+                    api="stet.convert",
                 )
             if copy.owner is not None:
                 self._write_owner(copy.owner)

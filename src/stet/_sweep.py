@@ -13,11 +13,11 @@ import contextlib
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
-from dataclasses import dataclass, field
 
 from . import _report
-from ._claims import Claim
-from ._once import FailedBefore, _is_coroutine_function, error_text
+from ._admin import note_failures
+from ._batch import Failure, Fate, Outcome, RunError, SweepSummary, run_batch, run_one, runner_of
+from ._runner import error_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal
 
     from ._grid import Grid, Pair
-    from ._once import Runner
+    from ._runner import Runner
 
 __all__ = ["Failure", "SweepSummary", "sweep"]
 
@@ -38,123 +38,6 @@ MIN_WINDOW = 16
 CAPACITY_EVERY = 5.0
 
 # What became of one run in a worker
-RAN, FAILED, DONE_ELSEWHERE, RUNNING_ELSEWHERE, NOT_RUN = "ran", "failed", "done", "running", "-"
-FAILED_BEFORE = "failed before"  # skipped: its recorded failure stands (failures="skip")
-
-
-@dataclass
-class Failure:
-    """A run that raised.
-
-    Attributes:
-        call: how the call reads: ``calculation(alpha=0.1, seed=3)``.
-        parameters: the combination's parameter values, as the grid gave them.
-        error: the exception's type and message: ``ValueError: alpha must be positive``.
-        traceback: the exception's traceback as text, from the run's own frame on (for
-            a run in another process, as that process formatted it).
-    """
-
-    call: str  # calculation(alpha=0.1, seed=3)
-    parameters: dict[str, Any]
-    error: str  # ValueError: alpha must be positive
-    traceback: str
-
-    def __str__(self) -> str:
-        return f"{self.call} failed: {self.error}"
-
-
-@dataclass
-class SweepSummary:
-    """What a sweep did. ``total`` counts distinct runs; the other counts add up to it.
-
-    Attributes:
-        function: the function swept (its qualified name).
-        total: distinct runs in the grid.
-        done_before: runs completed before the sweep started.
-        ran: runs this sweep ran and recorded.
-        failed: runs that raised (see ``failures``).
-        running_elsewhere: runs skipped because another worker was running them.
-        done_elsewhere: runs another worker completed while the sweep ran.
-        failed_before: runs skipped because a failure of theirs is recorded and the
-            function has ``failures="skip"``.
-        not_run: runs not started (interrupted, or stopped after ``max_failures``), or
-            not finished by an executor that broke.
-        seconds: the sweep's wall time.
-        failures: one :class:`Failure` per run that raised, with its traceback.
-        interrupted: stopped by Ctrl-C (``KeyboardInterrupt``) before every run ended.
-        stopped: stopped after ``max_failures`` failures, or by a broken executor.
-    """
-
-    function: str
-    total: int = 0
-    done_before: int = 0  # completed before the sweep started
-    ran: int = 0  # run and recorded by this sweep
-    failed: int = 0  # raised (see ``failures``)
-    running_elsewhere: int = 0  # skipped: another worker was running them
-    done_elsewhere: int = 0  # skipped: another worker completed them meanwhile
-    failed_before: int = 0  # skipped: failed before, and failures="skip"
-    not_run: int = 0  # not started, or lost with a broken executor
-    seconds: float = 0.0  # wall time
-    failures: list[Failure] = field(default_factory=list)
-    interrupted: bool = False  # stopped by Ctrl-C (KeyboardInterrupt)
-    stopped: bool = False  # stopped after max_failures failures
-
-    @property
-    def done(self) -> int:
-        """Runs of the grid that are completed now."""
-        return self.done_before + self.ran + self.done_elsewhere
-
-    def __str__(self) -> str:
-        parts = [f"{self.ran:,} ran"]
-        if self.failed:
-            parts.append(f"{self.failed:,} failed")
-        if self.running_elsewhere:
-            parts.append(f"{self.running_elsewhere:,} running in other workers")
-        if self.done_elsewhere:
-            parts.append(f"{self.done_elsewhere:,} done by other workers")
-        if self.failed_before:
-            parts.append(f"{self.failed_before:,} skipped as failed before")
-        if self.not_run:
-            parts.append(f"{self.not_run:,} not started")
-        return (
-            f"Sweep of {self.function}: {self.done:,}/{self.total:,} done "
-            f"({self.done_before:,} before); {', '.join(parts)}, in {duration(self.seconds)}"
-        )
-
-
-def duration(seconds: float) -> str:
-    """``0.4 s``, ``12 s``, ``4m30s``, ``1h12m``, ``3d4h``."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h"
-
-
-_last_failures: dict[str, int] = {}  # function -> failures of its last sweep in this process
-
-
-def last_failures(function: str) -> int | None:
-    """How many runs failed in this process's last sweep of ``function`` (None: no sweep)."""
-    return _last_failures.get(function)
-
-
-def runner_of(func: object, owner: str) -> Runner:
-    runner: Runner | None = getattr(func, "_stet_runner", None)
-    if runner is None:
-        raise TypeError(
-            f"{owner}: {func!r} is not a @stet.once function; decorate it with @stet.once "
-            "(the sweep records through it)"
-        )
-    return runner
 
 
 def sweep(
@@ -202,7 +85,7 @@ def sweep(
             f"{owner}: executor must be a concurrent.futures.Executor (for Dask: "
             f"client.get_executor()), not {executor!r}"
         )
-    if _is_coroutine_function(runner.function):
+    if runner.is_async:
         raise TypeError(f"{owner}: async functions cannot be swept yet; sweep a plain function")
     started = time.perf_counter()
     combinations = runner.plan.grid(grid, owner, runner.label)  # checked before any reading
@@ -267,22 +150,11 @@ class _Sweep:
 
     def start(self) -> None:
         summary = self.summary
-        failed = (
-            f", {summary.failed_before:,} failed before (failures='skip')"
-            if summary.failed_before
-            else ""
-        )
-        if not self.pending and not failed:
-            done = {0: "the grid is empty", 1: "its one run is done"}.get(
-                summary.total, f"all {summary.total:,} runs are done"
-            )
-            _report.line(f"Sweep of {summary.function}: {done}; nothing to run")
+        pending = len(self.pending)
+        total, before, failed = summary.total, summary.done_before, summary.failed_before
+        _report.sweep_start(summary.function, total, before, failed, pending)
+        if not pending:
             return
-        progress = f"{summary.done_before:,}/{summary.total:,} done{failed}"
-        if not self.pending:
-            _report.line(f"Sweep of {summary.function}: {progress}; nothing to run")
-            return
-        _report.line(f"Sweep of {summary.function}: {progress}; running {len(self.pending):,}")
         self.bar = _bar(self.progress, summary)
         if self.bar is not None:
             _report.route_through(self.bar.write)
@@ -331,13 +203,7 @@ class _Sweep:
                         if future.cancel():
                             in_flight.pop(future)
                     if in_flight:
-                        _report.line(
-                            "Interrupted: waiting for "
-                            f"{_report.plural(len(in_flight), 'started batch', 'started batches')}"
-                            " to finish; "
-                            "press Ctrl-C again not to wait (their runs then finish, or are "
-                            "released, in the workers)"
-                        )
+                        _report.sweep_waiting(len(in_flight))
             interrupts.check()  # a Ctrl-C as the last batch came back
         except KeyboardInterrupt:
             self.summary.interrupted = True
@@ -388,11 +254,12 @@ class _Sweep:
         for kwargs in batch:
             values = plan.bind((), kwargs)
             if plan.key(values, runner.name) in keys:
-                outcomes.append((RAN, 0.0, None))
+                outcomes.append(Outcome(Fate.RAN))
             elif isinstance(error, KeyboardInterrupt | BrokenExecutor):
-                outcomes.append((NOT_RUN, 0.0, None))  # which of them started is unknown
+                outcomes.append(Outcome(Fate.NOT_RUN))  # which of them started is unknown
             else:
-                outcomes.append((FAILED, 0.0, (plan.describe(runner.name, values), text, trace)))
+                failure = RunError(plan.describe(runner.name, values), text, trace)
+                outcomes.append(Outcome(Fate.FAILED, 0.0, failure))
         return outcomes
 
     def _lost(
@@ -402,43 +269,40 @@ class _Sweep:
         for batch in in_flight.values():
             self._take(self._outcomes_after(error, batch), batch)
         in_flight.clear()
-        _report.line(
-            f"The executor broke ({error_text(error)}); stopping. Runs it did not finish "
-            "are not recorded: rerun the sweep with a new executor to continue"
-        )
+        _report.executor_broke(error_text(error))
         self.summary.stopped = True
 
     def _take(self, outcomes: list[Outcome], batch: list[dict[str, Any]]) -> None:
         """Count what became of a batch's runs."""
         summary = self.summary
         advanced = 0  # runs completed: the bar counts what the closing line calls done
-        for (kind, seconds, failure), kwargs in zip(outcomes, batch, strict=True):
-            if kind == RAN:
+        for outcome, kwargs in zip(outcomes, batch, strict=True):
+            fate = outcome.fate
+            if fate is Fate.RAN:
                 summary.ran += 1
                 advanced += 1
-                self.run_seconds += seconds
+                self.run_seconds += outcome.seconds
                 self.runs_timed += 1
-            elif kind == FAILED:
+            elif fate is Fate.FAILED:
+                failure = outcome.error
                 assert failure is not None
                 summary.failed += 1
-                self.run_seconds += seconds
+                self.run_seconds += outcome.seconds
                 self.runs_timed += 1
-                call, text, trace = failure
-                summary.failures.append(Failure(call, dict(kwargs), text, trace))
-                _report.line(f"{call} failed: {text}")
+                summary.failures.append(
+                    Failure(failure.call, dict(kwargs), failure.error, failure.traceback)
+                )
+                _report.run_failed(failure.call, failure.error)
                 if self.max_failures is not None and summary.failed >= self.max_failures:
                     if not summary.stopped:
-                        _report.line(
-                            f"Stopping: {_report.plural(summary.failed, 'run')} failed "
-                            f"(max_failures={self.max_failures})"
-                        )
+                        _report.sweep_stopping(summary.failed, self.max_failures)
                     summary.stopped = True
-            elif kind == DONE_ELSEWHERE:
+            elif fate is Fate.DONE_ELSEWHERE:
                 summary.done_elsewhere += 1
                 advanced += 1
-            elif kind == RUNNING_ELSEWHERE:
+            elif fate is Fate.RUNNING_ELSEWHERE:
                 summary.running_elsewhere += 1
-            elif kind == FAILED_BEFORE:
+            elif fate is Fate.FAILED_BEFORE:
                 summary.failed_before += 1
         bar = self.bar
         if bar is not None:
@@ -470,14 +334,14 @@ class _Sweep:
             self.bar.close()
             _report.route_through(None)
             _flush(sys.stderr)  # the closed bar before the closing line (a kernel buffers it)
-        _last_failures[summary.function] = summary.failed
+        note_failures(summary.function, summary.failed)
         if summary.interrupted and not summary.not_run:
             summary.interrupted = False  # a Ctrl-C came once every run had ended: it stopped
             # nothing (the KeyboardInterrupt still stops the program)
         if self.pending:
             _report.line(str(summary))
             if summary.interrupted:
-                _report.line("Interrupted: rerun the sweep to continue where it stopped")
+                _report.sweep_interrupted()
 
 
 class _Interrupts:
@@ -519,89 +383,6 @@ class _Interrupts:
             import signal
 
             signal.signal(signal.SIGINT, self.previous)
-
-
-if TYPE_CHECKING:
-    # a run's fate, its duration, and for a failure (call, "Type: message", traceback)
-    Outcome = tuple[str, float, tuple[str, str, str] | None]
-
-
-def run_batch(func: Callable[..., Any], batch: list[dict[str, Any]]) -> list[Outcome]:
-    """In a worker: run a batch of runs of a ``@stet.once`` function, one after another."""
-    runner = runner_of(func, "stet.sweep")
-    _calls_only_take_ctrl_c()
-    return [run_one(runner, kwargs) for kwargs in batch]
-
-
-_in_call = False  # the main thread of this worker runs a swept function's body now
-
-
-def _calls_only_take_ctrl_c() -> None:
-    """In a worker process's main thread (a process pool's): Ctrl-C interrupts the run
-    that runs, and nothing else.
-
-    A terminal's Ctrl-C reaches the pool's workers too. Raised while stet records or
-    releases a run, or while the pool's own code holds its result queue's lock, it would
-    leave a claim or that lock held for good (the pool then hangs); so outside a run's
-    body the worker ignores it: the sweep's own process got the same Ctrl-C and stops.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return  # threads of a Dask worker, say: signals are the main thread's business
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _interrupt_calls_only)
-
-
-def _interrupt_calls_only(signum: int, frame: object) -> None:
-    if _in_call:
-        raise KeyboardInterrupt
-
-
-def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
-    """Run one combination unless it is done or running elsewhere; what became of it."""
-    global _in_call
-    plan = runner.plan
-    values = plan.bind((), kwargs)
-    decision = runner.decide(values, plan.key(values, runner.name))
-    if decision is None:
-        return (DONE_ELSEWHERE, 0.0, None)
-    if isinstance(decision, Claim):
-        return (RUNNING_ELSEWHERE, 0.0, None)
-    if isinstance(decision, FailedBefore):
-        return (FAILED_BEFORE, 0.0, None)
-    start = time.perf_counter()
-    try:
-        _in_call = True
-        try:
-            result = runner.function(**kwargs)
-        finally:
-            _in_call = False
-    except Exception as error:
-        seconds = time.perf_counter() - start
-        runner.failed(decision, error)
-        trace = _traceback_of(error)
-        return (FAILED, seconds, (plan.describe(runner.name, values), error_text(error), trace))
-    except BaseException as error:
-        runner.failed(decision, error)
-        raise
-    seconds = time.perf_counter() - start
-    try:
-        runner.after(decision, result)
-    except TypeError as error:  # a result stet cannot keep: nothing was recorded
-        trace = _traceback_of(error)
-        return (FAILED, seconds, (plan.describe(runner.name, values), error_text(error), trace))
-    return (RAN, seconds, None)
-
-
-def _traceback_of(error: BaseException) -> str:
-    """The traceback of a run's exception, from the run's own frame on."""
-    import traceback
-
-    tb = error.__traceback__
-    inner = tb.tb_next if tb is not None and tb.tb_next is not None else tb
-    return "".join(traceback.format_exception(type(error), error, inner))
 
 
 def _capacity(executor: Executor) -> int:

@@ -18,12 +18,12 @@ import argparse
 import contextlib
 import io
 import os
-import re
 import sys
 from datetime import date, datetime
 
 from . import __version__
-from ._once import DEFAULT_STORE
+from ._defaults import DEFAULT_STORE
+from ._errors import StetError, facts_of
 from ._values import result_literal, text_of
 from .formats import extensions, redacted
 
@@ -85,10 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except (OSError, ValueError, TypeError, ImportError) as error:
-        # the errors stet raises for what a user can fix: a missing or damaged store,
+    except (StetError, OSError, ValueError, ImportError) as error:
+        # what a user can fix: the errors stet raises for it (a missing or damaged store,
         # an unknown column, a destination that exists, a server that cannot be reached,
-        # a missing optional dependency
+        # a location or column stet cannot use), a file the system refuses, a missing
+        # optional dependency. A TypeError is a StetError (a value stet cannot compare)
+        # or a bug of stet's, shown with its traceback.
         _flush_stdout()
         message = _without_passwords(error_message(error), given)
         print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -279,7 +281,7 @@ def _nothing_found(args: argparse.Namespace) -> str:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    from ._admin import reset
+    from ._reset import reset
 
     where: dict[str, Any] = dict(args.where)
     try:
@@ -305,7 +307,7 @@ def _convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _UserError(ValueError):
+class _UserError(StetError, ValueError):
     """A user error the command line itself finds."""
 
 
@@ -376,26 +378,29 @@ def _is_number(value: Any) -> bool:
 # -- errors
 
 
-_API_PREFIX = re.compile(r"^stet\.\w+(\([^)]*\))?: ")
-_NO_STORE = re.compile(r"^No (?:stet )?store at this (?:path|URL)(?: yet)?(?P<rest>.*)$")
-
-
 def error_message(error: BaseException) -> str:
-    """One line saying what went wrong, for ``stet: error: <line>``."""
-    text = ""
-    if isinstance(error, OSError) and error.strerror:
+    """One line saying what went wrong, for ``stet: error: <line>``.
+
+    Read from the error's type and attributes (never its text): a :class:`StetError`'s
+    text, or the facts of a missing or existing store, without the API function it
+    names (``stet.reset: ``), which the command line has no use for.
+    """
+    facts = facts_of(error)
+    if isinstance(error, FileNotFoundError) and facts is not None:
+        why = f" ({facts.why})" if facts.why else ""
+        text = f"no stet store at {facts.store}{why}"
+    elif isinstance(error, FileExistsError) and facts is not None:
+        text = facts.detail
+    elif isinstance(error, StetError):
+        text = error.detail
+    elif isinstance(error, OSError) and error.strerror:
         name = error.filename
         name = os.fsdecode(name) if isinstance(name, str | bytes) else ""
-        missing = _NO_STORE.match(error.strerror)
-        if missing is not None and name:
-            text = f"no stet store at {name}{missing['rest']}"
-        else:
-            text = _lower_first(error.strerror) + (f": {name}" if name else "")
-    if not text:
+        text = _lower_first(error.strerror) + (f": {name}" if name else "")
+    else:
         text = str(error) or type(error).__name__
-        if isinstance(error, FileNotFoundError) and not error.strerror:
+        if isinstance(error, FileNotFoundError):
             text = f"not found: {text}"
-    text = _API_PREFIX.sub("", text)
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 

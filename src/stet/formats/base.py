@@ -24,6 +24,8 @@ from __future__ import annotations
 import abc
 from typing import NamedTuple
 
+from .._errors import DamagedStoreError, StoreConnectionError, StoreNotWritableError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -45,18 +47,6 @@ __all__ = [
     "StoreNotWritableError",
     "TornTails",
 ]
-
-
-class DamagedStoreError(ValueError):
-    """A store file stet cannot read; nothing in it was changed."""
-
-
-class StoreNotWritableError(PermissionError):
-    """A store this process may read but not write; refused before anything ran or changed."""
-
-
-class StoreConnectionError(ConnectionError):
-    """The connection to a store's server failed; what it did not confirm was not stored."""
 
 
 class Chunk:

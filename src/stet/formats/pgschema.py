@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from .._errors import no_store
 from .._values import exact_as_float, float_text
 from .base import DamagedStoreError
 from .pgcolumns import KIND_OF_OID, ROW, SQL_TYPE, TIMESTAMP, WIDER, column_name, kind_of, param
@@ -32,7 +33,9 @@ def foreign_table(name: str, table: str) -> DamagedStoreError:
 
 def missing_table(name: str) -> FileNotFoundError:
     """The error for a store whose table is not there."""
-    return FileNotFoundError(2, "No stet store at this URL (its table is missing)", name)
+    return no_store(
+        "No stet store at this URL (its table is missing)", name, why="its table is missing"
+    )
 
 
 class Columns:

@@ -27,6 +27,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .._errors import no_store
 from .._values import stored_cells
 from .base import Chunk, ColumnRules, DamagedStoreError, Generation, StoreFormat
 from .filesite import FileSite
@@ -350,7 +351,7 @@ class SqliteFile(StoreFormat, ColumnRules):
             self._mode = "rw"
         con = self._connect(create)
         if con is None:
-            raise FileNotFoundError(2, "No stet store at this path", self.name)
+            raise no_store("No stet store at this path", self.name)
         if not self._wal_checked:
             tables = self._tables(con)
             if tables and (TABLE not in tables or "_stet_timestamp" not in self._columns(con)):
