@@ -350,6 +350,6 @@ def import_format(name: str) -> None:
 
     from stet import formats
 
-    entry = formats.FORMATS[FORMATS[name]]
-    module = entry.__module__ if isinstance(entry, type) else f"stet.formats.{entry[0]}"
+    cls = formats.FORMATS[FORMATS[name]].cls  # a class, or "module:Class" imported lazily
+    module = cls.__module__ if isinstance(cls, type) else cls.partition(":")[0]
     importlib.import_module(module)
