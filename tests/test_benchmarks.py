@@ -11,6 +11,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
+# Each runs a benchmark script (--quick) in full: minutes of CPU, so kept out of the
+# everyday loop (-m "not stress") and run by the whole suite and CI.
+pytestmark = pytest.mark.stress
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 FORMATS = ("csv", "jsonl", "json", "sqlite", "parquet")  # what --quick measures by default
 PRINTED: dict[str, str] = {}  # what each script printed in this session, by script
