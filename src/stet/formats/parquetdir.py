@@ -19,7 +19,7 @@ from itertools import accumulate
 import pyarrow  # type: ignore[import-untyped]
 import pyarrow.parquet  # type: ignore[import-untyped]
 
-from .._values import foreign_cell, utf8_text
+from .._storedcells import foreign_cell, utf8_text
 from .base import DamagedStoreError
 from .journal import journal_path
 from .journaled import COMPACT_AT, FLUSH_AFTER, MAX_PARTS, JournaledDir
