@@ -15,12 +15,12 @@ import threading
 import time
 
 from . import _report
-from ._columns import LOOK_EVERY, TIMESTAMP_COLUMN
+from ._columns import LOOK_EVERY, TIMESTAMP_COLUMN, is_time
 from ._errors import no_store
 from ._index import add_records
 from ._lock import StoreLock
 from ._runclaims import RunClaims
-from ._snapshot import Snapshot, header_problem, is_time
+from ._snapshot import Snapshot, header_problem
 from .formats import open_format, redacted
 from .formats.base import TornTails
 from .formats.filesite import ThreadSafeLock
