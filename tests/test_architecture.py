@@ -155,7 +155,9 @@ def test_no_module_imports_another_modules_private_names() -> None:
 LAYERS = [
     ["stet._errors"],
     ["stet._values"],
+    ["stet._storedcells"],  # the value rules the formats call
     ["stet._index"],
+    ["stet._storeread"],  # the reading half of the Store
     ["stet._store"],
     ["stet._registry"],
     ["stet._matching"],
@@ -194,3 +196,18 @@ def reachable(modules: dict[str, Module], start: str) -> set[str]:
                 seen.add(other)
                 todo.append(other)
     return seen
+
+
+MAX_LINES = 450  # a module longer than this holds more than one job: split it
+
+
+def test_every_module_is_short() -> None:
+    """No module of stet is longer than ``MAX_LINES`` lines."""
+    long = {
+        module.name: count
+        for module in module_names().values()
+        if (count := len(module.path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines: " + ", ".join(
+        f"{name} ({count})" for name, count in sorted(long.items())
+    )

@@ -12,7 +12,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from . import _report
+from . import _reportsweep
 from ._runner import Done, FailedBefore, RunningElsewhere, error_text
 
 TYPE_CHECKING = False
@@ -125,7 +125,7 @@ class SweepSummary:
             self.failed_before,
             self.not_run,
         )
-        return _report.sweep_summary(
+        return _reportsweep.sweep_summary(
             self.function, self.total, self.done_before, self.done, counts, self.seconds
         )
 

@@ -17,6 +17,8 @@ Layout rules, shared by every function of a store and every format:
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from operator import itemgetter
 
 __all__ = [
     "ERROR_COLUMN",
@@ -24,6 +26,8 @@ __all__ = [
     "LOOK_EVERY",
     "RESERVED_PREFIX",
     "TIMESTAMP_COLUMN",
+    "all_stamps",
+    "is_time",
     "now_text",
     "widened",
 ]
@@ -36,6 +40,8 @@ ERROR_COLUMN = "_stet_error"
 TIMESTAMP_COLUMN = "_stet_timestamp"
 RESERVED_PREFIX = "_stet_"
 
+
+_STAMP_LENGTH = len("2026-03-12T11:48:59.428485+00:00")  # the length of every now_text()
 
 _second = -1
 _second_text = ""
@@ -66,3 +72,18 @@ def widened(header: list[str], added: list[str], label: bool, failure: bool) -> 
         *([ERROR_COLUMN] if failure or ERROR_COLUMN in header else []),
         TIMESTAMP_COLUMN,
     ]
+
+
+def is_time(text: str) -> bool:
+    """Whether ``text`` is a time in ISO 8601 (a timestamp cell, or one written by hand)."""
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def all_stamps(texts: list[str]) -> bool:
+    """Whether every text has the shape of a stet timestamp (``now_text``), checked
+    without a loop: its length, and the ``T`` between date and time."""
+    return set(map(len, texts)) == {_STAMP_LENGTH} and set(map(itemgetter(10), texts)) == {"T"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, now_text
 from ._index import FunctionIndex
 from ._results import is_result_column
@@ -24,7 +22,6 @@ __all__ = [
     "StoreCopy",
     "completed_stamps",
     "header_problem",
-    "is_time",
     "typed_rows",
     "version_keys",
 ]
@@ -193,11 +190,3 @@ def _typed_column(cells: list[Cell], result: bool) -> list[Cell]:
     if len(distinct) * 2 <= len(cells):  # a grid axis: convert each distinct cell once
         return list(map({cell: typed(cell) for cell in distinct}.__getitem__, cells))
     return list(map(typed, cells))
-
-
-def is_time(text: str) -> bool:
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True

@@ -7,83 +7,44 @@ before a record is appended.
 
 The Store speaks to its file through a format (``stet.formats``), chosen by the path's
 extension; the format only moves rows of cells. The layout it keeps is ``_columns``'s.
+Reading the file into the indexes is ``StoreReader``'s (``_storeread``); the Store adds
+claiming, recording and the whole-store operations (clear, remove, export, fill).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import threading
-import time
 
 from . import _report
-from ._columns import (
-    ERROR_COLUMN,
-    FUNCTION_COLUMN,
-    LOOK_EVERY,
-    TIMESTAMP_COLUMN,
-    now_text,
-    widened,
-)
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, TIMESTAMP_COLUMN, now_text, widened
 from ._errors import no_store, store_exists
 from ._exit import at_exit
 from ._files import is_denied
-from ._index import FunctionIndex, add_records
-from ._lock import StoreLock
-from ._runclaims import RunClaims
-from ._snapshot import Snapshot, StoreCopy, header_problem, is_time, typed_rows
-from .formats import open_format, redacted
-from .formats.base import Chunk, ColumnRules, StoreConnectionError, TornTails
-from .formats.filesite import FileSite, ThreadSafeLock
+from ._index import FunctionIndex
+from ._snapshot import StoreCopy, typed_rows
+from ._storeread import StoreReader, if_permitted
+from .formats import open_format
+from .formats.base import ColumnRules, StoreConnectionError
+from .formats.filesite import FileSite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from ._claims import Claim
     from ._index import KeySpec
     from ._provenance import History, Source
     from ._values import Cell
-    from .formats.base import SiteLock
 
 __all__ = ["Store"]
 
-_READ_ROWS = 1 << 16  # open a store this many records at a time: a small peak of memory
 
-
-class Store:
+class Store(StoreReader):
     """One store location, shared by every function in this process that uses it."""
-
-    def __init__(self, path: str, name: str) -> None:
-        self.path = path
-        self._file = open_format(path, name)
-        self._site = self._file.site
-        self._lock = self._site.lock
-        self._mutex = threading.RLock()
-        self._header: list[str] = []
-        self._cursor = 0
-        self._next_line = 1
-        self._row_count = 0
-        self._owner: str | None = None
-        self._indexes: dict[str, FunctionIndex] = {}
-        self._loaded = False
-        self._settle_at_exit = False
-        self.look_after = 0.0  # time.monotonic() past which a skip looks at the store first
-        self._writable = False  # known to be writable by this process
-        self._noted: set[tuple[str, str, str | None]] = set()  # versions in the history
-        self.claims = RunClaims(self._site, lambda: self._mutex)  # the claims of its runs
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"
-
-    @property
-    def name(self) -> str:
-        """The store's path as the user gave it, for messages."""
-        return self._file.name
-
-    @name.setter
-    def name(self, name: str) -> None:
-        self._file.name = redacted(name)
 
     # -- binding a function
 
@@ -102,7 +63,7 @@ class Store:
                     raise
             self._reload()
             if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
-                with _if_permitted(self._lock) as held:  # a store it may only read: as it is
+                with if_permitted(self._lock) as held:  # a store it may only read: as it is
                     self._reload()
                     if self._owner is None and held:
                         self._write_owner(spec.function)
@@ -127,111 +88,6 @@ class Store:
                 f"@stet.once(ignore=[{column!r}]), or use a store of another format "
                 "(such as .csv)"
             )
-
-    # -- reading
-
-    def refresh(self) -> None:
-        """Pick up what other processes appended, or rewrote, since the last read."""
-        with self._mutex:
-            self._refresh()
-            self.look_after = time.monotonic() + LOOK_EVERY
-
-    def look(self) -> None:
-        """Before a skip: catch up with the store when ``LOOK_EVERY`` has passed, so a
-        reset or rewrite by another process is seen within that time, not never."""
-        if time.monotonic() >= self.look_after:
-            self.refresh()
-
-    def _refresh(self) -> None:
-        look = self._file.generation() if self._loaded else None
-        if look is None or not look.same:
-            self._reload()
-            return
-        if look.end == self._cursor:
-            return  # nothing new: one stat, no read
-        chunk = self._file.read(self._cursor, self._header, None, self._next_line)
-        self._take(chunk)
-        if chunk.tail:
-            self._mend_tail()
-
-    def _reload(self) -> None:
-        """Read the whole store again: after a rewrite, on open, or for a new function."""
-        self._loaded = True
-        self._noted.clear()  # a reset may have removed the history: look again
-        for index in self._indexes.values():
-            index.clear()
-        self._file.close()
-        self._header, self._cursor, self._next_line, self._row_count = [], 0, 1, 0
-        self._owner = self._read_owner()
-        collecting = gc.isenabled()
-        gc.disable()  # a million small lists would set off the collector again and again
-        try:
-            while True:  # a batch of records at a time, until no whole record is left
-                start = self._cursor
-                chunk = self._file.read(start, self._header, _READ_ROWS, self._next_line)
-                self._take(chunk)
-                if chunk.end == start:
-                    break
-        finally:
-            if collecting:
-                gc.enable()
-        if chunk.tail:
-            self._mend_tail()
-
-    def _check_header(self, header: list[str]) -> None:
-        self._loaded = False  # read again next time: the error stands until it is repaired
-        problem = header_problem(header, self.name)
-        if problem is not None:
-            raise problem
-        self._loaded = True
-
-    def _take(self, chunk: Chunk) -> None:
-        """Add the records of a chunk to the index of the function each belongs to."""
-        if chunk.header != self._header:
-            self._check_header(chunk.header)
-            self._header = chunk.header
-        self._cursor = chunk.end
-        count = chunk.count
-        if not count:
-            return
-        if self._owner is None:  # written before the first record: it may exist by now
-            self._owner = self._read_owner()
-        self._next_line = chunk.first_line + count
-        self._row_count += count
-        if self._indexes:
-            add_records(self._indexes, self._owner, chunk.header, chunk.columns)
-
-    def _mend_tail(self) -> None:
-        """Deal with an incomplete last record: one still being written, or torn.
-
-        A process that may only read the store leaves it as it is, and out of the index.
-        """
-        # a writer holding the lock may still be writing that record
-        with _if_permitted(self._lock) as held:
-            chunk = self._file.read(self._cursor, self._header, None, self._next_line)
-            self._take(chunk)
-            if not chunk.tail or not held or not isinstance(self._file, TornTails):
-                return
-            whole = self._file.finish_tail(chunk, _is_whole)
-            if whole is not None:  # a whole record missing its ending, now ended
-                self._take(whole)
-                return
-            where = self._file.set_aside_tail(chunk)
-            _report.torn_line_set_aside(self.name, where)
-
-    def snapshot(self) -> Snapshot:
-        """Every record, read fresh (for status, reset and reports)."""
-        reader = open_format(self.path, self.name)
-        try:
-            if reader.generation() is None:
-                raise no_store("No stet store at this path yet", self.name)
-            chunk = reader.read(0, [])
-        finally:
-            reader.close()
-        problem = header_problem(chunk.header, self.name)
-        if problem is not None:
-            raise problem
-        return Snapshot(chunk.header, None, self._read_owner(), chunk.columns, chunk.first_line)
 
     # -- writing
 
@@ -433,7 +289,7 @@ class Store:
         The store may be a CSV made without stet: its columns are then the key, and
         records without a ``_stet_timestamp`` get the time of the export.
         """
-        with self._mutex, _if_permitted(self._lock):  # a store this process may only read
+        with self._mutex, if_permitted(self._lock):  # a store this process may only read
             if self._file.generation() is None:
                 raise no_store("No store at this path", self.name)
             reader = open_format(self.path, self.name)
@@ -475,39 +331,9 @@ class Store:
             with self._mutex, self._lock:
                 self._file.settle()
 
-    # -- the owner file
-
-    def _read_owner(self) -> str | None:
-        return self._site.read_owner()
-
-    def _write_owner(self, function: str) -> None:
-        self._site.write_owner(function)
-        self._owner = function
-
     def after_fork(self) -> None:
         """In a forked child: forget the parent's locks, claims and reads."""
         self._mutex = threading.RLock()  # another thread may have held it at the fork
         self.claims.after_fork()
         self._site.after_fork()
         self._loaded = False  # the fork may have split a record from its index entry
-
-
-def _is_whole(record: Chunk) -> bool:
-    """Whether a record read from a torn tail is whole: it has its timestamp (the last
-    cell written), and that is a time."""
-    if TIMESTAMP_COLUMN not in record.header:
-        return False
-    stamp = record.columns[record.header.index(TIMESTAMP_COLUMN)][0]
-    return isinstance(stamp, str) and is_time(stamp)
-
-
-@contextlib.contextmanager
-def _if_permitted(lock: SiteLock) -> Iterator[bool]:
-    """A store's lock, if this process may take it (True): a file store's lock file may
-    be one it cannot open for writing (see ``StoreLock.if_permitted``)."""
-    if isinstance(lock, StoreLock | ThreadSafeLock):
-        with lock.if_permitted() as held:
-            yield held
-    else:
-        with lock:
-            yield True

@@ -14,7 +14,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
 
-from . import _report
+from . import _report, _reportsweep
 from ._admin import note_failures
 from ._batch import Failure, Fate, Outcome, RunError, SweepSummary, run_batch, run_one, runner_of
 from ._runner import error_text
@@ -152,7 +152,7 @@ class _Sweep:
         summary = self.summary
         pending = len(self.pending)
         total, before, failed = summary.total, summary.done_before, summary.failed_before
-        _report.sweep_start(summary.function, total, before, failed, pending)
+        _reportsweep.sweep_start(summary.function, total, before, failed, pending)
         if not pending:
             return
         self.bar = _bar(self.progress, summary)
@@ -203,7 +203,7 @@ class _Sweep:
                         if future.cancel():
                             in_flight.pop(future)
                     if in_flight:
-                        _report.sweep_waiting(len(in_flight))
+                        _reportsweep.sweep_waiting(len(in_flight))
             interrupts.check()  # a Ctrl-C as the last batch came back
         except KeyboardInterrupt:
             self.summary.interrupted = True
@@ -269,7 +269,7 @@ class _Sweep:
         for batch in in_flight.values():
             self._take(self._outcomes_after(error, batch), batch)
         in_flight.clear()
-        _report.executor_broke(error_text(error))
+        _reportsweep.executor_broke(error_text(error))
         self.summary.stopped = True
 
     def _take(self, outcomes: list[Outcome], batch: list[dict[str, Any]]) -> None:
@@ -292,10 +292,10 @@ class _Sweep:
                 summary.failures.append(
                     Failure(failure.call, dict(kwargs), failure.error, failure.traceback)
                 )
-                _report.run_failed(failure.call, failure.error)
+                _reportsweep.run_failed(failure.call, failure.error)
                 if self.max_failures is not None and summary.failed >= self.max_failures:
                     if not summary.stopped:
-                        _report.sweep_stopping(summary.failed, self.max_failures)
+                        _reportsweep.sweep_stopping(summary.failed, self.max_failures)
                     summary.stopped = True
             elif fate is Fate.DONE_ELSEWHERE:
                 summary.done_elsewhere += 1
@@ -341,7 +341,7 @@ class _Sweep:
         if self.pending:
             _report.line(str(summary))
             if summary.interrupted:
-                _report.sweep_interrupted()
+                _reportsweep.sweep_interrupted()
 
 
 class _Interrupts:

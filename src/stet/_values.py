@@ -23,7 +23,7 @@ import struct
 import sys
 from itertools import repeat
 
-from ._plain import EXACT as _EXACT  # the formats' cell rules below use it too
+from ._plain import EXACT as _EXACT
 from ._plain import (
     ArrayValue,
     UnsupportedValueError,
@@ -421,87 +421,3 @@ def result_value_of_cell(cell: Cell) -> Any:
 def display(value: Any) -> str:
     """A value as the user wrote it, for messages (``np.float64(0.0)``)."""
     return short_repr(value)
-
-
-# ------------------------------------------------------------ Cell rules the formats use
-
-
-def stored_cells(values: Sequence[Any]) -> list[Cell]:
-    """The cells of values a format read back from its storage (``None``: no value).
-
-    Numbers stet writes as text (integers of magnitude 2**53 or more, NaN, infinities)
-    become that text; a value of a type stet never writes (put there by hand) becomes
-    the cell it would have been.
-    """
-    kinds = set(map(type, values))
-    if kinds <= {str}:
-        return list(values)
-    if kinds <= {str, type(None)}:  # a column some records lack
-        return ["" if value is None else value for value in values]
-    if kinds == {int} and min(values) > -_EXACT and max(values) < _EXACT:
-        return list(values)
-    if kinds == {float} and -float("inf") < min(values) and max(values) < float("inf"):
-        return list(values)  # NaN aside (SQLite stores it as NULL): min and max see all
-    return [foreign_cell(value) for value in values]
-
-
-def foreign_cell(value: Any) -> Cell:
-    """A cell for a value a format read back that stet would not have written as is
-    (``None`` is no value)."""
-    try:
-        return cell_from_json(value)
-    except TypeError:
-        return str(value)
-
-
-def utf8_text(text: str) -> str:
-    """A cell's text as UTF-8 can hold it: one with a lone surrogate is given as its
-    quoted literal, which stet reads back as the same value."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return repr(text)
-    return text
-
-
-# Cell rules the PostgreSQL format uses
-
-
-def exact_as_float(*numbers: int) -> bool:
-    """Whether every one of these integers is exact as a float (of magnitude below 2**53),
-    so that a cell keeps it as a number."""
-    return all(-_EXACT < n < _EXACT for n in numbers)
-
-
-def float_cells(numbers: list[Any]) -> list[Cell]:
-    """Floats read from a column of floats, as cells: each one a float, or each as its
-    cell when one is NaN or infinite (then it is text)."""
-    floats: list[Any] = list(map(float, numbers))
-    return floats if all(map(math.isfinite, floats)) else list(map(cell_of, floats))
-
-
-def float_text(text: str) -> str:
-    """The cell text of the float ``text`` reads as, however it is written: ``2`` and
-    ``2.000`` are ``2.0``, ``-0`` is ``-0.0`` (a float's text stays a float's)."""
-    return text_of_cell(float(text))
-
-
-def nul_free_text(cell: Cell) -> str:
-    """A cell's text without NUL, for storage that cannot keep NUL (PostgreSQL): a text
-    holding NUL is written as its literal, which reads back as the same value."""
-    if type(cell) is not str:
-        return text_of_cell(cell)
-    return repr(cell) if "\x00" in cell else cell
-
-
-def nul_free_cells(cells: list[Cell]) -> list[Cell]:
-    """The cells, each text holding NUL as its literal (the same list when none does)."""
-    if not any("\x00" in cell for cell in cells if type(cell) is str):
-        return cells
-    return [nul_free_text(cell) if type(cell) is str else cell for cell in cells]
-
-
-def printable_text(text: str) -> str:
-    """Text any storage keeps, for what messages show (a call, a host): NUL as ``\\x00``,
-    a lone surrogate as its escape."""
-    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")

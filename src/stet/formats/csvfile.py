@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from operator import itemgetter
 
+from .._columns import all_stamps
 from .._report import plural
+from .._values import text_of_cell
 from .base import Chunk, DamagedStoreError
 from .linefile import LineFile
 
@@ -73,7 +74,7 @@ def _cell(text: str) -> str:
 
 def encode_line(cells: Sequence[Cell]) -> bytes:
     """One CSV line, newline included."""
-    texts = [_cell(c) if type(c) is str else repr(c) for c in cells]
+    texts = [_cell(c) if type(c) is str else text_of_cell(c) for c in cells]
     return (",".join(texts) + "\n").encode("utf-8", "surrogatepass")
 
 
@@ -86,8 +87,13 @@ def _columns(text: str, width: int, first_line: int, name: str) -> tuple[list[li
         if text.count(",") == count * (width - 1):
             flat = text.replace("\n", ",").split(",")
             flat.pop()  # after the last newline
-            columns: list[list[Cell]] = [flat[i::width] for i in range(width)]  # type: ignore[misc]
-            if _all_stamps(columns[-1]):  # every line ends in its timestamp: none is misread
+            texts = [flat[i::width] for i in range(width)]
+            # Every line ends in its timestamp: none is misread. (With the line and comma
+            # counts right, a line with a cell too many and another with one too few would
+            # still shift the cells between them; the last column would then hold key
+            # values, not timestamps.)
+            if all_stamps(texts[-1]):
+                columns: list[list[Cell]] = texts  # type: ignore[assignment]
                 return columns, count
     # Quoting, blank lines, or a line that does not add up: read line by line.
     rows = _parse(text, lambda reader: _rows(reader, width, first_line, name))
@@ -109,20 +115,6 @@ def _rows(reader: Reader, width: int, first_line: int, name: str) -> list[list[s
             )
         rows.append(row)
     return rows
-
-
-_STAMP_LENGTH = len("2026-03-12T11:48:59.428485+00:00")
-
-
-def _all_stamps(cells: list[Cell]) -> bool:
-    """Whether every cell has the shape of a stet timestamp (checked without a loop).
-
-    With the line and comma counts right, a line with a cell too many and another with
-    one too few would still shift the cells between them; the last column would then
-    hold key values, not timestamps.
-    """
-    texts: list[str] = cells  # type: ignore[assignment]  # a CSV cell is text
-    return set(map(len, texts)) == {_STAMP_LENGTH} and set(map(itemgetter(10), texts)) == {"T"}
 
 
 class CsvFile(LineFile):

@@ -50,7 +50,7 @@ from .filesite import FileSite
 from .flusher import FLUSHER
 from .journal import GENERATION, JOURNAL, OLD_JOURNAL, Header, Journal, journal_path
 from .linefile import set_aside
-from .parts import PartReading, close_all, joined, remove_unlisted, temp_path
+from .parts import PartReading, close_all, joined, place_part, remove_unlisted, temp_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -421,19 +421,11 @@ class JournaledDir(StoreFormat, TornTails):
         numbers = [int(m[1]) for n in os.listdir(self.path) if (m := self._part_name.fullmatch(n))]
         part = f"part-{max(numbers, default=0) + 1:010d}-{secrets.token_hex(4)}"
         part += self.codec.extension
-        temp = temp_path(self.path, part)  # beside the directory: readers never see it
-        try:
-            kept = self.codec.write_part(temp, header, columns, live, keep)
-            fd = os.open(temp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, self._part_path(part))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temp)
-            raise
+        kept = place_part(  # written beside the directory: readers never see it unfinished
+            temp_path(self.path, part),
+            self._part_path(part),
+            lambda temp: self.codec.write_part(temp, header, columns, live, keep),
+        )
         return part, kept
 
     def _commit(self, parts: list[str], generation: int, continues: tuple[str, int] | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from json.encoder import encode_basestring
 
-from .._values import cell_from_json
+from .._values import cell_from_json, text_of_cell
 from .base import Chunk, DamagedStoreError
 from .linefile import LineFile
 
@@ -43,13 +43,13 @@ def encode_record(header: Sequence[str], values: dict[str, Cell]) -> str:
     """One record as a JSON object, its members in ``header`` order.
 
     The same text as ``json.dumps(..., ensure_ascii=False)``, several times faster: a
-    cell is a string or a finite number, which ``repr`` writes as JSON does.
+    cell is a string or a finite number, whose cell text is its JSON text.
     """
     members = []
     for column in header:
         cell = values.get(column, "")
         if cell != "":
-            text = encode_basestring(cell) if type(cell) is str else repr(cell)
+            text = encode_basestring(cell) if type(cell) is str else text_of_cell(cell)
             members.append(_member(column) + text)
     return "{" + ", ".join(members) + "}"
 

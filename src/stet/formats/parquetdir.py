@@ -19,7 +19,8 @@ from itertools import accumulate
 import pyarrow  # type: ignore[import-untyped]
 import pyarrow.parquet  # type: ignore[import-untyped]
 
-from .._values import foreign_cell, utf8_text
+from .._storedcells import foreign_cell, utf8_text
+from .._values import text_of_cell
 from .base import DamagedStoreError
 from .journal import journal_path
 from .journaled import COMPACT_AT, FLUSH_AFTER, MAX_PARTS, JournaledDir
@@ -173,7 +174,7 @@ def _array(cells: Sequence[Cell], rank: int) -> Any:
     """
     valid = [c != "" for c in cells] if "" in cells else None
     if rank == _TEXT:
-        texts = [c if type(c) is str else repr(c) for c in cells]
+        texts = list(map(text_of_cell, cells))
         try:
             encoded = [text.encode() for text in texts]
         except UnicodeEncodeError:  # a lone surrogate: _values gives the text to store

@@ -16,7 +16,7 @@ from .base import Chunk
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
-    from collections.abc import Generator, Iterator, Sequence
+    from collections.abc import Callable, Generator, Iterator, Sequence
 
     from .._values import Cell
 
@@ -26,6 +26,7 @@ __all__ = [
     "PartReading",
     "close_all",
     "joined",
+    "place_part",
     "remove_unlisted",
     "temp_path",
 ]
@@ -115,6 +116,25 @@ def temp_path(path: str, part: str) -> str:
     """Where a part of the store at ``path`` is written before it is renamed into it."""
     parent, base = os.path.split(path)
     return os.path.join(parent, f".{base}.{part}.tmp")
+
+
+def place_part(temp: str, path: str, write: Callable[[str], int]) -> int:
+    """``write(temp)`` (a codec writing a part there), then that file synced and renamed
+    to ``path``; returns what ``write`` returned. The temporary file goes if any step fails.
+    """
+    try:
+        kept = write(temp)
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp)
+        raise
+    return kept
 
 
 def remove_unlisted(

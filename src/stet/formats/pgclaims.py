@@ -14,7 +14,7 @@ import threading
 from psycopg import errors, sql
 
 from .._claims import Claim, Worker, holds
-from .._values import printable_text
+from .._storedcells import printable_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ the text of a float, text without NUL) are ``stet._values``'s.
 
 from __future__ import annotations
 
-from .._values import cell_of, float_cells, nul_free_text, stored_cells
+from .._storedcells import float_cells, nul_free_text, stored_cells
+from .._values import cell_of
 from .base import DamagedStoreError
 from .pglink import TIMESTAMPTZ
 

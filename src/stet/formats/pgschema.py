@@ -8,7 +8,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from .._errors import no_store
-from .._values import exact_as_float, float_text
+from .._storedcells import exact_as_float, float_text
 from .base import DamagedStoreError
 from .pgcolumns import KIND_OF_OID, ROW, SQL_TYPE, TIMESTAMP, WIDER, column_name, kind_of, param
 

@@ -41,7 +41,7 @@ from operator import itemgetter
 
 from psycopg import errors, sql
 
-from .._values import nul_free_cells
+from .._storedcells import nul_free_cells
 from .base import Chunk, ColumnRules, Generation, StoreFormat
 from .pgcolumns import (
     KIND_OF_OID,

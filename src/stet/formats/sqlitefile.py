@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from .._errors import no_store
-from .._values import stored_cells
+from .._storedcells import stored_cells
 from .base import Chunk, ColumnRules, DamagedStoreError, Generation, StoreFormat
 from .filesite import FileSite
 
