@@ -640,8 +640,8 @@ def test_a_store_is_read_in_pieces_across_line_boundaries() -> None:
 
 
 PIECES_SCRIPT = """
-import os, stet, stet._store
-stet._store._READ_SIZE = 64
+import os, stet, stet._storeread
+stet._storeread._READ_ROWS = 2  # read the store a few records at a time
 ran = []
 def experiment(alpha, beta=10):
     ran.append(alpha)
