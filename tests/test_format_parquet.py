@@ -261,7 +261,7 @@ KILL_INSIDE = """
     raise SystemExit("never killed")
 """
 INSTANTS = [  # in the order they come
-    ("c_call", "replace", "_write_part"),  # the part is written, not yet renamed
+    ("c_call", "replace", "place_part"),  # the part is written, not yet renamed
     ("call", "write_atomically", "_commit"),  # renamed, not yet listed
     ("c_call", "replace", "write_atomically"),  # the new journal, not yet renamed
     ("call", "_remove_leftovers", "_commit"),  # committed, merged parts not yet removed
