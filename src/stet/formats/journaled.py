@@ -90,10 +90,11 @@ class JournaledDir(StoreFormat, TornTails):
         return Journal(journal_path(self.path), self.name, self._part_name)
 
     def generation(self) -> Generation | None:
-        if not self._exists():
-            return None
-        end = self._end_if_same()
-        return Generation(0, False) if end is None else Generation(end, True)
+        if self._header is not None:  # read before: one look at the directory and journal
+            end = self._end_if_same()
+            if end is not None:
+                return Generation(end, True)
+        return Generation(0, False) if self._exists() else None  # read it (again) from 0
 
     def _exists(self) -> bool:
         """The directory and its journal (a journal whose directory was removed by hand
