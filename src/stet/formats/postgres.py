@@ -128,7 +128,8 @@ class PostgresTable(StoreFormat, ColumnRules):
             there = con.execute(self._sql.exists).fetchone() == (True,)
             return Generation(0, False) if there else None
 
-        return self._run(work, "reading", "nothing was read", retry=True)
+        doing = "reading" if self._generation >= 0 else "looking for its table"
+        return self._run(work, doing, "nothing was read", retry=True)
 
     def read(
         self,
