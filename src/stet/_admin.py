@@ -301,12 +301,6 @@ def note_failures(function: str, failed: int) -> None:
     _last_failures[function] = failed
 
 
-def _running_lines(claims: Sequence[Claim], hosts_shown: int = 5, pids_shown: int = 8) -> list[str]:
-    """``3 running now: node1 (pids 4121, 4122), node2 (pid 77)``, or nothing."""
-    workers = [(claim.worker.host, claim.worker.pid) for claim in claims]
-    return _report.running_lines(workers, hosts_shown, pids_shown)
-
-
 def _done_and_failed(
     header: list[str], rows: list[list[Cell]], spec: KeySpec, projected: bool
 ) -> tuple[set[bytes], set[bytes]]:
