@@ -65,8 +65,11 @@ class Store(StoreReader):
             if self._owner is None and self._row_count and FUNCTION_COLUMN not in self._header:
                 with if_permitted(self._lock) as held:  # a store it may only read: as it is
                     self._reload()
-                    if self._owner is None and held:
-                        self._write_owner(spec.function)
+                    if self._owner is None:
+                        if held:
+                            self._write_owner(spec.function)
+                        else:  # written by nobody: this process takes them as the function's
+                            self._assumed_owner = spec.function
                         _report.owner_assumed(self.name, spec.function)
                         self._reload()
             _report.key_columns_changed(spec.function, *index.layout_changes())

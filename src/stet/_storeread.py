@@ -51,6 +51,7 @@ class StoreReader:
         self._next_line = 1
         self._row_count = 0
         self._owner: str | None = None
+        self._assumed_owner: str | None = None  # taken in memory: a store it may only read
         self._indexes: dict[str, FunctionIndex] = {}
         self._loaded = False
         self._settle_at_exit = False
@@ -102,7 +103,7 @@ class StoreReader:
             index.clear()
         self._file.close()
         self._header, self._cursor, self._next_line, self._row_count = [], 0, 1, 0
-        self._owner = self._read_owner()
+        self._owner = self._read_owner() or self._assumed_owner
         collecting = gc.isenabled()
         gc.disable()  # a million small lists would set off the collector again and again
         try:
@@ -135,7 +136,7 @@ class StoreReader:
         if not count:
             return
         if self._owner is None:  # written before the first record: it may exist by now
-            self._owner = self._read_owner()
+            self._owner = self._read_owner() or self._assumed_owner
         self._next_line = chunk.first_line + count
         self._row_count += count
         if self._indexes:

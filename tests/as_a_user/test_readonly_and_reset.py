@@ -155,6 +155,36 @@ def test_a_call_that_cannot_be_recorded_fails_before_its_body_runs(
     assert listing(runs) == before
 
 
+UNOWNED = """
+import stet
+
+@stet.once(store="runs/s.csv")
+def g(n):
+    print("BODY RAN", n)
+
+g(1)
+print("skipped g(1)")
+"""
+
+
+def test_a_read_only_store_that_names_no_function_is_still_skipped(
+    tmp_path: Path, restore: None
+) -> None:
+    """A CSV written by hand (no function column, no .owner file) in a read-only
+    directory: its records are taken as the caller's, in memory, and skipped."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "s.csv").write_text("n,_stet_timestamp\n1,2026-01-01T00:00:00+00:00\n")
+    make_read_only(runs)
+    before = listing(runs)
+    done = outside.run_script(UNOWNED, tmp_path, unprivileged=True)
+    assert done.returncode == 0, done.stderr
+    assert "BODY RAN" not in done.stdout
+    assert "skipped g(1)" in done.stdout
+    assert "its records are taken as runs of g" in done.stdout + done.stderr
+    assert listing(runs) == before
+
+
 def test_a_read_only_store_file_in_a_writable_directory_names_the_file(
     tmp_path: Path, restore: None
 ) -> None:
