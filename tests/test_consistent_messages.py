@@ -261,8 +261,11 @@ def test_records_that_no_call_matches_get_no_default(capsys: pytest.CaptureFixtu
 
 
 def test_the_hosts_left_out_of_the_running_line_agree_with_their_count() -> None:
-    from stet._admin import _running_lines
     from stet._claims import Claim, Worker
+    from stet._report import running_lines
+
+    def _running_lines(claims: list[Claim], hosts_shown: int) -> list[str]:
+        return running_lines([(c.worker.host, c.worker.pid) for c in claims], hosts_shown)
 
     def claims(hosts: int) -> list[Claim]:
         workers = [Worker(f"node{h}", 100 + h, "", 0, f"t{h}") for h in range(hosts)]
