@@ -162,8 +162,10 @@ LAYERS = [
     ["stet._registry"],
     ["stet._matching"],
     ["stet._admin", "stet._reset"],  # a store's status and reset; a function's too
+    ["stet._nearest"],  # the records nearest a call, for explain
     ["stet._plan"],
     ["stet._runner"],
+    ["stet._explain"],  # why a call runs or skips: f.explain, stet why
     ["stet._once"],
     ["stet._batch"],
     ["stet._sweep", "stet._read"],

@@ -15,6 +15,7 @@ from ._reset import reset
 __all__ = [
     "DEFAULT_STORE",
     "DamagedStoreError",
+    "Explanation",
     "Failure",
     "StoreConnectionError",
     "SweepSummary",
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ._explain import Explanation
     from ._sweep import Failure, SweepSummary, sweep
 else:
 
@@ -40,4 +42,8 @@ else:
             from . import _sweep
 
             return getattr(_sweep, name)
+        if name == "Explanation":  # loaded with the first f.explain(...)
+            from ._explain import Explanation
+
+            return Explanation
         raise AttributeError(f"module 'stet' has no attribute {name!r}")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
+    from ._explain import Explanation
     from ._options import Options
     from ._runner import Runner
 
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
         ) -> None:
             """Remove this function's runs: all of them, or those matching the values
             (only its failure records, with ``failed=True``)."""
+
+        def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
+            """Why this call would run or be skipped, without running it."""
 
 
 __all__ = ["DEFAULT_STORE", "once"]
@@ -230,6 +234,7 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
         store=options.store,
         status=functools.partial(_function_status, runner),
         reset=functools.partial(_function_reset, runner),
+        explain=functools.partial(_function_explain, runner),
     )
     return wrapper
 
@@ -272,6 +277,12 @@ def _function_status(runner: Runner, grid: Any = None) -> None:
     function_status(
         runner.options.store, spec, None if grid is None else plan.grid(grid, owner, runner.label)
     )
+
+
+def _function_explain(runner: Runner, /, *args: Any, **kwargs: Any) -> Explanation:
+    from ._explain import explain_call
+
+    return explain_call(runner, args, kwargs)
 
 
 def _function_reset(

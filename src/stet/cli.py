@@ -1,4 +1,4 @@
-"""The ``stet`` command line: ``status``, ``show``, ``reset`` and ``convert`` a store.
+"""The ``stet`` command line: ``status``, ``show``, ``reset``, ``why`` and ``convert``.
 
 A thin layer over the Python API (``stet.status``, ``stet.records``, ``stet.reset``,
 ``stet.convert``): every command reads or changes the store exactly as those functions
@@ -24,6 +24,8 @@ from datetime import date, datetime
 from . import __version__
 from ._defaults import DEFAULT_STORE
 from ._errors import StetError, facts_of
+from ._explain import WHY_DESCRIPTION, WHY_HELP
+from ._explain import why as why_command
 from ._values import result_literal, text_of
 from .formats import extensions, redacted
 
@@ -178,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(run=_reset)
 
+    why = commands.add_parser("why", help=WHY_HELP, description=WHY_DESCRIPTION)
+    _store_argument(why)
+    _where_argument(why, many=True)
+    why.add_argument("--function", metavar="NAME", help=FUNCTION_HELP)
+    why.set_defaults(run=why_command)
+
     convert = commands.add_parser(
         "convert",
         help="copy a store into a new store of another format",
@@ -197,13 +205,15 @@ def _store_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", metavar="STORE", nargs="?", default=DEFAULT_STORE, help=STORE_HELP)
 
 
-def _where_argument(parser: argparse.ArgumentParser) -> None:
+def _where_argument(parser: argparse.ArgumentParser, many: bool = False) -> None:
     parser.add_argument(
         "--where",
         metavar="COL=VALUE",
-        action="append",
+        action="extend" if many else "append",
+        nargs="+" if many else None,  # stet why --where alpha=0.1 seed=2
         type=_where,
         default=[],
+        required=many,
         help=WHERE_HELP,
     )
 
