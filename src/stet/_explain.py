@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
+from ._claims import run_ident
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, TIMESTAMP_COLUMN
 from ._errors import facts_of
 from ._index import FunctionIndex, add_records
@@ -152,6 +153,11 @@ def explain_call(runner: Runner, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     facts = _Facts(call, label, runner.store_name, {c: text_of_cell(cells[c]) for c in cells})
     snapshot = _snapshot(runner.store)
     if snapshot is None:
+        holder = _holder(runner.store, label, [key]) if runner.options.claims else None
+        if holder is not None:  # its first run, not recorded yet
+            return facts.done(
+                "running", _running_lines(holder, facts.store), running=holder.where()
+            )
         return facts.done("not run", [f"no store at {facts.store}: nothing recorded yet"])
     owner = snapshot.owner
     if owner is None and FUNCTION_COLUMN not in snapshot.header:
@@ -228,6 +234,11 @@ def explain_values(
     facts = _Facts(call, function, handle.name, dict(where))
     snapshot = _snapshot(handle)
     if snapshot is None:
+        holder = _holder(handle, function, _keys_in_orders([], where))
+        if holder is not None:  # its first run, not recorded yet
+            return facts.done(
+                "running", _running_lines(holder, facts.store), running=holder.where()
+            )
         return facts.done("not run", [f"no store at {facts.store}: nothing recorded yet"])
     rows = rows_of(snapshot, function, None)
     done_rows, failed_rows = _split(snapshot, rows)
@@ -350,18 +361,16 @@ def _by(snapshot: Snapshot, rows: list[int]) -> str:
 
 def _holder(store: Store, function: str | None, keys: Sequence[bytes]) -> Claim | None:
     """The live claim of another worker that holds a run with one of these keys."""
-    claimed = {claim_key(k) for k in keys}
+    claimed = [claim_key(k) for k in keys]
     for claim in store.claims.running(function):
-        if claim.key in claimed:
+        if any(claim.ident == run_ident(claim.function, k) for k in claimed):
             return claim
     return None
 
 
 def _running_lines(holder: Claim, store: str) -> list[str]:
-    return [
-        f"running now ({holder.where()}: its claim in {store} holds it), so a call skips it",
-        f"the claim: {holder.call}",
-    ]
+    lines = [f"running now ({holder.where()}: its claim in {store} holds it), so a call skips it"]
+    return [*lines, f"the claim: {holder.call}"] if holder.call else lines
 
 
 def _keys_in_orders(header: Sequence[str], where: Sequence[tuple[str, str]]) -> list[bytes]:
