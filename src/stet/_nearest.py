@@ -9,6 +9,8 @@ Each differing column is a :class:`Difference` with a sentence that says how.
 
 from __future__ import annotations
 
+import heapq
+import operator
 from datetime import datetime
 
 from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
@@ -209,22 +211,25 @@ _ALIKE = 1 << 20  # a score: differing columns * _ALIKE, less one per column tha
 
 
 def _scores(snapshot: Snapshot, rows: Sequence[int], wanted: Sequence[Wanted]) -> list[int]:
-    """Each row's score against ``wanted``: the lower, the nearer; 0, the same run."""
+    """Each row's score against ``wanted``: the lower, the nearer; 0, the same run.
+
+    Column by column, each distinct cell is judged once (a grid axis repeats its values).
+    """
     header = snapshot.header
     found = [0] * len(rows)
+    every = snapshot.columns and len(rows) == len(snapshot.columns[0])  # rows is in order
     given = {w.column: w for w in wanted}
+    weights = (0, _ALIKE - 1, _ALIKE)
     for column in _key_columns(header):
         cells = snapshot.columns[header.index(column)]
+        if not every:
+            cells = [cells[row] for row in rows]
         judge = _Judge(given[column]) if column in given else None
-        for at, row in enumerate(rows):
-            cell = cells[row]
-            if judge is None:
-                if cell != "":
-                    found[at] += _ALIKE
-                continue
-            score = judge.score(cell)
-            if score:
-                found[at] += _ALIKE if score == 2 else _ALIKE - 1
+        if judge is None:
+            table = {cell: 0 if cell == "" else _ALIKE for cell in set(cells)}
+        else:
+            table = {cell: weights[judge.score(cell)] for cell in set(cells)}
+        found = list(map(operator.add, found, map(table.__getitem__, cells)))
     for w in wanted:
         if w.column not in header and _Judge(w).lacking_differs:
             found = [n + _ALIKE for n in found]
@@ -250,11 +255,14 @@ def nearest(
     exact = [row for row, n in zip(rows, found, strict=True) if n == 0]
     unrelated = _ALIKE * (len(wanted) + 1)  # a record holding none of the call's columns
     shares = _sharing(snapshot, wanted)
-    order = sorted(
-        (n, -row)
-        for row, n in zip(rows, found, strict=True)
-        if n > 0 and (n < unrelated or shares(row))
-    )[:limit]
+    order = heapq.nsmallest(
+        limit,
+        (
+            (n, -row)
+            for row, n in zip(rows, found, strict=True)
+            if n > 0 and (n < unrelated or shares(row))
+        ),
+    )
     near = [
         Near(
             _function_of(snapshot, -row, owner),
