@@ -28,6 +28,7 @@ import pytest
 from psycopg import sql
 
 import stet
+import stet.cli
 from stet._registry import get_store
 from stet.formats import redacted, url_passwords
 
@@ -144,6 +145,7 @@ def tables_text(server_url: str, table: str) -> list[tuple[str, str]]:
 COVERED = {
     "DEFAULT_STORE": "the CLI's default; no URL in it",
     "DamagedStoreError": "a damaged table raises it",
+    "Explanation": "point.explain: completed, failed, nearest; stet why",
     "Failure": "the sweep's failures",
     "StoreConnectionError": "every server error raises it",
     "SweepSummary": "stet.sweep returns it",
@@ -191,6 +193,18 @@ def exercise(
                 seen.call(f"point({i})", lambda i=i: point(i))
             seen.call("unsupported", lambda: point(4, extra=object()))
             seen.call("point.status", point.status)
+            for i in (1, 3, 5):
+                found = seen.call(f"point.explain({i})", lambda i=i: point.explain(i))
+                if found is not None:
+                    seen.add(f"explain({i})", str(found), repr(found), repr(found.__slots__))
+                    seen.add(f"explain({i}) facts", found.store, repr(found.record))
+            seen.call(
+                "stet why", lambda: stet.cli.main(["why", url, "--where", "i=5", "extra=None"])
+            )
+            seen.call(
+                "stet why (a match)",
+                lambda: stet.cli.main(["why", url, "--where", "i=1", "extra=None"]),
+            )
             seen.call("point.status(grid)", lambda: point.status(grid={"i": range(6)}))
             summary = seen.call(
                 "sweep", lambda: stet.sweep(point, {"i": range(6)}, progress="always")
@@ -287,6 +301,8 @@ def test_a_working_store_never_shows_its_password(
     assert "Skipping point(i=1" in out and "Converted 2 records from" in out, out
     assert "Sweep of point" in out and "%|" in err, (out, err)
     assert "Removed" in out and redacted(url) in out
+    assert "i=1, extra=None: completed at " in out
+    assert f"i=5, extra=None: not run: no record in {redacted(url)}" in out
     assert {"ValueError", "TypeError", "FileExistsError", "FileNotFoundError"} <= set(
         seen.errors
     ), seen.errors
