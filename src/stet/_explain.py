@@ -31,6 +31,7 @@ from ._nearest import (
 from ._registry import get_store
 from ._runclaims import claim_key
 from ._values import display, key_of, key_of_cell, plain_of, text_of_cell, value_of_cell
+from .formats import is_url
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def explain_call(runner: Runner, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     facts = _Facts(call, label, runner.store_name, {c: text_of_cell(cells[c]) for c in cells})
     snapshot = _snapshot(runner.store)
     if snapshot is None:
-        holder = _holder(runner.store, label, [key]) if runner.options.claims else None
+        holder = _first_holder(runner.store, label, [key]) if runner.options.claims else None
         if holder is not None:  # its first run, not recorded yet
             return facts.done(
                 "running", _running_lines(holder, facts.store), running=holder.where()
@@ -201,8 +202,8 @@ def explain_call(runner: Runner, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     elif not done_rows:
         lines.append(f"{facts.store} holds only failure records of {label}")
     if not done_rows:
-        lines += _renamed(snapshot, label, wanted, owner)
-        renamed = _renamed_from(snapshot, label, wanted, owner)
+        said, renamed = _renamed(snapshot, label, wanted)
+        lines += said
         if renamed is not None:
             other, other_rows = renamed
             near = nearest(snapshot, other_rows, wanted, "in this call", python_text, owner)[0]
@@ -234,7 +235,7 @@ def explain_values(
     facts = _Facts(call, function, handle.name, dict(where))
     snapshot = _snapshot(handle)
     if snapshot is None:
-        holder = _holder(handle, function, _keys_in_orders([], where))
+        holder = _first_holder(handle, function, _keys_in_orders([], where))
         if holder is not None:  # its first run, not recorded yet
             return facts.done(
                 "running", _running_lines(holder, facts.store), running=holder.where()
@@ -368,6 +369,12 @@ def _holder(store: Store, function: str | None, keys: Sequence[bytes]) -> Claim 
     return None
 
 
+def _first_holder(store: Store, function: str | None, keys: Sequence[bytes]) -> Claim | None:
+    """:func:`_holder` for a store that has no records yet: beside a file store only, as
+    a server's book would make its tables to be read (explain creates nothing)."""
+    return None if is_url(store.path) else _holder(store, function, keys)
+
+
 def _running_lines(holder: Claim, store: str) -> list[str]:
     lines = [f"running now ({holder.where()}: its claim in {store} holds it), so a call skips it"]
     return [*lines, f"the claim: {holder.call}"] if holder.call else lines
@@ -408,24 +415,13 @@ def _same_columns(
     return sorted(found, key=lambda item: (-len(item[1]), -len(item[2])))
 
 
-def _renamed_from(
-    snapshot: Snapshot, label: str, wanted: Sequence[Wanted], owner: str | None
-) -> tuple[str, list[int]] | None:
-    """The function this one may have been before a rename, and its records."""
-    if not snapshot.header:
-        return None
-    found = _same_columns(snapshot, label, wanted)
-    if not found or not found[0][1]:
-        return None
-    return found[0][0], found[0][1]
-
-
 def _renamed(
-    snapshot: Snapshot, label: str, wanted: Sequence[Wanted], owner: str | None
-) -> list[str]:
-    """Functions whose records have this function's key columns: a name it had before?"""
+    snapshot: Snapshot, label: str, wanted: Sequence[Wanted]
+) -> tuple[list[str], tuple[str, list[int]] | None]:
+    """Functions whose records have this function's key columns (a name it had before?),
+    and the likeliest one with those records."""
     if not snapshot.header or not snapshot.columns[0]:
-        return ["(the store holds no records yet)"]
+        return ["(the store holds no records yet)"], None
     found = _same_columns(snapshot, label, wanted)
     lines = []
     for other, same, _ in found:
@@ -441,4 +437,5 @@ def _renamed(
     if not lines:
         names = ", ".join(f"{f} ({len(rows):,})" for f, _, rows in found)
         lines.append(f"its records are of other functions: {names or 'unnamed'}")
-    return lines
+    best = found[0] if found and found[0][1] else None
+    return lines, None if best is None else (best[0], best[1])
