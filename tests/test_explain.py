@@ -412,3 +412,15 @@ def test_explain_makes_no_table_on_a_server(postgres_store: str, postgres_url: s
     with psycopg.connect(postgres_url) as con:
         query = "SELECT tablename FROM pg_tables WHERE tablename LIKE %s"
         assert con.execute(query, (f"{table}%",)).fetchall() == []
+
+
+def test_a_method_is_explained_through_its_class(location: str) -> None:
+    class Model:
+        @stet.once(store=location, name="Model.fit", verbose=False)
+        def fit(self, x: int) -> None:
+            pass
+
+    model = Model()
+    model.fit(2)
+    assert Model.fit.explain(model, 2).state == "completed"  # self is never in the key
+    assert Model.fit.explain(None, 3).text.startswith("Model.fit(x=3): not run")

@@ -27,6 +27,7 @@ from ._nearest import (
     python_text,
     record_of,
     rows_of,
+    split_failures,
 )
 from ._registry import get_store
 from ._runclaims import claim_key
@@ -47,8 +48,20 @@ if TYPE_CHECKING:
 
     State = Literal["completed", "failed", "running", "not run"]
 
-__all__ = ["WHY_DESCRIPTION", "WHY_HELP", "Explanation", "explain_call", "explain_values", "why"]
+__all__ = [
+    "WHY_DESCRIPTION",
+    "WHY_HELP",
+    "WHY_WHERE_HELP",
+    "Explanation",
+    "explain_call",
+    "explain_values",
+    "why",
+]
 
+WHY_WHERE_HELP = (
+    "the run's values, each as the store shows it: --where alpha=0.1 seed=2 (or one "
+    "--where per column); a record matches when it holds exactly these columns and values"
+)
 WHY_HELP = "whether a run of these values is in a store, and if not, the nearest runs"
 WHY_DESCRIPTION = (
     "Say whether a run with the values of --where is in a store, without its function's "
@@ -166,7 +179,7 @@ def explain_call(runner: Runner, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     index = FunctionIndex(spec)
     add_records({label: index}, owner, snapshot.header, snapshot.columns)
     rows = rows_of(snapshot, label, owner)
-    done_rows, failed_rows = _split(snapshot, rows)
+    done_rows, failed_rows = split_failures(snapshot, rows)
     near, exact = nearest(snapshot, done_rows, wanted, "in this call", python_text, owner)
     if key in index.keys:
         record = record_of(snapshot, exact[-1]) if exact else None
@@ -242,7 +255,7 @@ def explain_values(
             )
         return facts.done("not run", [f"no store at {facts.store}: nothing recorded yet"])
     rows = rows_of(snapshot, function, None)
-    done_rows, failed_rows = _split(snapshot, rows)
+    done_rows, failed_rows = split_failures(snapshot, rows)
     near, exact = nearest(snapshot, done_rows, wanted, "given", text_of_cell, None)
     of = f" of {function}" if function is not None else ""
     if exact:
@@ -325,14 +338,6 @@ def _snapshot(store: Store) -> Snapshot | None:
         return None
 
 
-def _split(snapshot: Snapshot, rows: list[int]) -> tuple[list[int], list[int]]:
-    """Completed records and failure records."""
-    if ERROR_COLUMN not in snapshot.header:
-        return rows, []
-    errors = snapshot.columns[snapshot.header.index(ERROR_COLUMN)]
-    return [i for i in rows if errors[i] == ""], [i for i in rows if errors[i] != ""]
-
-
 def _last_exact(
     snapshot: Snapshot, rows: list[int], wanted: Sequence[Wanted]
 ) -> dict[str, Any] | None:
@@ -409,7 +414,7 @@ def _same_columns(
     by_function.pop("", None)
     found = []
     for other, rows in by_function.items():
-        done = _split(snapshot, rows)[0]
+        done = split_failures(snapshot, rows)[0]
         same = [i for i in done if set(snapshot.key_columns_of(snapshot.rows[i])) == columns]
         found.append((other, same, rows))
     return sorted(found, key=lambda item: (-len(item[1]), -len(item[2])))

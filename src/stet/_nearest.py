@@ -46,6 +46,7 @@ __all__ = [
     "python_text",
     "record_of",
     "rows_of",
+    "split_failures",
 ]
 
 NEAREST = 3  # records shown at most
@@ -149,6 +150,14 @@ def rows_of(snapshot: Snapshot, function: str | None, owner: str | None) -> list
     labels = snapshot.columns[snapshot.header.index(FUNCTION_COLUMN)]
     default = snapshot.owner or owner or ""
     return [i for i, label in enumerate(labels) if (label or default) == function]
+
+
+def split_failures(snapshot: Snapshot, rows: list[int]) -> tuple[list[int], list[int]]:
+    """``rows`` parted into completed records and failure records."""
+    if ERROR_COLUMN not in snapshot.header:
+        return rows, []
+    errors = snapshot.columns[snapshot.header.index(ERROR_COLUMN)]
+    return [i for i in rows if errors[i] == ""], [i for i in rows if errors[i] != ""]
 
 
 def _key_columns(header: Sequence[str]) -> list[str]:

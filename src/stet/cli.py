@@ -24,7 +24,7 @@ from datetime import date, datetime
 from . import __version__
 from ._defaults import DEFAULT_STORE
 from ._errors import StetError, facts_of
-from ._explain import WHY_DESCRIPTION, WHY_HELP
+from ._explain import WHY_DESCRIPTION, WHY_HELP, WHY_WHERE_HELP
 from ._explain import why as why_command
 from ._values import result_literal, text_of
 from .formats import extensions, redacted
@@ -214,7 +214,7 @@ def _where_argument(parser: argparse.ArgumentParser, many: bool = False) -> None
         type=_where,
         default=[],
         required=many,
-        help=WHERE_HELP,
+        help=WHY_WHERE_HELP if many else WHERE_HELP,
     )
 
 
