@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 
 from ._claims import run_ident
-from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, TIMESTAMP_COLUMN
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
 from ._errors import facts_of
 from ._index import FunctionIndex, add_records
 from ._nearest import (
@@ -273,11 +273,11 @@ def explain_values(
             f"failed{_at(failure)} in {facts.store} with {error}; a call runs it again, "
             'unless its function has failures="skip"'
         ]
-        return facts.done("failed", lines, record=failure, error=error)
+        return facts.done("failed", lines, record=failure, error=error, runs=True)
     lines = [f"not run: no record{of} in {facts.store} matches"]
     unknown = [c for c, _ in where if c not in snapshot.header]
     if unknown:
-        columns = [c for c in snapshot.header if not c.startswith("_stet_")]
+        columns = [c for c in snapshot.header if not c.startswith(RESERVED_PREFIX)]
         lines.append(
             f"{facts.store} has no column {', '.join(unknown)}; its columns: "
             f"{', '.join(columns) or '(none)'}"

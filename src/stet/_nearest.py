@@ -418,7 +418,9 @@ def near_lines(near: list[Near], total: int, of: str, wanted: Sequence[Wanted]) 
     lines = [f"nearest records{of} ({len(near)} of {total:,}; fewest differing: {few} {column}):"]
     for record in near:
         values = record.record
-        shown = ", ".join(f"{c}={display(v)}" for c, v in values.items() if c[:6] != "_stet_")
+        shown = ", ".join(
+            f"{c}={display(v)}" for c, v in values.items() if not c.startswith(RESERVED_PREFIX)
+        )
         stamp = values.get(TIMESTAMP_COLUMN)
         when = f", recorded {stamp.isoformat()}" if isinstance(stamp, datetime) else ""
         lines.append(f"  line {record.line:,}: {shown}{when}")
