@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         results: bool = ...,
         failures: Literal["record", "skip"] | None = ...,
         name: str | None = ...,
+        pickle: bool = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -96,6 +97,7 @@ def once(
     results: bool = False,
     failures: Literal["record", "skip"] | None = None,
     name: str | None = None,
+    pickle: bool = False,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -127,6 +129,9 @@ def once(
             qualified name, ``calculation`` or ``Model.fit``). Give one to tell apart
             two functions of one name in one store, to keep runs of a renamed function,
             or for a lambda or a callable object, which have no name of their own.
+        pickle: with ``results=True`` and ``outputs=``, keep a result no other file kind
+            keeps (``.npy``, Parquet, JSON) as a pickle file, and unpickle it on a skip.
+            Off by default: unpickling a file runs the code of whoever wrote it.
 
     A ``functools.partial`` is keyed by its function's parameters, the ones it binds
     included: ``stet.once(partial(base, 1))`` keeps ``base``'s runs with ``a=1``.
@@ -153,6 +158,7 @@ def once(
         results,
         failures,
         name,
+        pickle,
     )
 
     def decorate(function: Callable[..., Any]) -> Any:

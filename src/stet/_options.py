@@ -33,6 +33,7 @@ class Options:
     results: bool
     failures: str | None
     name: str | None
+    pickle: bool = False  # results no other file kind keeps are pickled (asked by name)
 
 
 def options_of(
@@ -48,6 +49,7 @@ def options_of(
     results: bool,
     failures: str | None,
     name: str | None,
+    pickle: bool = False,
 ) -> Options:
     """The checked options, or the ``TypeError`` or ``ValueError`` of the first wrong one."""
     if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -72,6 +74,12 @@ def options_of(
             f"failure and retry it on the next call) or 'skip' (record it and skip the "
             f"run from then on), not {failures!r}"
         )
+    if pickle and not results:
+        raise ValueError(
+            "@stet.once: pickle=True pickles results, and needs results=True (and outputs=, "
+            'the directory the files go in): @stet.once(outputs="data", results=True, '
+            "pickle=True), or leave pickle off"
+        )
     return Options(
         store=given,
         path=path,
@@ -86,4 +94,5 @@ def options_of(
         results=bool(results),
         failures=failures,
         name=name,
+        pickle=bool(pickle),
     )
