@@ -226,10 +226,9 @@ def _write_frame(value: Any, handle: BinaryIO) -> None:
         what = "DataFrame" if frame is value else "Series"
         raise UnkeptFileError(f"pyarrow cannot write this {what} as Parquet: {error}") from None
     if frame is not value:
-        try:  # a name JSON would change (a tuple) is found when the file is read back
-            name = json.dumps({"name": value.name}, allow_nan=False)
-        except (TypeError, ValueError):
-            raise UnkeptFileError(f"the Series name {value.name!r} is not kept in JSON") from None
+        if value.name is not None and type(value.name) not in (str, int, bool, float):
+            raise UnkeptFileError(f"the Series name {value.name!r} is not kept in its file")
+        name = json.dumps({"name": value.name})  # a float name: checked back
         metadata = {**(table.schema.metadata or {}), _SERIES_KEY: name.encode()}
         table = table.replace_schema_metadata(metadata)
     pyarrow.parquet.write_table(table, handle)
