@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         results: bool = ...,
         failures: Literal["record", "skip"] | None = ...,
         name: str | None = ...,
+        outputs: str | os.PathLike[str] | None = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -96,6 +97,7 @@ def once(
     results: bool = False,
     failures: Literal["record", "skip"] | None = None,
     name: str | None = None,
+    outputs: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -127,6 +129,10 @@ def once(
             qualified name, ``calculation`` or ``Model.fit``). Give one to tell apart
             two functions of one name in one store, to keep runs of a renamed function,
             or for a lambda or a callable object, which have no name of their own.
+        outputs: a directory (``"data"``) in which every run gets its own directory,
+            ``data/<function>/<key>/``, reached in the body by ``stet.output_dir()``.
+            What the body writes there is put in place when it returns, just before
+            its record: a run is recorded with its whole directory or not at all.
 
     A ``functools.partial`` is keyed by its function's parameters, the ones it binds
     included: ``stet.once(partial(base, 1))`` keeps ``base``'s runs with ``a=1``.
@@ -153,6 +159,7 @@ def once(
         results,
         failures,
         name,
+        outputs,
     )
 
     def decorate(function: Callable[..., Any]) -> Any:
@@ -185,6 +192,7 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
+    from ._outputs import enter, leave
     from ._runner import Run, Runner
 
     runner = Runner(func, plan, options)
@@ -198,11 +206,14 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             step = runner.before(args, kwargs)
             if not isinstance(step, Run):
                 return runner.stored_result(step.key) if keeps else None
+            token = enter(step.staged)
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
+                leave(token)
                 runner.failed(step, error)
                 raise
+            leave(token)
             runner.after(step, result)
             return result
 
@@ -213,11 +224,14 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             step = runner.before(args, kwargs)
             if not isinstance(step, Run):
                 return runner.stored_result(step.key) if keeps else None
+            token = enter(step.staged)
             try:
                 result = func(*args, **kwargs)
             except BaseException as error:
+                leave(token)
                 runner.failed(step, error)
                 raise
+            leave(token)
             runner.after(step, result)
             return result
 
