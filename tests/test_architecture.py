@@ -161,6 +161,8 @@ LAYERS = [
     ["stet._storeread"],  # the reading half of the Store
     ["stet._store"],
     ["stet._registry"],
+    ["stet._outputpaths"],  # where a run's outputs live, and what its record holds
+    ["stet._outputs"],  # a run's directory: staging, commit, set aside
     ["stet._matching"],
     ["stet._admin", "stet._reset"],  # a store's status and reset; a function's too
     ["stet._plan"],

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import _reportsweep
+from ._outputs import enter, leave
 from ._runner import Done, FailedBefore, RunningElsewhere, error_text
 
 TYPE_CHECKING = False
@@ -186,12 +187,14 @@ def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
     if isinstance(decision, FailedBefore):
         return Outcome(Fate.FAILED_BEFORE)
     start = time.perf_counter()
+    token = enter(decision.staged)
     try:
         _in_call = True
         try:
             result = runner.function(**kwargs)
         finally:
             _in_call = False
+            leave(token)
     except Exception as error:
         seconds = time.perf_counter() - start
         runner.failed(decision, error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, OUTPUT_COLUMN, RESERVED_PREFIX
 from ._results import is_result_column
 from ._values import key_of_cell, record_keys
 
@@ -113,10 +113,10 @@ class FunctionIndex:
     def _add_results(
         self, header: Sequence[str], columns: Sequence[Sequence[Cell]], keys: list[bytes]
     ) -> None:
-        found = [
+        found = [  # a run's output directory is kept beside its results: files are in it
             (c, columns[i])
             for i, c in enumerate(header)
-            if is_result_column(c) and c not in self.spec.columns
+            if (is_result_column(c) or c == OUTPUT_COLUMN) and c not in self.spec.columns
         ]
         if not found:
             return  # records without results (from before results=True): a skip gives None

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         results: bool = ...,
         failures: Literal["record", "skip"] | None = ...,
         name: str | None = ...,
+        outputs: str | os.PathLike[str] | None = ...,
         pickle: bool = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
@@ -97,6 +98,7 @@ def once(
     results: bool = False,
     failures: Literal["record", "skip"] | None = None,
     name: str | None = None,
+    outputs: str | os.PathLike[str] | None = None,
     pickle: bool = False,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
@@ -129,6 +131,10 @@ def once(
             qualified name, ``calculation`` or ``Model.fit``). Give one to tell apart
             two functions of one name in one store, to keep runs of a renamed function,
             or for a lambda or a callable object, which have no name of their own.
+        outputs: a directory (``"data"``) in which every run gets its own directory,
+            ``data/<function>/<key>/``, reached in the body by ``stet.output_dir()``.
+            What the body writes there is put in place when it returns, just before
+            its record: a run is recorded with its whole directory or not at all.
         pickle: with ``results=True`` and ``outputs=``, keep a result no other file kind
             keeps (``.npy``, Parquet, JSON) as a pickle file, and unpickle it on a skip.
             Off by default: unpickling a file runs the code of whoever wrote it.
@@ -158,6 +164,7 @@ def once(
         results,
         failures,
         name,
+        outputs,
         pickle,
     )
 
@@ -191,6 +198,7 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
+    from ._outputs import enter, leave
     from ._runner import Run, Runner
 
     runner = Runner(func, plan, options)
@@ -204,11 +212,14 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             step = runner.before(args, kwargs)
             if not isinstance(step, Run):
                 return runner.stored_result(step.key) if keeps else None
+            token = enter(step.staged)
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
+                leave(token)
                 runner.failed(step, error)
                 raise
+            leave(token)
             runner.after(step, result)
             return result
 
@@ -219,11 +230,14 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             step = runner.before(args, kwargs)
             if not isinstance(step, Run):
                 return runner.stored_result(step.key) if keeps else None
+            token = enter(step.staged)
             try:
                 result = func(*args, **kwargs)
             except BaseException as error:
+                leave(token)
                 runner.failed(step, error)
                 raise
+            leave(token)
             runner.after(step, result)
             return result
 

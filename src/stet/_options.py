@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ._claims import check_lease
 from ._files import store_path
+from ._outputpaths import check_outputs
 from .formats import is_url, redacted
 
 TYPE_CHECKING = False
@@ -33,6 +34,7 @@ class Options:
     results: bool
     failures: str | None
     name: str | None
+    outputs: str | None = None  # the outputs directory's absolute path
     pickle: bool = False  # results no other file kind keeps are pickled (asked by name)
 
 
@@ -49,6 +51,7 @@ def options_of(
     results: bool,
     failures: str | None,
     name: str | None,
+    outputs: object = None,
     pickle: bool = False,
 ) -> Options:
     """The checked options, or the ``TypeError`` or ``ValueError`` of the first wrong one."""
@@ -74,11 +77,18 @@ def options_of(
             f"failure and retry it on the next call) or 'skip' (record it and skip the "
             f"run from then on), not {failures!r}"
         )
-    if pickle and not results:
+    outputs_path = check_outputs(outputs, path)
+    if outputs_path is not None and not claims:
         raise ValueError(
-            "@stet.once: pickle=True pickles results, and needs results=True (and outputs=, "
-            'the directory the files go in): @stet.once(outputs="data", results=True, '
-            "pickle=True), or leave pickle off"
+            "@stet.once: outputs= needs claims: with claims=False two workers could run "
+            "one run and write one directory. Leave claims on (the default), or keep "
+            "outputs in files of your own"
+        )
+    if pickle and (not results or outputs_path is None):
+        raise ValueError(
+            "@stet.once: pickle=True pickles results no other file keeps, in the run's "
+            "outputs directory, and needs results=True and outputs=: "
+            '@stet.once(outputs="data", results=True, pickle=True), or leave pickle off'
         )
     return Options(
         store=given,
@@ -94,5 +104,6 @@ def options_of(
         results=bool(results),
         failures=failures,
         name=name,
+        outputs=outputs_path,
         pickle=bool(pickle),
     )
