@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import stet
 from stet._errors import DamagedStoreError
 from stet._resultfiles import (
     FILE_PREFIX,
@@ -421,3 +422,46 @@ def test_plain_results_in_files_import_neither_numpy_nor_pandas(tmp_path: Path) 
     )
     assert done.stdout.strip() == "[]"
     assert [p.name for p in tmp_path.iterdir()] == ["result.cfg.json"]
+
+
+# ------------------------------------------------------------------ through @stet.once
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"pickle": True}, {"pickle": True, "results": True}, {"pickle": True, "outputs": "data"}],
+    ids=["alone", "without-outputs", "without-results"],
+)
+def test_pickle_needs_results_and_outputs_at_decoration(tmp_path: Path, options: Any) -> None:
+    with pytest.raises(ValueError) as refused:
+        stet.once(store=str(tmp_path / "runs.csv"), **options)
+    assert str(refused.value) == (
+        "@stet.once: pickle=True pickles results no other file keeps, in the run's outputs "
+        'directory, and needs results=True and outputs=: @stet.once(outputs="data", '
+        "results=True, pickle=True), or leave pickle off"
+    )
+
+
+def test_a_refused_result_leaves_no_directory_and_no_record(tmp_path: Path) -> None:
+    store, data = tmp_path / "runs.csv", tmp_path / "data"
+    returned: list[Any] = [{"curve": np.arange(3.0), "cfg": {"a": (1, 2)}}]
+
+    @stet.once(store=str(store), outputs=str(data), results=True, verbose=False, name="simulate")
+    def simulate(seed: int) -> Any:
+        (stet.output_dir() / "notes.txt").write_text("written by the body")
+        return returned[0]
+
+    with pytest.raises(TypeError, match="result 'cfg' faithfully, in a cell or a file"):
+        simulate(1)
+    assert not (data / "simulate" / "seed=1").exists()
+    assert [p for p in data.rglob("*") if p.is_file()] == []  # the written curve went too
+    assert not store.exists() or stet.records(str(store)) == []
+    returned[0] = {"curve": np.arange(3.0)}
+    assert simulate(1)["curve"].tolist() == [0.0, 1.0, 2.0]  # runs again, not claimed
+    assert sorted(p.name for p in (data / "simulate" / "seed=1").iterdir()) == [
+        "_stet_run.json",
+        "notes.txt",
+        "result.curve.npy",
+    ]
+    again = simulate(1)
+    assert is_memory_mapped(again["curve"]) and again["curve"].tolist() == [0.0, 1.0, 2.0]
