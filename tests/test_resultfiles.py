@@ -465,3 +465,11 @@ def test_a_refused_result_leaves_no_directory_and_no_record(tmp_path: Path) -> N
     ]
     again = simulate(1)
     assert is_memory_mapped(again["curve"]) and again["curve"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_value_pickle_cannot_write_is_refused_naming_why(tmp_path: Path) -> None:
+    import threading
+
+    with pytest.raises(UnkeptFileError, match="it cannot be pickled either: cannot pickle"):
+        write_result_file({"lock": threading.Lock()}, tmp_path, "state", pickle=True)
+    assert list(tmp_path.iterdir()) == []

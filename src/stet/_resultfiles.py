@@ -291,7 +291,10 @@ def _at(where: str) -> str:
 def _write_pickle(value: Any, handle: BinaryIO) -> None:
     import pickle as pickling
 
-    pickling.dump(value, handle, protocol=pickling.HIGHEST_PROTOCOL)
+    try:
+        pickling.dump(value, handle, protocol=pickling.HIGHEST_PROTOCOL)
+    except Exception as error:  # PicklingError, or a TypeError, AttributeError of a part
+        raise UnkeptFileError(f"it cannot be pickled either: {error}") from None
 
 
 def _check_back(value: Any, path: Path) -> None:
