@@ -118,9 +118,9 @@ class Outputs:
             return None
         path = self.root
         while not os.path.isdir(path) and os.path.dirname(path) != path:
+            if os.path.lexists(path):
+                return f"{path} is a file, not a directory"
             path = os.path.dirname(path)  # made at the first run: its nearest parent
-        if os.path.exists(path) and not os.path.isdir(path):
-            return f"{path} is a file, not a directory"
         if not os.access(path, os.W_OK | os.X_OK):
             return f"this user may not write {path}"
         self._writable = True
@@ -132,6 +132,26 @@ class Outputs:
             f"{self.root}, as {problem}. Give @stet.once(outputs=...) a directory this "
             "user can write, or ask for write access."
         )
+
+    def make_root(self, label: str) -> None:
+        """Make the outputs directory (a sweep, before its runs go to its workers)."""
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as error:
+            why = (error.strerror or "it cannot be made").lower()
+            raise self.refuse(label, f"{why}: {error.filename}") from None
+
+    def check_reachable(self, label: str) -> None:
+        """In a sweep's worker: the outputs directory the sweep made must be there, or
+        the worker is on a machine that does not share it."""
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{label}() did not run on {_host}: the outputs directory the sweep made "
+                "is not there. A sweep's outputs need a directory every worker reaches "
+                "(a shared file system); give @stet.once(outputs=...) one",
+                self.root,
+            )
 
     def begin(self, label: str, cells: Mapping[str, Cell], key: bytes) -> Staged:
         """A fresh staging directory for a claimed run, after setting aside what an
