@@ -110,6 +110,7 @@ class Outputs:
         self._cell_prefix = output_cell(store_path, os.path.join(root, self.function_dir))
         self._staging_dir = os.path.join(root, STAGING, self.function_dir)
         self._writable = False
+        self._made = 0  # the process that made the staging and function directories
 
     def write_problem(self) -> str | None:
         """Why this process could not make a run's directory, or None (checked until
@@ -162,8 +163,10 @@ class Outputs:
         try:
             if (os.getpid(), self.root) not in _swept:
                 self._sweep_dead_processes()
-            os.makedirs(self._staging_dir, exist_ok=True)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if self._made != os.getpid():  # once per process (a reset may remove them)
+                os.makedirs(self._staging_dir, exist_ok=True)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                self._made = os.getpid()
             self._set_aside_leftovers(run, inside, final)
             staging = os.path.join(
                 self._staging_dir, f"{run}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
@@ -180,8 +183,13 @@ class Outputs:
         """What killed attempts of this run left: their staging directories, and a
         directory in place that no record vouches for (this worker holds the claim)."""
         prefix = run + "~"
-        with os.scandir(self._staging_dir) as entries:
-            leftovers = [e.path for e in entries if e.name.startswith(prefix)]
+        try:
+            with os.scandir(self._staging_dir) as entries:
+                leftovers = [e.path for e in entries if e.name.startswith(prefix)]
+        except FileNotFoundError:  # removed meanwhile (the whole outputs directory)
+            os.makedirs(self._staging_dir, exist_ok=True)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            leftovers = []
         for path in leftovers:
             self.set_aside(path, "interrupted", inside)
         if os.path.lexists(final):
@@ -228,7 +236,11 @@ class Outputs:
         if self.fsync:
             _fsync_tree(staging)
         try:
-            os.rename(staging, staged.final)
+            try:
+                os.rename(staging, staged.final)
+            except FileNotFoundError:  # the function's directory was removed meanwhile
+                os.makedirs(os.path.dirname(staged.final), exist_ok=True)
+                os.rename(staging, staged.final)
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 return False
