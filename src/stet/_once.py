@@ -122,7 +122,10 @@ def once(
             quarter of ``lease``; at most half of it).
         results: keep each run's return value in its record (a number, string, bool,
             None, small tuple or list, or a flat dict, dataclass or named tuple of them)
-            and return it when the call is skipped.
+            and return it when the call is skipped. With ``outputs=``, a NumPy array,
+            pandas DataFrame or Series, or nested data is kept as a file in the run's
+            directory (``.npy``, Parquet, JSON) and read back on a skip (arrays
+            memory-mapped).
         failures: ``"record"`` records a call that raises an ``Exception`` as a failed
             run (its error and time) and runs it again on the next call; ``"skip"``
             records it and skips the run from then on. ``None`` (default) records
