@@ -155,11 +155,14 @@ def test_no_module_imports_another_modules_private_names() -> None:
 LAYERS = [
     ["stet._errors"],
     ["stet._values"],
+    ["stet._resultfiles"],  # result values kept as files in a run's directory
     ["stet._storedcells"],  # the value rules the formats call
     ["stet._index"],
     ["stet._storeread"],  # the reading half of the Store
     ["stet._store"],
     ["stet._registry"],
+    ["stet._outputpaths"],  # where a run's outputs live, and what its record holds
+    ["stet._outputs"],  # a run's directory: staging, commit, set aside
     ["stet._matching"],
     ["stet._admin", "stet._reset"],  # a store's status and reset; a function's too
     ["stet._nearest"],  # the records nearest a call, for explain

@@ -23,6 +23,7 @@ __all__ = [
     "convert",
     "load",
     "once",
+    "output_dir",
     "records",
     "reset",
     "status",
@@ -33,11 +34,12 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._explain import Explanation
+    from ._outputs import output_dir
     from ._sweep import Failure, SweepSummary, sweep
 else:
 
     def __getattr__(name: str) -> object:
-        """The sweep runner loads on first use: ``import stet`` stays fast."""
+        """The sweep runner and outputs load on first use: ``import stet`` stays fast."""
         if name in ("Failure", "SweepSummary", "sweep"):
             from . import _sweep
 
@@ -46,4 +48,9 @@ else:
             from ._explain import Explanation
 
             return Explanation
+        if name == "output_dir":
+            from ._outputs import output_dir
+
+            globals()[name] = output_dir
+            return output_dir
         raise AttributeError(f"module 'stet' has no attribute {name!r}")

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import _reportsweep
+from ._outputs import enter, leave
 from ._runner import Done, FailedBefore, RunningElsewhere, error_text
 
 TYPE_CHECKING = False
@@ -143,6 +144,8 @@ def runner_of(func: object, owner: str) -> Runner:
 def run_batch(func: Callable[..., Any], batch: list[dict[str, Any]]) -> list[Outcome]:
     """In a worker: run a batch of runs of a ``@stet.once`` function, one after another."""
     runner = runner_of(func, "stet.sweep")
+    if runner.outputs is not None:
+        runner.outputs.check_reachable(runner.label)
     _calls_only_take_ctrl_c()
     return [run_one(runner, kwargs) for kwargs in batch]
 
@@ -186,12 +189,14 @@ def run_one(runner: Runner, kwargs: dict[str, Any]) -> Outcome:
     if isinstance(decision, FailedBefore):
         return Outcome(Fate.FAILED_BEFORE)
     start = time.perf_counter()
+    token = enter(decision.staged)
     try:
         _in_call = True
         try:
             result = runner.function(**kwargs)
         finally:
             _in_call = False
+            leave(token)
     except Exception as error:
         seconds = time.perf_counter() - start
         runner.failed(decision, error)

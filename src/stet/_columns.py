@@ -4,8 +4,9 @@ Layout rules, shared by every function of a store and every format:
 
 * the columns are the key columns and result columns (``result``, ``result.<name>``:
   see ``_results``), then ``_stet_function`` (only once a second function records into
-  the store), then ``_stet_error`` (only once a failure is recorded), then
-  ``_stet_timestamp``;
+  the store), then ``_stet_output`` (only once a run with an outputs directory is
+  recorded: the path of its directory), then ``_stet_error`` (only once a failure is
+  recorded), then ``_stet_timestamp``;
 * a record with an ``_stet_error`` cell is a failed run, not a completed one;
 * an empty cell means "not part of this record's key" (``None`` is written ``None``);
 * rows without a ``_stet_function`` cell belong to the store's *owner*, the first
@@ -24,6 +25,7 @@ __all__ = [
     "ERROR_COLUMN",
     "FUNCTION_COLUMN",
     "LOOK_EVERY",
+    "OUTPUT_COLUMN",
     "RESERVED_PREFIX",
     "TIMESTAMP_COLUMN",
     "all_stamps",
@@ -37,6 +39,7 @@ __all__ = [
 LOOK_EVERY = 0.2  # seconds
 FUNCTION_COLUMN = "_stet_function"
 ERROR_COLUMN = "_stet_error"
+OUTPUT_COLUMN = "_stet_output"
 TIMESTAMP_COLUMN = "_stet_timestamp"
 RESERVED_PREFIX = "_stet_"
 
@@ -63,12 +66,15 @@ def now_text() -> str:
 
 
 def widened(header: list[str], added: list[str], label: bool, failure: bool) -> list[str]:
-    """A store's columns with ``added`` key or result columns, and the function column
-    (``label``) and error column (``failure``) once either is needed."""
-    keys = [c for c in header if not c.startswith(RESERVED_PREFIX)] + added
+    """A store's columns with ``added`` key, result or output columns, and the function
+    column (``label``) and error column (``failure``) once either is needed."""
+    keys = [c for c in header if not c.startswith(RESERVED_PREFIX)]
+    keys += [c for c in added if not c.startswith(RESERVED_PREFIX)]
+    output = OUTPUT_COLUMN in added or OUTPUT_COLUMN in header
     return [
         *keys,
         *([FUNCTION_COLUMN] if label or FUNCTION_COLUMN in header else []),
+        *([OUTPUT_COLUMN] if output else []),
         *([ERROR_COLUMN] if failure or ERROR_COLUMN in header else []),
         TIMESTAMP_COLUMN,
     ]

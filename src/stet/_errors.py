@@ -13,6 +13,7 @@ import errno
 
 __all__ = [
     "DamagedStoreError",
+    "OutputsNotWritableError",
     "StetError",
     "StoreConnectionError",
     "StoreFacts",
@@ -69,6 +70,10 @@ class UnknownColumnError(StetError, ValueError):
 
 class StoreNotWritableError(StetError, PermissionError):
     """A store this process may read but not write; refused before anything ran or changed."""
+
+
+class OutputsNotWritableError(StetError, PermissionError):
+    """A run's outputs directory this process may not write; refused before its body ran."""
 
 
 class StoreConnectionError(StetError, ConnectionError):

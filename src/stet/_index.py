@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX
+from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, OUTPUT_COLUMN, RESERVED_PREFIX
 from ._results import is_result_column
 from ._values import key_of_cell, record_keys
 
@@ -82,7 +82,7 @@ class FunctionIndex:
         if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
             any(cell != "" for cell in columns[i]) for i, _ in foreign
         ):  # the common case: every record holds exactly the key columns
-            keys = record_keys([columns[p] for p in positions])
+            keys = record_keys([columns[p] for p in positions], len(columns[0]))
             if not spec.results:
                 self.keys.update(keys)
                 return
@@ -113,10 +113,10 @@ class FunctionIndex:
     def _add_results(
         self, header: Sequence[str], columns: Sequence[Sequence[Cell]], keys: list[bytes]
     ) -> None:
-        found = [
+        found = [  # a run's output directory is kept beside its results: files are in it
             (c, columns[i])
             for i, c in enumerate(header)
-            if is_result_column(c) and c not in self.spec.columns
+            if (is_result_column(c) or c == OUTPUT_COLUMN) and c not in self.spec.columns
         ]
         if not found:
             return  # records without results (from before results=True): a skip gives None

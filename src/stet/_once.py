@@ -81,6 +81,8 @@ if TYPE_CHECKING:
         results: bool = ...,
         failures: Literal["record", "skip"] | None = ...,
         name: str | None = ...,
+        outputs: str | os.PathLike[str] | None = ...,
+        pickle: bool = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -100,6 +102,8 @@ def once(
     results: bool = False,
     failures: Literal["record", "skip"] | None = None,
     name: str | None = None,
+    outputs: str | os.PathLike[str] | None = None,
+    pickle: bool = False,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -122,7 +126,10 @@ def once(
             quarter of ``lease``; at most half of it).
         results: keep each run's return value in its record (a number, string, bool,
             None, small tuple or list, or a flat dict, dataclass or named tuple of them)
-            and return it when the call is skipped.
+            and return it when the call is skipped. With ``outputs=``, a NumPy array,
+            pandas DataFrame or Series, or nested data is kept as a file in the run's
+            directory (``.npy``, Parquet, JSON) and read back on a skip (arrays
+            memory-mapped).
         failures: ``"record"`` records a call that raises an ``Exception`` as a failed
             run (its error and time) and runs it again on the next call; ``"skip"``
             records it and skips the run from then on. ``None`` (default) records
@@ -131,6 +138,13 @@ def once(
             qualified name, ``calculation`` or ``Model.fit``). Give one to tell apart
             two functions of one name in one store, to keep runs of a renamed function,
             or for a lambda or a callable object, which have no name of their own.
+        outputs: a directory (``"data"``) in which every run gets its own directory,
+            ``data/<function>/<key>/``, reached in the body by ``stet.output_dir()``.
+            What the body writes there is put in place when it returns, just before
+            its record: a run is recorded with its whole directory or not at all.
+        pickle: with ``results=True`` and ``outputs=``, keep a result no other file kind
+            keeps (``.npy``, Parquet, JSON) as a pickle file, and unpickle it on a skip.
+            Off by default: unpickling a file runs the code of whoever wrote it.
 
     A ``functools.partial`` is keyed by its function's parameters, the ones it binds
     included: ``stet.once(partial(base, 1))`` keeps ``base``'s runs with ``a=1``.
@@ -157,6 +171,8 @@ def once(
         results,
         failures,
         name,
+        outputs,
+        pickle,
     )
 
     def decorate(function: Callable[..., Any]) -> Any:
@@ -189,6 +205,7 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             f"{RESULT_COLUMN!r} would share its column with the result; rename the "
             "parameter or list it in ignore"
         )
+    from ._outputs import enter, leave
     from ._runner import Run, Runner
 
     runner = Runner(func, plan, options)
@@ -202,11 +219,14 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             step = runner.before(args, kwargs)
             if not isinstance(step, Run):
                 return runner.stored_result(step.key) if keeps else None
+            token = enter(step.staged)
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
+                leave(token)
                 runner.failed(step, error)
                 raise
+            leave(token)
             runner.after(step, result)
             return result
 
@@ -217,11 +237,14 @@ def _wrap(func: Callable[..., Any], options: Options) -> Callable[..., Any]:
             step = runner.before(args, kwargs)
             if not isinstance(step, Run):
                 return runner.stored_result(step.key) if keeps else None
+            token = enter(step.staged)
             try:
                 result = func(*args, **kwargs)
             except BaseException as error:
+                leave(token)
                 runner.failed(step, error)
                 raise
+            leave(token)
             runner.after(step, result)
             return result
 

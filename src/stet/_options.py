@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ._claims import check_lease
 from ._files import store_path
+from ._outputpaths import check_outputs
 from .formats import is_url, redacted
 
 TYPE_CHECKING = False
@@ -33,6 +34,8 @@ class Options:
     results: bool
     failures: str | None
     name: str | None
+    outputs: str | None = None  # the outputs directory's absolute path
+    pickle: bool = False  # results no other file kind keeps are pickled (asked by name)
 
 
 def options_of(
@@ -48,6 +51,8 @@ def options_of(
     results: bool,
     failures: str | None,
     name: str | None,
+    outputs: object = None,
+    pickle: bool = False,
 ) -> Options:
     """The checked options, or the ``TypeError`` or ``ValueError`` of the first wrong one."""
     if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -72,6 +77,19 @@ def options_of(
             f"failure and retry it on the next call) or 'skip' (record it and skip the "
             f"run from then on), not {failures!r}"
         )
+    outputs_path = check_outputs(outputs, path)
+    if outputs_path is not None and not claims:
+        raise ValueError(
+            "@stet.once: outputs= needs claims: with claims=False two workers could run "
+            "one run and write one directory. Leave claims on (the default), or keep "
+            "outputs in files of your own"
+        )
+    if pickle and (not results or outputs_path is None):
+        raise ValueError(
+            "@stet.once: pickle=True pickles results no other file keeps, in the run's "
+            "outputs directory, and needs results=True and outputs=: "
+            '@stet.once(outputs="data", results=True, pickle=True), or leave pickle off'
+        )
     return Options(
         store=given,
         path=path,
@@ -86,4 +104,6 @@ def options_of(
         results=bool(results),
         failures=failures,
         name=name,
+        outputs=outputs_path,
+        pickle=bool(pickle),
     )

@@ -15,8 +15,10 @@ import os
 from dataclasses import dataclass
 
 from . import _report
+from ._columns import OUTPUT_COLUMN
 from ._errors import StoreNotWritableError
 from ._index import FunctionIndex, KeySpec
+from ._outputpaths import output_path
 from ._plan import is_coroutine_function, names_of
 from ._registry import get_store
 from ._results import result_cells, result_type_of, result_value
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
     from ._claims import Claim
     from ._options import Options
+    from ._outputs import Outputs, Staged
     from ._plan import CallPlan
     from ._provenance import Source
     from ._values import Cell
@@ -50,12 +53,14 @@ __all__ = [
 
 @dataclass(slots=True)
 class Run:
-    """A call that runs: its bound values, key, claim, and key cells (taken before the body)."""
+    """A call that runs: its bound values, key, claim, key cells (taken before the body)
+    and, with outputs, its staging directory."""
 
     values: tuple[Any, ...]
     key: bytes
     claim: Claim | None
     cells: dict[str, Cell]
+    staged: Staged | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +120,11 @@ class Runner:
         self._unannounced = True  # the note on runs of another file or code: not yet
         self._other_keys: set[bytes] | None = None  # done runs of other versions
         self._other_entries: list[dict[str, str]] = []
+        self.outputs: Outputs | None = None
+        if options.outputs is not None:
+            from ._outputs import Outputs
+
+            self.outputs = Outputs(options.outputs, self.label, self.store.path, options.fsync)
 
     def __getstate__(self) -> dict[str, Any]:
         # another process reads its own index (and says its own notes)
@@ -236,10 +246,24 @@ class Runner:
             claim, holder = self.store.claim(index, key, call, options.lease, options.heartbeat)
             if claim is None:  # held by another worker, or completed meanwhile
                 return DONE if holder is None else RunningElsewhere(holder)
-        return Run(values, key, claim, cells)
+        run = Run(values, key, claim, cells)
+        if self.outputs is not None:
+            try:
+                run.staged = self.outputs.begin(self.label, cells, key)
+            except BaseException:
+                if claim is not None:
+                    with contextlib.suppress(Exception):  # begin's error is what propagates
+                        self.store.claims.release(claim)
+                raise
+        return run
 
     def check_writable(self) -> None:
         """Refuse a call before it runs when its record could not be written."""
+        outputs = self.outputs
+        if outputs is not None:
+            trouble = outputs.write_problem()
+            if trouble is not None:
+                raise outputs.refuse(self.label, trouble)
         problem = self.store.write_problem()
         if problem is not None:
             raise StoreNotWritableError(
@@ -261,7 +285,13 @@ class Runner:
     def stored_result(self, key: bytes) -> Any:
         """The stored result of a skipped run (None: running elsewhere, or none kept)."""
         cells = self.index.result_cells(key)
-        return None if cells is None else result_value(cells, self.result_type)
+        if cells is None:
+            return None
+        output = cells.pop(OUTPUT_COLUMN, "")
+        if not cells:
+            return None
+        run_dir = output_path(self.store.path, output) if output != "" else None
+        return result_value(cells, self.result_type, run_dir, self.options.pickle)
 
     def after(self, run: Run, result: Any = None) -> None:
         """Record a call that completed (and release its claim).
@@ -272,22 +302,70 @@ class Runner:
         cells = run.cells
         if self.options.results:
             try:
-                cells = {**cells, **result_cells(result, self.name, self.result_type)}
-            except TypeError:
+                files = None if run.staged is None else run.staged.staging
+                kept = result_cells(  # files: fsynced with the whole directory (commit)
+                    result, self.name, self.result_type, files, self.options.pickle
+                )
+                cells = {**cells, **kept}
+            except BaseException:  # refused (TypeError), or a file not written
                 self.failed(run)
                 raise
         store, fsync = self.store, self.options.fsync
-        store.record(self.index, run.key, cells, fsync, run.claim, source=self.source)
+        staged = run.staged
+        if staged is None:
+            store.record(self.index, run.key, cells, fsync, run.claim, source=self.source)
+            return
+        cells = {**cells, OUTPUT_COLUMN: staged.cell}
+        self._put_in_place(run, staged)
+        try:
+            source = self.source
+            recorded = store.record(self.index, run.key, cells, fsync, run.claim, source=source)
+        except BaseException:
+            self._set_aside_placed(staged, "interrupted")  # no record vouches for it
+            raise
+        if not recorded:  # another worker recorded the run first
+            self._set_aside_placed(staged, "duplicate")
+
+    def _put_in_place(self, run: Run, staged: Staged) -> None:
+        """Rename a run's staging directory into place, before its record."""
+        outputs = self.outputs
+        assert outputs is not None
+        try:
+            if outputs.commit(staged):
+                return
+            # a directory is in place already: another worker's (its lease lapsed while
+            # it ran), or one no record vouches for (set aside when this run began)
+            self.store.refresh()
+            if run.key in self.index.keys:
+                outputs.set_aside(staged.staging, "duplicate", staged.inside)
+                return
+            outputs.set_aside(staged.final, "interrupted", staged.inside)
+            if not outputs.commit(staged):
+                raise FileExistsError(
+                    f"stet could not put the outputs of {self.label}() in place at "
+                    f"{staged.final}: a directory appeared there twice while it ran"
+                )
+        except BaseException:
+            self.failed(run)
+            raise
+
+    def _set_aside_placed(self, staged: Staged, reason: str) -> None:
+        outputs = self.outputs
+        assert outputs is not None
+        with contextlib.suppress(OSError):
+            outputs.set_aside(staged.final, reason, staged.inside)
 
     def failed(self, run: Run, error: BaseException | None = None) -> None:
         """A call raised: record its failure (``failures=...``, for an ``Exception``),
         and release its claim, so another worker may try the run."""
         claim = run.claim
-        if self.options.failures is not None and isinstance(error, Exception):
+        recorded = self.options.failures is not None and isinstance(error, Exception)
+        cells = self._failed_outputs(run, recorded)
+        if recorded and error is not None:
             text = error_text(error)
             try:
                 store, fsync = self.store, self.options.fsync
-                store.record(self.index, run.key, run.cells, fsync, claim, text, source=self.source)
+                store.record(self.index, run.key, cells, fsync, claim, text, source=self.source)
                 return
             except Exception as problem:  # the call's own exception is what propagates
                 call = self.plan.describe(self.name, run.values)
@@ -298,6 +376,22 @@ class Runner:
                 return
         if claim is not None:
             self.store.claims.release(claim)
+
+    def _failed_outputs(self, run: Run, kept: bool) -> dict[str, Cell]:
+        """A run that raised: its staging directory is moved aside to be named in its
+        failure record (``kept``), or removed; the record's cells."""
+        staged, outputs = run.staged, self.outputs
+        if staged is None or outputs is None or not staged.staging.exists():
+            return run.cells
+        if not kept:
+            outputs.discard(staged)
+            return run.cells
+        try:
+            aside = outputs.set_aside(staged.staging, "failed", staged.inside)
+        except OSError:
+            outputs.discard(staged)
+            return run.cells
+        return {**run.cells, OUTPUT_COLUMN: outputs.failure_cell(self.store.path, aside)}
 
 
 _announced: set[tuple[str, str, str, str | None]] = set()  # (store, function, code, file)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN, now_text
+from ._columns import (
+    ERROR_COLUMN,
+    FUNCTION_COLUMN,
+    OUTPUT_COLUMN,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+    now_text,
+)
 from ._index import FunctionIndex
 from ._results import is_result_column
 from ._values import typed_cell, typed_result_cell
@@ -169,7 +176,7 @@ def typed_rows(chunk: Chunk) -> tuple[list[str], list[tuple[Cell, ...]]]:
     """A store's records in the layout of a stet store, numbers as numbers."""
     source = chunk.header
     keys = [c for c in source if not c.startswith(RESERVED_PREFIX)]
-    labels = [c for c in (FUNCTION_COLUMN, ERROR_COLUMN) if c in source]
+    labels = [c for c in (FUNCTION_COLUMN, OUTPUT_COLUMN, ERROR_COLUMN) if c in source]
     header = [*keys, *labels, TIMESTAMP_COLUMN]
     columns = [_typed_column(chunk.columns[source.index(c)], is_result_column(c)) for c in keys]
     columns += [chunk.columns[source.index(c)] for c in labels]

@@ -79,13 +79,16 @@ if TYPE_CHECKING:
 # -------------------------------------------------------------------------------- keys
 
 
-def record_keys(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
-    """The keys of records given as their key columns' cells, without a Python loop.
+def record_keys(columns: Sequence[Sequence[Cell]], count: int) -> Iterator[bytes]:
+    """The keys of ``count`` records given as their key columns' cells, without a Python
+    loop (a function without key parameters: ``count`` empty keys).
 
     A column of numbers within the exact float range becomes floats in one ``map``; the
     records' keys are then packed in one more ``map``. Any other column is keyed cell
     by cell, each distinct text parsed once.
     """
+    if not columns:
+        return repeat(b"", count)
     packed: list[Iterable[Any]] = []
     for cells in columns:
         floats = _exact_floats(cells)
@@ -349,6 +352,8 @@ def result_cell_of(value: Any) -> Cell:
     of the same type."""
     problem = _result_problem(value)
     if problem is None:
+        if type(value) is str and value.startswith("file:"):
+            return repr(value)  # a bare file: cell names a result file (_resultfiles)
         cell = result_literal(value) if type(value) in (list, tuple) else cell_of(value)
         if type(cell) is not str or len(cell) <= _MAX_RESULT_TEXT or type(value) is str:
             return cell

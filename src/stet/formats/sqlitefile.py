@@ -43,7 +43,7 @@ __all__ = ["SqliteFile"]
 
 TABLE = "runs"
 INDEX = "runs_identity"
-_TEXT_COLUMNS = ("_stet_function", "_stet_error", "_stet_timestamp")
+_TEXT_COLUMNS = ("_stet_function", "_stet_output", "_stet_error", "_stet_timestamp")
 _ROWID_NAMES = ("rowid", "_rowid_", "oid")
 _BUSY_SECONDS = 60.0
 _OPEN_ATTEMPTS = 100  # "unable to open" while another process creates the file: retry

@@ -1,0 +1,317 @@
+"""A run's own directory (``@stet.once(outputs="data")``), committed with its record.
+
+The body writes into a staging directory, ``data/.stet-staging/<function>/<run>~...``,
+which :func:`output_dir` gives it. When the body returns, ``_stet_run.json`` is written
+into it, it is renamed into place (``data/<function>/<run>/``) and only then is the run
+recorded. ``kill -9`` at any instant leaves either a recorded run with its complete
+directory, or no record; a directory no record vouches for is never read as a result:
+
+* a staging directory of a worker that died is moved aside to
+  ``data/.stet-interrupted/<time>/`` when its run runs again (its claim is then this
+  worker's, so nobody else writes it), and at a process's first run for those of dead
+  processes of this machine;
+* a directory in place whose record never landed (killed between the rename and the
+  record) is moved aside the same way when its run runs again;
+* a run that raises leaves nothing in place: its staging directory is removed, or with
+  ``failures="record"`` moved aside to ``data/.stet-failed/<time>/`` and named in the
+  failure record.
+
+Nothing is deleted but the staging directory of a run that raised without
+``failures="record"``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import errno
+import json
+import math
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._columns import now_text
+from ._errors import OutputsNotWritableError
+from ._outputpaths import STAGING, function_dir_name, output_cell, run_dir_name, set_aside_path
+from ._values import text_of_cell, value_of_cell
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._values import Cell
+
+__all__ = ["RUN_FILE", "Outputs", "Staged", "enter", "leave", "output_dir"]
+
+RUN_FILE = "_stet_run.json"
+_current: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "stet_output_dir", default=None
+)
+
+
+def output_dir() -> Path:
+    """The directory of the run whose body runs now, to write its outputs into.
+
+    Only inside the body of a ``@stet.once(outputs=...)`` function (in its own thread or
+    task: a thread the body starts gets the path from the body). Files written there are
+    put in place with the run's record, atomically: see the how-to on outputs.
+
+    Raises:
+        RuntimeError: outside the body of a run that has outputs.
+    """
+    directory = _current.get()
+    if directory is None:
+        raise RuntimeError(
+            "stet.output_dir() is called outside the body of a run that has outputs; call "
+            'it inside a function decorated with @stet.once(outputs="data") while it runs '
+            "(a thread it starts does not inherit it: pass the path on)"
+        )
+    return directory
+
+
+def enter(staged: Staged | None) -> contextvars.Token[Path | None] | None:
+    """Before a body runs: :func:`output_dir` gives its staging directory."""
+    return None if staged is None else _current.set(staged.staging)
+
+
+def leave(token: contextvars.Token[Path | None] | None) -> None:
+    """After the body: :func:`output_dir` gives what it gave before."""
+    if token is not None:
+        _current.reset(token)
+
+
+@dataclass(slots=True)
+class Staged:
+    """A run's directory while its body runs, and where it goes when it returns."""
+
+    staging: Path  # where the body writes
+    final: str  # where it is put in place
+    inside: str  # <function>/<run>: its path below the outputs directory
+    cell: str  # the record's _stet_output cell once it is in place
+    started: str  # when the run started (ISO 8601, UTC)
+    parameters: dict[str, object]  # for _stet_run.json
+
+
+_host = socket.gethostname()
+_swept: set[tuple[int, str]] = set()  # (process, outputs directory) swept at a first run
+
+
+class Outputs:
+    """One function's outputs directory: staging, commit, and setting aside."""
+
+    def __init__(self, root: str, function: str, store_path: str, fsync: bool) -> None:
+        self.root = root
+        self.function = function
+        self.fsync = fsync
+        self.function_dir = function_dir_name(function)
+        self._cell_prefix = output_cell(store_path, os.path.join(root, self.function_dir))
+        self._staging_dir = os.path.join(root, STAGING, self.function_dir)
+        self._writable = False
+        self._made = 0  # the process that made the staging and function directories
+
+    def write_problem(self) -> str | None:
+        """Why this process could not make a run's directory, or None (checked until
+        found writable)."""
+        if self._writable:
+            return None
+        path = self.root
+        while not os.path.isdir(path) and os.path.dirname(path) != path:
+            if os.path.lexists(path):
+                return f"{path} is a file, not a directory"
+            path = os.path.dirname(path)  # made at the first run: its nearest parent
+        if not os.access(path, os.W_OK | os.X_OK):
+            return f"this user may not write {path}"
+        self._writable = True
+        return None
+
+    def refuse(self, label: str, problem: str) -> OutputsNotWritableError:
+        return OutputsNotWritableError(
+            f"{label}() did not run: stet could not make its output directory in "
+            f"{self.root}, as {problem}. Give @stet.once(outputs=...) a directory this "
+            "user can write, or ask for write access."
+        )
+
+    def make_root(self, label: str) -> None:
+        """Make the outputs directory (a sweep, before its runs go to its workers)."""
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as error:
+            why = (error.strerror or "it cannot be made").lower()
+            raise self.refuse(label, f"{why}: {error.filename}") from None
+
+    def check_reachable(self, label: str) -> None:
+        """In a sweep's worker: the outputs directory the sweep made must be there, or
+        the worker is on a machine that does not share it."""
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{label}() did not run on {_host}: the outputs directory the sweep made "
+                "is not there. A sweep's outputs need a directory every worker reaches "
+                "(a shared file system); give @stet.once(outputs=...) one",
+                self.root,
+            )
+
+    def begin(self, label: str, cells: Mapping[str, Cell], key: bytes) -> Staged:
+        """A fresh staging directory for a claimed run, after setting aside what an
+        earlier, killed attempt of it left."""
+        run = run_dir_name(cells, key)
+        inside = f"{self.function_dir}/{run}"
+        final = os.path.join(self.root, self.function_dir, run)
+        try:
+            if (os.getpid(), self.root) not in _swept:
+                self._sweep_dead_processes()
+            if self._made != os.getpid():  # once per process (a reset may remove them)
+                os.makedirs(self._staging_dir, exist_ok=True)
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                self._made = os.getpid()
+            self._set_aside_leftovers(run, inside, final)
+            staging = os.path.join(
+                self._staging_dir, f"{run}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
+            )
+            os.mkdir(staging)
+        except PermissionError as error:
+            why = (error.strerror or "permission denied").lower()
+            raise self.refuse(label, f"{why}: {error.filename}") from None
+        parameters = {column: _json_value(cell) for column, cell in cells.items()}
+        cell = f"{self._cell_prefix}/{run}"
+        return Staged(Path(staging), final, inside, cell, now_text(), parameters)
+
+    def _set_aside_leftovers(self, run: str, inside: str, final: str) -> None:
+        """What killed attempts of this run left: their staging directories, and a
+        directory in place that no record vouches for (this worker holds the claim)."""
+        prefix = run + "~"
+        try:
+            with os.scandir(self._staging_dir) as entries:
+                leftovers = [e.path for e in entries if e.name.startswith(prefix)]
+        except FileNotFoundError:  # removed meanwhile (the whole outputs directory)
+            os.makedirs(self._staging_dir, exist_ok=True)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            leftovers = []
+        for path in leftovers:
+            self.set_aside(path, "interrupted", inside)
+        if os.path.lexists(final):
+            self.set_aside(final, "interrupted", inside)
+
+    def _sweep_dead_processes(self) -> None:
+        """Once per process: set aside the staging directories of dead processes of
+        this machine (those of other machines go when their run runs again)."""
+        _swept.add((os.getpid(), self.root))
+        top = os.path.join(self.root, STAGING)
+        try:
+            functions = os.listdir(top)
+        except FileNotFoundError:
+            return
+        for function in functions:
+            with os.scandir(os.path.join(top, function)) as entries:
+                names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+            for name in names:
+                run, _, rest = name.partition("~")
+                host, _, pid = rest.rpartition("~")[0].rpartition("~")
+                if host == _host and pid.isdigit() and not _alive(int(pid)):
+                    path = os.path.join(top, function, name)
+                    self.set_aside(path, "interrupted", f"{function}/{run}")
+
+    def commit(self, staged: Staged) -> bool:
+        """Put a run's directory in place (after its ``_stet_run.json``); False when a
+        directory is in place there already."""
+        staging = staged.staging
+        facts = {
+            "function": self.function,
+            "parameters": staged.parameters,
+            "started": staged.started,
+            "completed": now_text(),
+            "host": _host,
+            "pid": os.getpid(),
+        }
+        run_file = staging / RUN_FILE
+        lines = (
+            f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in facts.items()
+        )
+        with open(run_file, "w", encoding="utf-8") as file:  # one fact a line, C-encoded
+            file.write("{\n" + ",\n".join(lines) + "\n}\n")
+            if self.fsync:
+                file.flush()
+                os.fsync(file.fileno())
+        if self.fsync:
+            _fsync_tree(staging)
+        try:
+            try:
+                os.rename(staging, staged.final)
+            except FileNotFoundError:  # the function's directory was removed meanwhile
+                os.makedirs(os.path.dirname(staged.final), exist_ok=True)
+                os.rename(staging, staged.final)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return False
+            raise
+        if self.fsync:
+            _fsync_directory(os.path.dirname(staged.final))
+        return True
+
+    def discard(self, staged: Staged) -> None:
+        """A run that raised: its staging directory goes."""
+        shutil.rmtree(staged.staging, ignore_errors=True)
+
+    def set_aside(self, path: str | Path, reason: str, inside: str) -> str:
+        """Move a directory to ``<root>/.stet-<reason>/<time>/<inside>``; its new path."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+        target = set_aside_path(self.root, reason, stamp, inside)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        for attempt in range(100):
+            candidate = target if not attempt else f"{target}~{attempt}"
+            try:
+                os.rename(path, candidate)
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    continue
+                raise
+            return candidate
+        raise FileExistsError(errno.EEXIST, "no free name to set a directory aside", target)
+
+    def failure_cell(self, store_path: str, aside: str) -> str:
+        """The ``_stet_output`` cell of a failure record whose directory is ``aside``."""
+        return output_cell(store_path, aside)
+
+
+def _json_value(cell: Cell) -> object:
+    """A key cell as ``_stet_run.json`` shows it: the value where JSON has it, else
+    the store's text."""
+    value = value_of_cell(cell)
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float and math.isfinite(value):
+        return value
+    return text_of_cell(cell)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _fsync_tree(top: Path) -> None:
+    """fsync every file and directory below ``top`` (``fsync=True``)."""
+    for directory, _, files in os.walk(top):
+        for name in files:
+            descriptor = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        _fsync_directory(directory)
+
+
+def _fsync_directory(path: str) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
