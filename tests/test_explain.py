@@ -424,3 +424,17 @@ def test_a_method_is_explained_through_its_class(location: str) -> None:
     model.fit(2)
     assert Model.fit.explain(model, 2).state == "completed"  # self is never in the key
     assert Model.fit.explain(None, 3).text.startswith("Model.fit(x=3): not run")
+
+
+def test_a_completed_run_names_its_outputs(tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.csv")
+
+    @stet.once(store=store, outputs=tmp_path / "data", name="simulate", verbose=False)
+    def simulate(alpha: float) -> None:
+        (stet.output_dir() / "x.txt").write_text("x")
+
+    simulate(0.1)
+    found = simulate.explain(0.1)
+    assert found.state == "completed" and found.record is not None
+    assert found.text.splitlines()[-1] == f"  its outputs: {found.record['_stet_output']}"
+    assert (tmp_path / "data").is_dir()

@@ -13,7 +13,13 @@ import sys
 from datetime import datetime
 
 from ._claims import run_ident
-from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
+from ._columns import (
+    ERROR_COLUMN,
+    FUNCTION_COLUMN,
+    OUTPUT_COLUMN,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+)
 from ._errors import facts_of
 from ._index import FunctionIndex, add_records
 from ._nearest import (
@@ -21,6 +27,7 @@ from ._nearest import (
     counted_by_default,
     counts,
     kind_of,
+    last_exact,
     near_lines,
     nearest,
     number_of,
@@ -185,8 +192,10 @@ def explain_call(runner: Runner, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         record = record_of(snapshot, exact[-1]) if exact else None
         lines = [f"completed{_at(record)} in {facts.store}, so a call skips it"]
         lines += counted_by_default(snapshot, exact[-1] if exact else None, wanted)
+        if record is not None and OUTPUT_COLUMN in record:
+            lines.append(f"its outputs: {record[OUTPUT_COLUMN]}")
         return facts.done("completed", lines, record=record)
-    failure = _last_exact(snapshot, failed_rows, wanted)
+    failure = last_exact(snapshot, failed_rows, wanted)
     error = index.failed.get(key)
     skips_failure = runner.options.failures == "skip"
     if error is not None and skips_failure:
@@ -262,7 +271,7 @@ def explain_values(
         record = record_of(snapshot, exact[-1])
         lines = [f"completed{_at(record)} in {facts.store}{_by(snapshot, exact)}"]
         return facts.done("completed", lines, record=record, runs=False)
-    failure = _last_exact(snapshot, failed_rows, wanted)
+    failure = last_exact(snapshot, failed_rows, wanted)
     keys = _keys_in_orders(snapshot.header, where)
     holder = _holder(handle, function, keys)
     if holder is not None:
@@ -336,13 +345,6 @@ def _snapshot(store: Store) -> Snapshot | None:
         if facts_of(error) is None:
             raise
         return None
-
-
-def _last_exact(
-    snapshot: Snapshot, rows: list[int], wanted: Sequence[Wanted]
-) -> dict[str, Any] | None:
-    found = [row for row, n in zip(rows, counts(snapshot, rows, wanted), strict=True) if n == 0]
-    return record_of(snapshot, found[-1]) if found else None
 
 
 def _at(record: dict[str, Any] | None) -> str:

@@ -40,6 +40,7 @@ __all__ = [
     "counted_by_default",
     "counts",
     "kind_of",
+    "last_exact",
     "near_lines",
     "nearest",
     "number_of",
@@ -282,6 +283,14 @@ def nearest(
         for _, row in order
     ]
     return near, exact
+
+
+def last_exact(
+    snapshot: Snapshot, rows: Sequence[int], wanted: Sequence[Wanted]
+) -> dict[str, Any] | None:
+    """The last of ``rows`` that matches ``wanted`` exactly, as a record; None if none."""
+    found = [row for row, n in zip(rows, counts(snapshot, rows, wanted), strict=True) if n == 0]
+    return record_of(snapshot, found[-1]) if found else None
 
 
 def _sharing(snapshot: Snapshot, wanted: Sequence[Wanted]) -> Callable[[int], bool]:
