@@ -166,6 +166,7 @@ LAYERS = [
     ["stet._matching"],
     ["stet._admin", "stet._reset"],  # a store's status and reset; a function's too
     ["stet._nearest"],  # the records nearest a call, for explain
+    ["stet._renamed"],  # records of a function under the name it had before
     ["stet._plan"],
     ["stet._runner"],
     ["stet._explain"],  # why a call runs or skips: f.explain, stet why

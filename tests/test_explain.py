@@ -11,6 +11,7 @@ store and no store; and the states: completed, failed (``failures="record"`` and
 from __future__ import annotations
 
 import os
+import re
 import socket
 import textwrap
 from pathlib import Path
@@ -223,7 +224,13 @@ def test_a_renamed_function_is_pointed_to_its_old_name(location: str) -> None:
         'very values: if simulate was old_simulate renamed, @stet.once(name="old_simulate") '
         "keeps its runs"
     ) in text
-    assert found.nearest[0].function == "old_simulate"
+    assert found.nearest == [] and re.search(r"\n  \(line \d+ at \S+ is that run\)", text)
+    other = simulate.explain(0.3, 2)  # no run of these values under either name
+    assert [(n.function, n.record["alpha"]) for n in other.nearest] == [
+        ("old_simulate", 0.2),
+        ("old_simulate", 0.1),
+    ]
+    assert "nearest records of old_simulate (2 of 2; fewest differing: 1 column):" in other.text
 
 
 def test_an_emptied_store(location: str) -> None:

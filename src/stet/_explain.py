@@ -25,7 +25,6 @@ from ._index import FunctionIndex, add_records
 from ._nearest import (
     Wanted,
     counted_by_default,
-    counts,
     kind_of,
     last_exact,
     near_lines,
@@ -37,6 +36,7 @@ from ._nearest import (
     split_failures,
 )
 from ._registry import get_store
+from ._renamed import renamed_from
 from ._runclaims import claim_key
 from ._values import display, key_of, key_of_cell, plain_of, text_of_cell, value_of_cell
 from .formats import is_url
@@ -224,11 +224,14 @@ def explain_call(runner: Runner, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     elif not done_rows:
         lines.append(f"{facts.store} holds only failure records of {label}")
     if not done_rows:
-        said, renamed = _renamed(snapshot, label, wanted)
+        said, renamed = renamed_from(snapshot, label, wanted)
         lines += said
         if renamed is not None:
             other, other_rows = renamed
-            near = nearest(snapshot, other_rows, wanted, "in this call", python_text, owner)[0]
+            near, same = nearest(snapshot, other_rows, wanted, "in this call", python_text, owner)
+            if same:  # the very run, under the other name
+                near, line = [], f"line {snapshot.first_line + same[-1]:,}"
+                lines.append(f"({line}{_at(record_of(snapshot, same[-1]))} is that run)")
             lines += near_lines(near, len(other_rows), f"of {other}", wanted)
             return facts.done("not run", lines, nearest=near)
     lines += near_lines(near, len(done_rows), f"of {label}", wanted)
@@ -394,55 +397,3 @@ def _keys_in_orders(header: Sequence[str], where: Sequence[tuple[str, str]]) -> 
     stored = [c for c in header if c in given] + [c for c, _ in where if c not in header]
     orders = [stored, [c for c, _ in where]]
     return [b"".join(key_of_cell(given[c]) for c in order) for order in orders]
-
-
-def _same_columns(
-    snapshot: Snapshot, label: str, wanted: Sequence[Wanted]
-) -> list[tuple[str, list[int], list[int]]]:
-    """Other functions whose completed records have exactly this function's key columns:
-    (function, those records, every record of it), most records first."""
-    header = snapshot.header
-    columns = {w.column for w in wanted}
-    labels = (
-        snapshot.columns[header.index(FUNCTION_COLUMN)]
-        if FUNCTION_COLUMN in header
-        else [""] * len(snapshot.columns[0])
-    )
-    default = snapshot.owner or ""
-    by_function: dict[str, list[int]] = {}
-    for i, label_cell in enumerate(labels):
-        by_function.setdefault(str(label_cell) or default, []).append(i)
-    by_function.pop(label, None)
-    by_function.pop("", None)
-    found = []
-    for other, rows in by_function.items():
-        done = split_failures(snapshot, rows)[0]
-        same = [i for i in done if set(snapshot.key_columns_of(snapshot.rows[i])) == columns]
-        found.append((other, same, rows))
-    return sorted(found, key=lambda item: (-len(item[1]), -len(item[2])))
-
-
-def _renamed(
-    snapshot: Snapshot, label: str, wanted: Sequence[Wanted]
-) -> tuple[list[str], tuple[str, list[int]] | None]:
-    """Functions whose records have this function's key columns (a name it had before?),
-    and the likeliest one with those records."""
-    if not snapshot.header or not snapshot.columns[0]:
-        return ["(the store holds no records yet)"], None
-    found = _same_columns(snapshot, label, wanted)
-    lines = []
-    for other, same, _ in found:
-        if not same:
-            continue
-        exact = [i for i, n in zip(same, counts(snapshot, same, wanted), strict=True) if n == 0]
-        these = ", one with these very values" if exact else ""
-        lines.append(
-            f"{other} has {len(same):,} records with the same columns "
-            f"({', '.join(w.column for w in wanted)}){these}: if {label} was {other} "
-            f'renamed, @stet.once(name="{other}") keeps its runs'
-        )
-    if not lines:
-        names = ", ".join(f"{f} ({len(rows):,})" for f, _, rows in found)
-        lines.append(f"its records are of other functions: {names or 'unnamed'}")
-    best = found[0] if found and found[0][1] else None
-    return lines, None if best is None else (best[0], best[1])

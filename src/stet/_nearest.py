@@ -39,6 +39,7 @@ __all__ = [
     "Wanted",
     "counted_by_default",
     "counts",
+    "key_columns",
     "kind_of",
     "last_exact",
     "near_lines",
@@ -161,7 +162,7 @@ def split_failures(snapshot: Snapshot, rows: list[int]) -> tuple[list[int], list
     return [i for i in rows if errors[i] == ""], [i for i in rows if errors[i] != ""]
 
 
-def _key_columns(header: Sequence[str]) -> list[str]:
+def key_columns(header: Sequence[str]) -> list[str]:
     return [c for c in header if not c.startswith(RESERVED_PREFIX) and not is_result_column(c)]
 
 
@@ -230,7 +231,7 @@ def _scores(snapshot: Snapshot, rows: Sequence[int], wanted: Sequence[Wanted]) -
     every = snapshot.columns and len(rows) == len(snapshot.columns[0])  # rows is in order
     given = {w.column: w for w in wanted}
     weights = (0, _ALIKE - 1, _ALIKE)
-    for column in _key_columns(header):
+    for column in key_columns(header):
         cells = snapshot.columns[header.index(column)]
         if not every:
             cells = [cells[row] for row in rows]
@@ -320,7 +321,7 @@ def differences(
     header = snapshot.header
     given = {w.column: w for w in wanted}
     found = []
-    columns = _key_columns(header)
+    columns = key_columns(header)
     for column in columns:
         cell = snapshot.columns[header.index(column)][row]
         w = given.get(column)
