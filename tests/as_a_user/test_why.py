@@ -140,3 +140,44 @@ def test_a_jupyter_cell_shows_the_explanation(tmp_path: Path) -> None:
     assert texts[3] == "('not run', {'alpha': '0.3', 'seed': '2'}, ['alpha'])\n"
     assert texts[4] == "TypeError: missing a required argument: 'seed'\n"
     assert "ran" not in "".join(texts)
+
+
+EXPLAIN_READ_ONLY = """
+import stet
+
+@stet.once(store="runs/runs.{ext}")
+def simulate(alpha, seed):
+    print("ran", alpha, seed)
+
+print(simulate.explain(0.1, seed=2).state)
+print(simulate.explain(0.3, seed=2).nearest[0].differences[0].text)
+"""
+
+
+@pytest.mark.parametrize("extension", FILE_FORMATS)
+def test_a_read_only_store_is_explained_and_left_as_it_is(tmp_path: Path, extension: str) -> None:
+    """As a user whom permissions apply to, on a store of mode 444 in a directory of 555."""
+    (tmp_path / "runs").mkdir()
+    sweep(f"runs/runs.{extension}", tmp_path)
+    paths = sorted((tmp_path / "runs").rglob("*"), reverse=True)
+    for path in paths:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    (tmp_path / "runs").chmod(0o555)
+    before = [(p, p.stat().st_mtime_ns, p.stat().st_size) for p in paths]
+    try:
+        code = EXPLAIN_READ_ONLY.format(ext=extension)
+        done = outside.run_script(code, tmp_path, unprivileged=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "completed",
+            "alpha: 0.2 in the store, 0.3 in this call",
+        ]
+        why = ["why", f"runs/runs.{extension}", "--where", "alpha=0.2", "seed=2"]
+        found = outside.run_cli(why, tmp_path, unprivileged=True)
+        assert (found.returncode, found.stderr) == (0, ""), found.stdout
+        assert sorted((tmp_path / "runs").rglob("*"), reverse=True) == paths
+        assert [(p, p.stat().st_mtime_ns, p.stat().st_size) for p in paths] == before
+    finally:
+        for path in [tmp_path / "runs", *paths]:
+            if path.is_dir():
+                path.chmod(0o755)
