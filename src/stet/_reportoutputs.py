@@ -13,9 +13,16 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from ._outputsmove import Done
+__all__ = [
+    "output_last",
+    "reset_outputs_done",
+    "reset_outputs_part",
+    "shown_path",
+    "size",
+    "status_lines",
+]
 
-__all__ = ["reset_outputs_done", "reset_outputs_part", "shown_path", "size", "status_lines"]
+_OUTPUT = "_stet_output"
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
@@ -28,6 +35,23 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     if os.path.isabs(text) and os.path.commonpath([here, text]) == here and text != here:
         return os.path.relpath(text, here)
     return text
+
+
+def output_last(records: Sequence[dict[str, Any]], header: str) -> list[dict[str, Any]]:
+    """Records (``stet show``'s) with their ``_stet_output`` last, headed ``header``
+    (a long path there keeps the other columns together), unless a column of theirs is
+    named so."""
+    if not any(_OUTPUT in record for record in records):
+        return list(records)
+    if any(header in record for record in records):
+        header = _OUTPUT
+    moved = []
+    for record in records:
+        record = dict(record)
+        if _OUTPUT in record:
+            record[header] = record.pop(_OUTPUT)
+        moved.append(record)
+    return moved
 
 
 def size(count: int) -> str:
@@ -60,24 +84,33 @@ def reset_outputs_part(count: int, roots: Sequence[Path | str], purge: bool) -> 
     return f", and move {their} {_directories(count)} aside to {_places(roots)}"
 
 
-def reset_outputs_done(done: Done, purge: bool) -> None:
-    """What reset did with the directories, after its ``Removed ...`` line."""
+def reset_outputs_done(
+    moved: int,
+    gone: int,
+    failed: int,
+    problem: str | None,
+    places: Sequence[Path],
+    purge: bool,
+) -> None:
+    """What reset did with the directories, after its ``Removed ...`` line: ``moved``
+    (or deleted, ``purge``) to ``places``, ``gone`` already, ``failed`` (the first
+    one's ``problem``)."""
     parts = []
-    if done.moved:
+    if moved:
         if purge:
-            parts.append(f"Deleted {_directories(done.moved)}")
+            parts.append(f"Deleted {_directories(moved)}")
         else:
-            where = " and ".join(shown_path(place) + os.sep for place in done.places)
-            parts.append(f"Moved {_directories(done.moved)} aside to {where}")
-    if done.gone:
-        was = "was" if done.gone == 1 else "were"
-        gone = f"{_directories(done.gone)} {was} already gone"
-        parts.append(gone if parts else gone[:1].upper() + gone[1:] + "; nothing to move")
-    if done.failed:
-        count = _directories(done.failed)
+            where = " and ".join(shown_path(place) + os.sep for place in places)
+            parts.append(f"Moved {_directories(moved)} aside to {where}")
+    if gone:
+        was = "was" if gone == 1 else "were"
+        text = f"{_directories(gone)} {was} already gone"
+        parts.append(text if parts else text[:1].upper() + text[1:] + "; nothing to move")
+    if failed:
         parts.append(
-            f"{count} could not be {'deleted' if purge else 'moved'} ({done.problem}); no "
-            "record names them now, and the next run of each sets its directory aside"
+            f"{_directories(failed)} could not be {'deleted' if purge else 'moved'} "
+            f"({problem}); no record names them now, and the next run of each sets its "
+            "directory aside"
         )
     if parts:
         line("; ".join(parts))

@@ -124,7 +124,9 @@ def reset(
     _report.reset_done(removed, name, described, function, failed)
     if directories:  # after the records: never a record without its directory
         done = delete_directories(directories) if purge else move_aside(directories, when)
-        _reportoutputs.reset_outputs_done(done, purge)
+        _reportoutputs.reset_outputs_done(
+            done.moved, done.gone, done.failed, done.problem, done.places, purge
+        )
 
 
 def _directories(

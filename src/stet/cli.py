@@ -23,10 +23,9 @@ from datetime import date, datetime
 from pathlib import PurePath
 
 from . import __version__
-from ._columns import OUTPUT_COLUMN
 from ._defaults import DEFAULT_STORE
 from ._errors import StetError, facts_of
-from ._reportoutputs import shown_path
+from ._reportoutputs import output_last, shown_path
 from ._values import result_literal, text_of
 from .formats import extensions, redacted
 
@@ -274,29 +273,12 @@ def _show(args: argparse.Namespace) -> int:
         sys.stdout.write(_nothing_found(args) + "\n")
         return EXIT_OK
     shown = found[-args.last :] if args.last else found
-    lines = table(_output_last(shown))
+    lines = table(output_last(shown, OUTPUT_HEADER))
     if len(shown) < len(found):
         lines.append(f"(last {len(shown):,} of {len(found):,} records; --last 0 shows all)")
     for line in lines:  # line by line: a reader that stops early is noticed (exit 141)
         sys.stdout.write(f"{line}\n")
     return EXIT_OK
-
-
-def _output_last(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records with their ``_stet_output`` last, headed ``output`` (a long path there
-    keeps the other columns together), unless a column of theirs is named so."""
-    if not any(OUTPUT_COLUMN in record for record in records):
-        return list(records)
-    header = OUTPUT_HEADER
-    if any(header in record for record in records):
-        header = OUTPUT_COLUMN
-    moved = []
-    for record in records:
-        record = dict(record)
-        if OUTPUT_COLUMN in record:
-            record[header] = record.pop(OUTPUT_COLUMN)
-        moved.append(record)
-    return moved
 
 
 def _nothing_found(args: argparse.Namespace) -> str:
