@@ -233,3 +233,77 @@ def test_a_wrong_files_choice_is_refused_before_reading(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r'stet\.load: files must be "paths"'):
         stet.load(tmp_path / "none.csv", files="array")  # type: ignore[arg-type]
     assert not os.path.exists(tmp_path / "none.csv")
+
+
+def arrays(location: str) -> Any:
+    """Runs whose results are an array, a frame and nested data: kept as files."""
+    import numpy as np
+
+    @stet.once(store=location, outputs="data", results=True, verbose=False, name="fit")
+    def fit(alpha: float) -> dict[str, Any]:
+        return {
+            "trace": np.arange(4) * alpha,
+            "table": pd.DataFrame({"x": [alpha, 2 * alpha]}),
+            "meta": {"steps": [1, 2, {"deep": alpha}]},
+            "loss": alpha / 2,
+        }
+
+    fit(1.0)
+    fit(2.0)
+    return fit
+
+
+def test_result_files_are_paths_by_default_and_values_when_asked(
+    location: str, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    arrays(location)
+    found = stet.records(location)
+    run = tmp_path / "data" / "fit" / "alpha=1.0"
+    assert found[0]["_stet_output"] == run
+    assert found[0]["result.trace"] == run / "result.trace.npy"
+    assert found[0]["result.table"] == run / "result.table.parquet"
+    assert found[0]["result.meta"] == run / "result.meta.json"
+    assert found[0]["result.loss"] == 0.5
+    assert all(isinstance(found[0][c], Path) for c in ("result.trace", "result.table"))
+    assert all(path.is_file() for path in (found[1]["result.trace"], found[1]["result.meta"]))
+
+    read = stet.records(location, files="values")
+    assert np.array_equal(read[1]["result.trace"], np.arange(4) * 2.0)
+    assert isinstance(read[1]["result.trace"], np.memmap)  # not read until used
+    assert read[1]["result.table"].equals(pd.DataFrame({"x": [2.0, 4.0]}))
+    assert read[0]["result.meta"] == {"steps": [1, 2, {"deep": 1.0}]}
+    assert read[0]["result.loss"] == 0.5
+
+    frame = stet.load(location)
+    assert str(frame["result.trace"].dtype) == TEXT
+    assert frame["result.trace"].tolist() == [
+        str(tmp_path / "data" / "fit" / f"alpha={a}" / "result.trace.npy") for a in (1.0, 2.0)
+    ]
+    values = stet.load(location, files="values")
+    assert values["result.trace"].dtype == object
+    assert [float(t.sum()) for t in values["result.trace"]] == [6.0, 12.0]
+    assert str(values["result.loss"].dtype) == "float64"
+    pairs = list(stet.outputs(location))
+    assert pairs == [({"alpha": 1.0}, run), ({"alpha": 2.0}, run.parent / "alpha=2.0")]
+
+
+def test_a_missing_result_file_is_named_when_read(location: str, tmp_path: Path) -> None:
+    arrays(location)
+    (tmp_path / "data" / "fit" / "alpha=2.0" / "result.trace.npy").unlink()
+    assert len(stet.records(location)) == 2  # its path is still given
+    with pytest.raises(stet.DamagedStoreError, match=r"stet\.load: .*result\.trace\.npy"):
+        stet.load(location, files="values")
+
+
+def test_a_pickled_result_is_read_only_with_pickle_true(tmp_path: Path) -> None:
+    @stet.once(store="p.csv", outputs="data", results=True, pickle=True, verbose=False)
+    def made(n: int) -> Any:
+        return {"thing": complex(n, 1)}
+
+    made(3)
+    with pytest.raises(TypeError, match=r"pass pickle=True to stet\.records"):
+        stet.records("p.csv", files="values")
+    assert stet.records("p.csv", files="values", pickle=True)[0]["result.thing"] == 3 + 1j
+    assert stet.records("p.csv")[0]["result.thing"].suffix == ".pkl"

@@ -12,10 +12,11 @@ from ._columns import (
     TIMESTAMP_COLUMN,
 )
 from ._defaults import DEFAULT_STORE
-from ._errors import facts_of, no_store
+from ._errors import DamagedStoreError, facts_of, no_store
 from ._matching import matcher, record_times
 from ._outputpaths import output_path
 from ._registry import get_store
+from ._resultfiles import FILE_PREFIX
 from ._results import is_result_column
 from ._snapshot import Snapshot
 from ._values import ArrayValue, result_value_of_cell, value_of_cell
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["FILES", "load", "records"]
 
 FILES = ("paths", "values")  # what ``files=`` takes
-_FILE_PREFIX = "file:"  # a file-backed result cell: file:<name>, inside the run's directory
 
 
 def records(
@@ -186,20 +186,32 @@ def _with_files(
     shown = list(found)
     for i, value in enumerate(found):
         run_dir = run_dirs[i]
-        if type(value) is not str or not value.startswith(_FILE_PREFIX) or run_dir is None:
+        if type(value) is not str or not value.startswith(FILE_PREFIX) or run_dir is None:
             continue
         if read:
             shown[i] = _read_file(value, run_dir, pickle, api)
             continue
-        path = run_dir.joinpath(*value[len(_FILE_PREFIX) :].split("/"))
+        path = run_dir.joinpath(*value[len(FILE_PREFIX) :].split("/"))
         shown[i] = str(path) if text else path
     return shown
 
 
 def _read_file(cell: str, run_dir: Path, pickle: bool, api: str) -> Any:
     """The value a ``file:`` result cell names, read from its run's directory."""
-    # SEAM (issue 15, result files): read through stet._resultfiles once it is on main
-    raise NotImplementedError(f"{api}: files='values' needs stet._resultfiles")
+    from ._resultfiles import read_result_file  # numpy, pandas: on first use
+
+    try:
+        return read_result_file(cell, run_dir, pickle=pickle)
+    except DamagedStoreError as error:
+        raise DamagedStoreError(str(error), api=api) from None
+    except TypeError:
+        if pickle or not cell.endswith(".pkl"):
+            raise
+        raise TypeError(
+            f"{api}: the result {run_dir / cell[len(FILE_PREFIX) :]} is a pickle file; pass "
+            f"pickle=True to {api} to read it (only a file you trust: unpickling runs the "
+            'code of whoever wrote it), or files="paths" for its path'
+        ) from None
 
 
 def _with_defaults(snapshot: Snapshot, specs: list[KeySpec]) -> Snapshot:
@@ -360,7 +372,7 @@ def load(
 
 def _series(pandas: Any, column: str, values: list[Any]) -> Any:
     """One column with the dtype its values share."""
-    missing = _MISSING in values
+    missing = any(v is _MISSING for v in values)  # by identity: an array has no truth
     present = [v for v in values if v is not _MISSING] if missing else values
     filled = [None if v is _MISSING else v for v in values] if missing else values
     if column == TIMESTAMP_COLUMN:
