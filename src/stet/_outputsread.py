@@ -34,7 +34,8 @@ def outputs(
     ``parameters`` holds the run's key values as ``stet.records`` gives them (no
     results, no ``_stet_`` columns); ``path`` is the run's directory
     (``data/<function>/<run>/``, absolute). Failure records and directories no record
-    names (those set aside, those of runs still running) are never given. The store is
+    names (those set aside, those of runs still running) are never given; a directory
+    removed by hand is still given, as its record names it. The store is
     read when ``outputs`` is called, so a missing store or a wrong ``key_dict`` is an
     error then, not at the first step of the loop.
 
