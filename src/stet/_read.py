@@ -16,7 +16,7 @@ from ._errors import DamagedStoreError, facts_of, no_store
 from ._matching import matcher, record_times
 from ._outputpaths import output_path
 from ._registry import get_store
-from ._resultfiles import FILE_PREFIX
+from ._resultfiles import FILE_PREFIX, read_result_file
 from ._results import is_result_column
 from ._snapshot import Snapshot
 from ._values import ArrayValue, result_value_of_cell, value_of_cell
@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
     StorePath = str | os.PathLike[str]
 
-__all__ = ["FILES", "load", "records"]
+__all__ = ["load", "records"]
 
-FILES = ("paths", "values")  # what ``files=`` takes
+_FILES = ("paths", "values")  # what ``files=`` takes
 
 
 def records(
@@ -114,7 +114,7 @@ def _table(
     """
     from ._runner import key_specs  # dataclasses: loaded on first use
 
-    if files[0] not in FILES:
+    if files[0] not in _FILES:
         raise ValueError(
             f'{api}: files must be "paths" (a result kept as a file gives its path) or '
             f'"values" (its value, read from the file), not {files[0]!r}'
@@ -198,8 +198,6 @@ def _with_files(
 
 def _read_file(cell: str, run_dir: Path, pickle: bool, api: str) -> Any:
     """The value a ``file:`` result cell names, read from its run's directory."""
-    from ._resultfiles import read_result_file  # numpy, pandas: on first use
-
     try:
         return read_result_file(cell, run_dir, pickle=pickle)
     except DamagedStoreError as error:
