@@ -163,6 +163,8 @@ LAYERS = [
     ["stet._registry"],
     ["stet._outputpaths"],  # where a run's outputs live, and what its record holds
     ["stet._outputs"],  # a run's directory: staging, commit, set aside
+    ["stet._outputsmove"],  # a reset run's directory: moved aside, or purged
+    ["stet._outputsize"],  # what status says of outputs: counts and sizes
     ["stet._matching"],
     ["stet._admin", "stet._reset"],  # a store's status and reset; a function's too
     ["stet._nearest"],  # the records nearest a call, for explain
@@ -173,6 +175,7 @@ LAYERS = [
     ["stet._once"],
     ["stet._batch"],
     ["stet._sweep", "stet._read"],
+    ["stet._outputsread"],  # stet.outputs: (parameters, path) of completed runs
     ["stet"],
     ["stet.cli"],
 ]

@@ -19,7 +19,8 @@ Two more kinds of block let a page show a real script, which worker processes ne
 In every output, process ids and host names in stet's lines (``(node7, pid 4121)``,
 ``node7 (pids 4121, 4122)``) may differ too, and so may the durations of sweeps: the
 wall time that ends a ``[stet] Sweep of ...`` line (``in 0.4 s``, ``in 1m12s``) and an
-ETA (``ETA 3.2 s``, ``ETA 1h12m``).
+ETA (``ETA 3.2 s``, ``ETA 1h12m``), and the times in the names of directories set aside
+(``data/.stet-reset/20260312T114859.428485123Z/``).
 
 A page whose code or commands use the example store
 ``postgresql://alice:secret@db.example.org:5432/sweeps`` (with or without ``:secret``,
@@ -56,6 +57,7 @@ WORKERS = re.compile(r"[^\s,()]+ \((pids?) \d+(, \d+)*( and \d+ more)?\)")  # no
 DURATION = r"(\d+\.\d|\d+) s|\d+m\d{2}s|\d+h\d{2}m|\d+d\d+h"
 SWEEP_TIME = re.compile(rf"^(?P<line>\[stet\] Sweep of .*, in )(?:{DURATION})$")  # its wall time
 ETA = re.compile(rf"\bETA (?:{DURATION})(?=,|$)")  # status(grid=...): ETA 1h12m
+ASIDE_TIME = re.compile(r"(?<=/\.stet-)(\w+)/\d{8}T\d{6}\.\d{9}Z")  # .stet-reset/<time>
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 FILE_LINE = re.compile(r"# file: (?P<name>[\w.-]+(/[\w.-]+)*)\s*")
 SHELLS = ("console", "sh")
@@ -225,6 +227,7 @@ def normalized(text: str, any_order: bool = False) -> list[str]:
         line = WORKERS.sub(r"<host> (\1 <pids>)", line)
         line = SWEEP_TIME.sub(r"\g<line><duration>", line)
         line = ETA.sub("ETA <duration>", line)
+        line = ASIDE_TIME.sub(r"\1/<time>", line)
         lines.append(line)
     return sorted(lines) if any_order else lines
 

@@ -9,6 +9,7 @@ from ._convert import convert
 from ._defaults import DEFAULT_STORE
 from ._errors import DamagedStoreError, StoreConnectionError, UnsupportedValueError
 from ._once import once
+from ._outputsread import outputs
 from ._read import load, records
 from ._reset import reset
 
@@ -24,6 +25,7 @@ __all__ = [
     "load",
     "once",
     "output_dir",
+    "outputs",
     "records",
     "reset",
     "status",

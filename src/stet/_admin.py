@@ -12,6 +12,7 @@ from ._defaults import DEFAULT_STORE
 from ._grid import Grid
 from ._index import FunctionIndex, KeySpec
 from ._matching import record_times
+from ._outputsize import outputs_facts
 from ._provenance import runs_per_version
 from ._registry import get_store
 from ._results import is_result_column
@@ -49,7 +50,10 @@ def status(
     """Print what a store holds: how many runs, the last one, and the key columns.
 
     Runs that are running now in some worker (their claims) are counted beside the
-    completed ones, with the hosts and process ids that run them. When a function's
+    completed ones, with the hosts and process ids that run them. A function with
+    outputs (``@stet.once(outputs=...)``) has a line of its run directories and their
+    total size, and one of what is set aside beside them (interrupted, failed, reset
+    runs' directories), if anything is. When a function's
     runs were recorded by several versions of its code (or from several files), its
     code history follows: the runs of each version, oldest first.
 
@@ -100,6 +104,7 @@ def _status(
         function = spec_grid[0].function
     facts = _facts(handle.name, snapshot, running, function)
     facts["history"] = _history_facts(handle, snapshot, function)
+    facts["outputs"] = outputs_facts(snapshot, _rows_of(snapshot, function), handle.path)
     progress = None
     if spec_grid is not None:
         rows = _rows_of(snapshot, function)
@@ -147,7 +152,11 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
     (per function whose runs were recorded by more than one version of its code, those
     versions, oldest first: each ``code`` (its fingerprint), ``file``, ``module``,
     ``since`` and ``runs``; a first one with ``code`` None counts runs from before stet
-    kept a history).
+    kept a history) and ``outputs`` (per function whose records name output
+    directories: ``root``, its outputs directory; ``runs``, completed runs whose
+    directory is there, ``missing``, those whose directory is not, and ``bytes``, their
+    total size; ``set_aside``, per reason (``interrupted``, ``failed``, ``reset``,
+    ``duplicate``), the ``runs`` and ``bytes`` of its directories set aside there).
 
     Raises:
         FileNotFoundError: no store exists at ``store``.
@@ -155,6 +164,7 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
     handle, snapshot, running = _read(store, function)
     facts = _facts(handle.name, snapshot, running, function)
     facts["history"] = _history_facts(handle, snapshot, function)
+    facts["outputs"] = outputs_facts(snapshot, _rows_of(snapshot, function), handle.path)
     return facts
 
 

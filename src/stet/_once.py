@@ -47,10 +47,12 @@ if TYPE_CHECKING:
             *,
             failed: bool = False,
             confirm: bool | None = None,
+            purge: bool = False,
             **values: Any,
         ) -> None:
             """Remove this function's runs: all of them, or those matching the values
-            (only its failure records, with ``failed=True``)."""
+            (only its failure records, with ``failed=True``); their output directories
+            are moved aside (deleted with ``purge=True``)."""
 
         def explain(self, *args: P.args, **kwargs: P.kwargs) -> Explanation:
             """Why this call would run or be skipped, without running it."""
@@ -314,7 +316,9 @@ def _function_reset(
     *,
     failed: bool = False,
     confirm: bool | None = None,
+    purge: bool = False,
     **values: Any,
 ) -> None:
     wanted = {**(key_dict or {}), **values} or None
-    reset(runner.options.store, wanted, function=runner.label, failed=failed, confirm=confirm)
+    store, label = runner.options.store, runner.label
+    reset(store, wanted, function=label, failed=failed, confirm=confirm, purge=purge)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 
-from ._columns import ERROR_COLUMN, FUNCTION_COLUMN, RESERVED_PREFIX, TIMESTAMP_COLUMN
+from ._columns import (
+    ERROR_COLUMN,
+    FUNCTION_COLUMN,
+    OUTPUT_COLUMN,
+    RESERVED_PREFIX,
+    TIMESTAMP_COLUMN,
+)
 from ._defaults import DEFAULT_STORE
-from ._errors import facts_of, no_store
+from ._errors import DamagedStoreError, facts_of, no_store
 from ._matching import matcher, record_times
+from ._outputpaths import output_path
 from ._registry import get_store
+from ._resultfiles import FILE_PREFIX, read_result_file
 from ._results import is_result_column
 from ._snapshot import Snapshot
 from ._values import ArrayValue, result_value_of_cell, value_of_cell
@@ -16,7 +24,8 @@ from ._values import ArrayValue, result_value_of_cell, value_of_cell
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
+    from pathlib import Path
+    from typing import Any, Literal
 
     import pandas
 
@@ -27,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["load", "records"]
 
+_FILES = ("paths", "values")  # what ``files=`` takes
+
 
 def records(
     store: StorePath = DEFAULT_STORE,
@@ -34,15 +45,20 @@ def records(
     *,
     function: str | None = None,
     failed: bool = False,
+    files: Literal["paths", "values"] = "paths",
+    pickle: bool = False,
 ) -> list[dict[str, Any]]:
     """A store's completed runs as plain dicts, in the order they were recorded.
 
     Each dict holds the record's own columns: parameters and results as Python values
     (numbers, strings, bools, None, tuples; lists in results), ``_stet_timestamp`` as a
     timezone-aware ``datetime``, and ``_stet_function`` when the store holds runs of
-    several functions. A record made before a key parameter with a default was added
-    holds that default, as the skip logic reads it, when the function is decorated in
-    this process.
+    several functions. A run with an output directory (``@stet.once(outputs=...)``)
+    has ``_stet_output``: its directory's absolute ``pathlib.Path``, and a result kept
+    as a file (a ``file:<name>`` cell) is that file's ``pathlib.Path`` (or, with
+    ``files="values"``, its value). A record made before a key parameter with a
+    default was added holds that default, as the skip logic reads it, when the
+    function is decorated in this process.
 
     Args:
         store: the store's path or URL.
@@ -50,13 +66,21 @@ def records(
             ``{"alpha": 0.1}`` or the text the store shows, ``{"alpha": "0.1"}``).
         function: only this function's runs (its qualified name).
         failed: the failure records instead (``failures="record"``), each with its
-            ``_stet_error`` (``"ValueError: message"``).
+            ``_stet_error`` (``"ValueError: message"``) and, when its run had outputs,
+            the ``_stet_output`` directory its files were set aside in.
+        files: what a result kept as a file gives: ``"paths"`` (default) its path,
+            ``"values"`` its value read from the file (an array memory-mapped).
+        pickle: with ``files="values"``, also unpickle results kept as pickle files
+            (only files you trust: unpickling runs code).
 
     Raises:
         FileNotFoundError: no store exists at ``store``.
-        ValueError: ``key_dict`` names a column the store does not have.
+        ValueError: ``key_dict`` names a column the store does not have, or ``files``
+            is neither ``"paths"`` nor ``"values"``.
     """
-    columns, values = _table(store, key_dict, function, failed, "stet.records", text_times=False)
+    columns, values = _table(
+        store, key_dict, function, failed, "stet.records", False, (files, pickle)
+    )
     return [
         {c: v for c, v in zip(columns, row, strict=True) if v is not _MISSING}
         for row in zip(*values, strict=True)
@@ -74,6 +98,7 @@ def _table(
     failed: bool,
     api: str,
     text_times: bool,
+    files: tuple[str, bool] = ("paths", False),
 ) -> tuple[list[str], list[list[Any]]]:
     """The chosen records column by column: the columns that any of them has (stet's
     own last), and each column's values (``_MISSING`` where a record lacks it).
@@ -83,9 +108,17 @@ def _table(
     ``api`` (``stet.load``) starts the messages of errors in the arguments. A key
     parameter added later with a default has that default in the records that lack it
     and that its function counts as runs (a function decorated in this process).
+    ``_stet_output`` is each run directory's absolute path (text with ``text_times``),
+    and ``files`` says what a ``file:`` result cell gives (``"paths"``, ``"values"``)
+    and whether a pickle file is read.
     """
     from ._runner import key_specs  # dataclasses: loaded on first use
 
+    if files[0] not in _FILES:
+        raise ValueError(
+            f'{api}: files must be "paths" (a result kept as a file gives its path) or '
+            f'"values" (its value, read from the file), not {files[0]!r}'
+        )
     handle = get_store(store)
     snapshot = handle.snapshot()
     times = record_times(snapshot, handle.name)  # checked whatever the records chosen
@@ -94,11 +127,13 @@ def _table(
     chosen = _chosen(snapshot, key_dict, function, failed, api, handle.name)
     order = [c for c in header if not c.startswith(RESERVED_PREFIX)]
     labels = (FUNCTION_COLUMN,) if function is None else ()  # one function: no label
-    order += [c for c in (*labels, ERROR_COLUMN, TIMESTAMP_COLUMN) if c in header]
+    own = (*labels, OUTPUT_COLUMN, ERROR_COLUMN, TIMESTAMP_COLUMN)
+    order += [c for c in own if c in header]
     if not chosen:
-        empty = [c for c in order if c != ERROR_COLUMN]
+        empty = [c for c in order if c not in (ERROR_COLUMN, OUTPUT_COLUMN)]
         return empty, [[] for _ in empty]
     every = len(chosen) == len(stored[0])  # chosen is in order: then it is every record
+    run_dirs = _run_dirs(handle.path, stored, header, None if every else chosen)
     columns, values = [], []
     for column in order:
         cells = stored[header.index(column)]
@@ -114,8 +149,67 @@ def _table(
             chosen_times = times if every else [times[i] for i in chosen]
             values.append([_MISSING if t is None else t for t in chosen_times])
             continue
-        values.append(_column_values(column, cells))
+        if column == OUTPUT_COLUMN:
+            shown = [d if d is None or not text_times else str(d) for d in run_dirs]
+            values.append([_MISSING if d is None else d for d in shown])
+            continue
+        found = _column_values(column, cells)
+        if is_result_column(column) and run_dirs:
+            found = _with_files(found, run_dirs, files[0] == "values", files[1], text_times, api)
+        values.append(found)
     return columns, values
+
+
+def _run_dirs(
+    store_path: str, stored: list[list[Cell]], header: list[str], chosen: list[int] | None
+) -> list[Path | None]:
+    """The chosen records' run directories (None: a record without one); [] when no
+    record has one."""
+    if OUTPUT_COLUMN not in header:
+        return []
+    cells = stored[header.index(OUTPUT_COLUMN)]
+    if chosen is not None:
+        cells = [cells[i] for i in chosen]
+    return [None if cell == "" else output_path(store_path, cell) for cell in cells]
+
+
+def _with_files(
+    found: list[Any],
+    run_dirs: list[Path | None],
+    read: bool,
+    pickle: bool,
+    text: bool,
+    api: str,
+) -> list[Any]:
+    """A result column with each ``file:<name>`` value of a run with a directory as
+    the file's path (``text``: as text), or read (``read``)."""
+    shown = list(found)
+    for i, value in enumerate(found):
+        run_dir = run_dirs[i]
+        if type(value) is not str or not value.startswith(FILE_PREFIX) or run_dir is None:
+            continue
+        if read:
+            shown[i] = _read_file(value, run_dir, pickle, api)
+            continue
+        path = run_dir.joinpath(*value[len(FILE_PREFIX) :].split("/"))
+        shown[i] = str(path) if text else path
+    return shown
+
+
+def _read_file(cell: str, run_dir: Path, pickle: bool, api: str) -> Any:
+    """The value a ``file:`` result cell names, read from its run's directory."""
+    try:
+        return read_result_file(cell, run_dir, pickle=pickle)
+    except DamagedStoreError as error:
+        raise DamagedStoreError(str(error), api=api) from None
+    except TypeError:
+        if pickle or not cell.endswith(".pkl"):
+            raise
+        raise TypeError(
+            f"{api}: the result {run_dir / cell[len(FILE_PREFIX) :]} is a pickle file; pass "
+            f"pickle=True to {api} to read it (only a file you trust: unpickling runs the "
+            'code of whoever wrote it), or files="paths" for its path'
+        ) from None
 
 
 def _with_defaults(snapshot: Snapshot, specs: list[KeySpec]) -> Snapshot:
@@ -235,14 +329,19 @@ def load(
     *,
     function: str | None = None,
     failed: bool = False,
+    files: Literal["paths", "values"] = "paths",
+    pickle: bool = False,
 ) -> pandas.DataFrame:
     """A store's completed runs as a pandas DataFrame, one row per run.
 
     Parameter and result columns get the dtype their values share (``int64``,
     ``float64``, ``bool``; ``Int64`` and ``boolean`` when some runs lack the column;
     pandas' text dtype for text; ``object`` for tuples and mixed values), and
-    ``_stet_timestamp`` is a timezone-aware ``datetime64`` column in UTC. Takes the
-    arguments of ``stet.records``; needs pandas (``pip install "stet[pandas]"``).
+    ``_stet_timestamp`` is a timezone-aware ``datetime64`` column in UTC.
+    ``_stet_output`` (runs with an output directory) is a text column of absolute
+    paths, as is a result kept as a file, unless ``files="values"`` reads it (an
+    ``object`` column of arrays, frames or plain data). Takes the arguments of
+    ``stet.records``; needs pandas (``pip install "stet[pandas]"``).
 
     Raises:
         ImportError: pandas is not installed.
@@ -256,7 +355,8 @@ def load(
             "stet.records(store) gives the same runs as plain dicts without it."
         ) from None
     try:
-        columns, values = _table(store, key_dict, function, failed, "stet.load", text_times=True)
+        choice = (files, pickle)
+        columns, values = _table(store, key_dict, function, failed, "stet.load", True, choice)
     except FileNotFoundError as error:  # as records raises it, named for load
         facts = facts_of(error)
         if facts is None:  # not a missing store: a file of it
@@ -270,7 +370,7 @@ def load(
 
 def _series(pandas: Any, column: str, values: list[Any]) -> Any:
     """One column with the dtype its values share."""
-    missing = _MISSING in values
+    missing = any(v is _MISSING for v in values)  # by identity: an array has no truth
     present = [v for v in values if v is not _MISSING] if missing else values
     filled = [None if v is _MISSING else v for v in values] if missing else values
     if column == TIMESTAMP_COLUMN:

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["copy_store", "get_store"]
+__all__ = ["get_store"]
 
 _registry: dict[str, Store] = {}
 _registry_lock = threading.Lock()
@@ -35,14 +35,6 @@ def get_store(location: str | os.PathLike[str], name: str | None = None) -> Stor
         if store is None:
             store = _registry[path] = Store(path, redacted(given if name is None else name))
         return store
-
-
-def copy_store(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> int:
-    """Copy every record of the store at ``source`` into a new store at ``destination``
-    (its extension picks its format); returns how many."""
-    origin = get_store(source)
-    target = get_store(destination)
-    return target.fill(origin.export())
 
 
 def _reopen(path: str, name: str) -> Store:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from ._output import end_streak, line, lines, route_through, skip
+from ._reportoutputs import status_lines as outputs_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -235,6 +236,7 @@ def status_lines(
     if functions:
         counts = facts["functions"]
         shown.append("Functions: " + ", ".join(f"{n} ({c:,})" for n, c in counts.items()))
+    shown += outputs_lines(facts.get("outputs", {}))
     return shown + history_lines(facts["history"])
 
 

@@ -20,12 +20,14 @@ import io
 import os
 import sys
 from datetime import date, datetime
+from pathlib import PurePath
 
 from . import __version__
 from ._defaults import DEFAULT_STORE
 from ._errors import StetError, facts_of
 from ._explain import WHY_DESCRIPTION, WHY_HELP, WHY_WHERE_HELP
 from ._explain import why as why_command
+from ._reportoutputs import output_last, shown_path
 from ._values import result_literal, text_of
 from .formats import extensions, redacted
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 PROG = "stet"
+OUTPUT_HEADER = "output"  # how show heads the _stet_output column
 DEFAULT_LAST = 20
 EXIT_OK, EXIT_USER_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
@@ -140,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Print a store's records as an aligned table: one row per completed run (or "
             "per recorded failure, with --failed), in the store's order, cells as the CSV "
-            "store shows them. A column a record lacks is blank."
+            "store shows them. A column a record lacks is blank. Runs with outputs have "
+            f"their directory in the last column, {OUTPUT_HEADER} (relative to the working "
+            "directory when below it)."
         ),
     )
     _store_argument(show)
@@ -166,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Remove records from a store, as stet.reset() does: every run, or the runs "
             "matching every --where. It says how many it will remove and asks first, "
-            "unless --yes is given."
+            "unless --yes is given. The output directories of the removed runs are moved "
+            "aside to <outputs>/.stet-reset/<time>/, never deleted unless --purge is given."
         ),
     )
     _store_argument(reset)
@@ -176,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--failed",
         action="store_true",
         help="remove only recorded failures, never a completed run",
+    )
+    reset.add_argument(
+        "--purge",
+        action="store_true",
+        help="delete the removed runs' output directories instead of moving them aside",
     )
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(run=_reset)
@@ -272,7 +283,7 @@ def _show(args: argparse.Namespace) -> int:
         sys.stdout.write(_nothing_found(args) + "\n")
         return EXIT_OK
     shown = found[-args.last :] if args.last else found
-    lines = table(shown)
+    lines = table(output_last(shown, OUTPUT_HEADER))
     if len(shown) < len(found):
         lines.append(f"(last {len(shown):,} of {len(found):,} records; --last 0 shows all)")
     for line in lines:  # line by line: a reader that stops early is noticed (exit 141)
@@ -301,6 +312,7 @@ def _reset(args: argparse.Namespace) -> int:
             function=args.function,
             failed=args.failed,
             confirm=not args.yes,
+            purge=args.purge,
         )
     except EOFError:  # asked, and standard input ended before an answer
         sys.stdout.write("\n")
@@ -369,6 +381,8 @@ def _cell(value: Any) -> str:
     """A value as a CSV store shows it: numbers as repr, text as is, times in ISO 8601."""
     if isinstance(value, datetime):
         text = value.isoformat(timespec="microseconds")
+    elif isinstance(value, PurePath):  # a run's directory, or a result's file
+        text = shown_path(value)
     elif isinstance(value, date):
         text = value.isoformat()
     elif type(value) is list or type(value) is tuple:
