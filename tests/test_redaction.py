@@ -153,6 +153,8 @@ COVERED = {
     "convert": "both ways, and onto a store that exists",
     "load": "stet.load",
     "once": "calls, skips, failures, func.status, func.reset",
+    "output_dir": "in the body of keep, and outside a run (its error)",
+    "outputs": "stet.outputs of a store with keep's run directories",
     "records": "stet.records, also failed=True and an unknown column",
     "reset": "stet.reset: matching runs, failures, everything, a missing store",
     "status": "stet.status, with function=, and func.status(grid=...)",
@@ -182,6 +184,11 @@ def exercise(
         return i * 2
 
     body.__qualname__ = body.__name__ = "point"
+
+    def kept(i: int) -> None:
+        (stet.output_dir() / "i.txt").write_text(str(i))
+
+    kept.__qualname__ = kept.__name__ = "keep"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         point = seen.call(
@@ -213,6 +220,16 @@ def exercise(
                 seen.add(
                     "summary", *map(str, summary.failures), *(f.traceback for f in summary.failures)
                 )
+        keep = seen.call(
+            "once(outputs=)", lambda: stet.once(store=url, outputs=directory / "data")(kept)
+        )
+        if keep is not None:
+            seen.call("keep(1)", lambda: keep(1))
+            seen.call("keep(1) again", lambda: keep(1))
+            found = seen.call("outputs", lambda: list(stet.outputs(url)))
+            seen.add("outputs", repr(found))
+            seen.add("run files", *(p.read_text() for p in directory.glob("data/*/*/*.json")))
+        seen.call("output_dir outside a run", stet.output_dir)
         store = seen.call("get_store", lambda: get_store(url))
         if store is not None:
             seen.add("store", repr(store), str(store), store.name, repr(store._file))
@@ -302,6 +319,9 @@ def test_a_working_store_never_shows_its_password(
     assert "Sweep of point" in out and "%|" in err, (out, err)
     assert "Removed" in out and redacted(url) in out
     assert "i=1, extra=None: completed at " in out
+    assert "Skipping keep(i=1)" in out and "RuntimeError" in seen.errors
+    # in place, or moved aside by the battery's reset of everything: never deleted
+    assert [p.read_text() for p in workdir.glob("data/**/keep/i=1/i.txt")] == ["1"]
     assert f"i=5, extra=None: not run: no record in {redacted(url)}" in out
     assert {"ValueError", "TypeError", "FileExistsError", "FileNotFoundError"} <= set(
         seen.errors
