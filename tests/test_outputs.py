@@ -262,21 +262,25 @@ def test_leftovers_of_a_killed_attempt_are_set_aside_when_the_run_runs_again(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    staging = data / ".stet-staging" / "simulate"
-    staging.mkdir(parents=True)
-    other_host = staging / "alpha=0.1~node7~4121~0a0b0c0d"  # killed on another machine
-    other_host.mkdir()
-    (other_host / "half").write_text("half")
-    orphan = data / "simulate" / "alpha=0.1"  # renamed into place, then killed: no record
-    orphan.mkdir(parents=True)
-    (orphan / "whole").write_text("whole")
-    unrelated = staging / "alpha=0.2~node7~4121~0a0b0c0e"  # another run's: stays
-    unrelated.mkdir()
 
     @stet.once(name="simulate", store=tmp_path / "runs.csv", outputs=data)
     def simulate(alpha: float) -> None:
         assert not (data / "simulate" / "alpha=0.1").exists()
         (stet.output_dir() / "new").write_text("new")
+
+    store = simulate._stet_runner.outputs.store_id  # type: ignore[attr-defined]
+    staging = data / ".stet-staging" / "simulate"
+    staging.mkdir(parents=True)
+    other_host = staging / f"alpha=0.1~{store}~node7~4121~0a0b0c0d"  # killed elsewhere
+    other_host.mkdir()
+    (other_host / "half").write_text("half")
+    orphan = data / "simulate" / "alpha=0.1"  # renamed into place, then killed: no record
+    orphan.mkdir(parents=True)
+    (orphan / "whole").write_text("whole")
+    unrelated = staging / f"alpha=0.2~{store}~node7~4121~0a0b0c0e"  # another run's: stays
+    unrelated.mkdir()
+    other_store = staging / "alpha=0.1~0123abcd~node7~4121~0a0b0c0f"  # another store's
+    other_store.mkdir()
 
     simulate(0.1)
     assert sorted(os.listdir(data / "simulate" / "alpha=0.1")) == ["_stet_run.json", "new"]
@@ -284,7 +288,29 @@ def test_leftovers_of_a_killed_attempt_are_set_aside_when_the_run_runs_again(
     assert len(aside) == 2 and all(p.endswith("/simulate/alpha=0.1") for p in aside)
     kept = sorted(f.name for f in data.glob(".stet-interrupted/*/*/*/*"))
     assert kept == ["half", "whole"]  # set aside, never deleted
-    assert unrelated.exists()
+    assert unrelated.exists() and other_store.exists()
+
+
+def test_a_run_of_another_store_in_place_is_left_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ran = []
+
+    def make(store: str) -> object:
+        @stet.once(name="simulate", store=tmp_path / store, outputs=data)
+        def simulate(alpha: float) -> None:
+            ran.append(store)
+            (stet.output_dir() / "by").write_text(store)
+
+        return simulate
+
+    first, second = make("first.csv"), make("second.csv")
+    first(0.1)  # type: ignore[operator]
+    with pytest.raises(FileExistsError, match=r"holds a run of another store \(.*first.csv\)"):
+        second(0.1)  # type: ignore[operator]
+    assert ran == ["first.csv"]  # refused before its body
+    assert (data / "simulate" / "alpha=0.1" / "by").read_text() == "first.csv"
+    assert not (tmp_path / "second.csv").exists()
+    assert output_cells(str(tmp_path / "first.csv")) == ["data/simulate/alpha=0.1"]
 
 
 def test_a_first_run_sets_aside_staging_of_dead_processes_of_this_machine(
@@ -299,9 +325,9 @@ def test_a_first_run_sets_aside_staging_of_dead_processes_of_this_machine(
     pid = int(dead.stdout)
     staging = tmp_path / "data" / ".stet-staging" / "simulate"
     staging.mkdir(parents=True)
-    mine = staging / f"alpha=0.9~{HOST}~{pid}~00000000"
+    mine = staging / f"alpha=0.9~0123abcd~{HOST}~{pid}~00000000"  # any store's
     mine.mkdir()
-    elsewhere = staging / f"alpha=0.9~not-{HOST}~{pid}~00000001"
+    elsewhere = staging / f"alpha=0.9~0123abcd~not-{HOST}~{pid}~00000001"
     elsewhere.mkdir()
     script = tmp_path / "s.py"
     script.write_text(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import hashlib
 import json
 import math
 import os
@@ -102,12 +103,18 @@ _swept: set[tuple[int, str]] = set()  # (process, outputs directory) swept at a 
 class Outputs:
     """One function's outputs directory: staging, commit, and setting aside."""
 
-    def __init__(self, root: str, function: str, store_path: str, fsync: bool) -> None:
+    def __init__(
+        self, root: str, function: str, store_path: str, store_name: str, fsync: bool
+    ) -> None:
         self.root = root
         self.function = function
         self.fsync = fsync
         self.function_dir = function_dir_name(function)
         self._cell_prefix = output_cell(store_path, os.path.join(root, self.function_dir))
+        self.store = store_name  # as messages show it (a URL without its password)
+        # a staging directory's name says which store's run it holds: two stores may
+        # share one outputs directory, and neither touches the other's runs
+        self.store_id = hashlib.sha256(store_name.encode()).hexdigest()[:8]
         self._staging_dir = os.path.join(root, STAGING, self.function_dir)
         self._writable = False
         self._made = 0  # the process that made the staging and function directories
@@ -168,9 +175,8 @@ class Outputs:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 self._made = os.getpid()
             self._set_aside_leftovers(run, inside, final)
-            staging = os.path.join(
-                self._staging_dir, f"{run}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
-            )
+            token = f"{self.store_id}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
+            staging = os.path.join(self._staging_dir, f"{run}~{token}")
             os.mkdir(staging)
         except PermissionError as error:
             why = (error.strerror or "permission denied").lower()
@@ -182,7 +188,7 @@ class Outputs:
     def _set_aside_leftovers(self, run: str, inside: str, final: str) -> None:
         """What killed attempts of this run left: their staging directories, and a
         directory in place that no record vouches for (this worker holds the claim)."""
-        prefix = run + "~"
+        prefix = f"{run}~{self.store_id}~"
         try:
             with os.scandir(self._staging_dir) as entries:
                 leftovers = [e.path for e in entries if e.name.startswith(prefix)]
@@ -193,6 +199,15 @@ class Outputs:
         for path in leftovers:
             self.set_aside(path, "interrupted", inside)
         if os.path.lexists(final):
+            other = _store_of(final)
+            if other is not None and other != self.store:
+                raise FileExistsError(
+                    errno.EEXIST,
+                    f"the output directory of this run holds a run of another store "
+                    f"({other}), which stet leaves alone; give each store its own outputs "
+                    "directory (@stet.once(outputs=...))",
+                    final,
+                )
             self.set_aside(final, "interrupted", inside)
 
     def _sweep_dead_processes(self) -> None:
@@ -208,8 +223,7 @@ class Outputs:
             with os.scandir(os.path.join(top, function)) as entries:
                 names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
             for name in names:
-                run, _, rest = name.partition("~")
-                host, _, pid = rest.rpartition("~")[0].rpartition("~")
+                run, _, host, pid, _ = (name.split("~") + [""] * 5)[:5]
                 if host == _host and pid.isdigit() and not _alive(int(pid)):
                     path = os.path.join(top, function, name)
                     self.set_aside(path, "interrupted", f"{function}/{run}")
@@ -220,6 +234,7 @@ class Outputs:
         staging = staged.staging
         facts = {
             "function": self.function,
+            "store": self.store,
             "parameters": staged.parameters,
             "started": staged.started,
             "completed": now_text(),
@@ -285,6 +300,16 @@ def _json_value(cell: Cell) -> object:
     if type(value) is float and math.isfinite(value):
         return value
     return text_of_cell(cell)
+
+
+def _store_of(directory: str) -> str | None:
+    """The store a run directory's ``_stet_run.json`` names (None: it names none)."""
+    try:
+        with open(os.path.join(directory, RUN_FILE), encoding="utf-8") as file:
+            store = json.load(file).get("store")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return store if isinstance(store, str) else None
 
 
 def _alive(pid: int) -> bool:

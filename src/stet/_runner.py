@@ -124,7 +124,13 @@ class Runner:
         if options.outputs is not None:
             from ._outputs import Outputs
 
-            self.outputs = Outputs(options.outputs, self.label, self.store.path, options.fsync)
+            self.outputs = Outputs(
+                options.outputs,
+                self.label,
+                self.store.path,
+                redacted(self.store.path),
+                options.fsync,
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         # another process reads its own index (and says its own notes)
