@@ -18,9 +18,11 @@ outputs; a store on a server holds the absolute path.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 
 from ._values import text_of_cell
@@ -34,10 +36,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STAGING",
+    "aside_stamp",
     "check_outputs",
     "function_dir_name",
     "output_cell",
     "output_path",
+    "rename_to_free_name",
     "run_dir_name",
     "set_aside_path",
 ]
@@ -122,3 +126,24 @@ def output_path(store_path: str, cell: Cell) -> Path:
 def set_aside_path(root: str, reason: str, stamp: str, inside: str) -> str:
     """Where a directory is moved aside: ``<root>/.stet-<reason>/<stamp>/<inside>``."""
     return os.path.join(root, f".stet-{reason}", stamp, inside)
+
+
+def aside_stamp() -> str:
+    """The ``<time>`` of a set-aside directory: ``20261204T031501.123456789Z`` (UTC)."""
+    now = time.time_ns()
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
+
+
+def rename_to_free_name(path: str | os.PathLike[str], target: str) -> str:
+    """Rename ``path`` to ``target``, or to ``target~2``, ``target~3``, ... when that is
+    taken; the name it got."""
+    for attempt in range(1, 101):
+        candidate = target if attempt == 1 else f"{target}~{attempt}"
+        try:
+            os.rename(path, candidate)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                continue
+            raise
+        return candidate
+    raise FileExistsError(errno.EEXIST, "no free name to move a directory aside to", target)

@@ -30,13 +30,20 @@ import math
 import os
 import shutil
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._columns import now_text
 from ._errors import OutputsNotWritableError
-from ._outputpaths import STAGING, function_dir_name, output_cell, run_dir_name, set_aside_path
+from ._outputpaths import (
+    STAGING,
+    aside_stamp,
+    function_dir_name,
+    output_cell,
+    rename_to_free_name,
+    run_dir_name,
+    set_aside_path,
+)
 from ._values import text_of_cell, value_of_cell
 
 TYPE_CHECKING = False
@@ -272,19 +279,9 @@ class Outputs:
 
     def set_aside(self, path: str | Path, reason: str, inside: str) -> str:
         """Move a directory to ``<root>/.stet-<reason>/<time>/<inside>``; its new path."""
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
-        target = set_aside_path(self.root, reason, stamp, inside)
+        target = set_aside_path(self.root, reason, aside_stamp(), inside)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        for attempt in range(100):
-            candidate = target if not attempt else f"{target}~{attempt}"
-            try:
-                os.rename(path, candidate)
-            except OSError as error:
-                if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    continue
-                raise
-            return candidate
-        raise FileExistsError(errno.EEXIST, "no free name to set a directory aside", target)
+        return rename_to_free_name(path, target)
 
     def failure_cell(self, store_path: str, aside: str) -> str:
         """The ``_stet_output`` cell of a failure record whose directory is ``aside``."""

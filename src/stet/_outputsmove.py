@@ -11,15 +11,13 @@ next run of its run sets it aside) and is counted with the reason.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import OutputsNotWritableError
-from ._outputpaths import set_aside_path
+from ._outputpaths import aside_stamp, rename_to_free_name, set_aside_path
 
 __all__ = ["Directory", "Done", "check_movable", "directory_of", "move_aside", "purge", "stamp"]
 
@@ -59,9 +57,8 @@ def directory_of(path: Path, failure: bool) -> Directory:
 
 
 def stamp() -> str:
-    """The ``<time>`` of one reset (UTC, as the outputs core names set-aside times)."""
-    now = time.time_ns()
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + f".{now % 10**9:09d}Z"
+    """The ``<time>`` of one reset (as the outputs core names set-aside times)."""
+    return aside_stamp()
 
 
 def check_movable(directories: list[Directory], purge: bool, store: str) -> None:
@@ -92,7 +89,7 @@ def move_aside(directories: list[Directory], when: str) -> Done:
                 done.gone += 1
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            _rename(directory.path, target)
+            rename_to_free_name(directory.path, target)
         except OSError as error:
             _failed(done, directory, error)
             continue
@@ -137,19 +134,6 @@ def _prune(directory: Directory) -> None:
                 empty.rmdir()
             except OSError:  # not empty, or already gone
                 return
-
-
-def _rename(path: Path, target: str) -> None:
-    for attempt in range(100):
-        candidate = target if not attempt else f"{target}~{attempt + 1}"
-        try:
-            os.rename(path, candidate)
-        except OSError as error:
-            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                continue
-            raise
-        return
-    raise FileExistsError(errno.EEXIST, "no free name to move a directory aside to", target)
 
 
 def _failed(done: Done, directory: Directory, error: OSError) -> None:
