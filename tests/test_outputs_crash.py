@@ -48,7 +48,10 @@ def run_dir(i: int) -> str:
 
 def records(store: str) -> list[dict[str, str]]:
     """Every record of the store, read afresh: its columns as text, stet's own included."""
-    snapshot = get_store(store).snapshot()
+    try:
+        snapshot = get_store(store).snapshot()
+    except FileNotFoundError:  # killed before its first record
+        return []
     return [
         {c: str(cell) for c, cell in zip(snapshot.header, row, strict=True)}
         for row in snapshot.rows
@@ -246,8 +249,7 @@ def test_kill_minus_nine_at_random_instants_of_runs_with_outputs(
         if code == 0:
             break
         killed += 1
-        found = check(store, data, settled=False)  # what is recorded is whole
-        assert found, f"round {number} (seed {seed}): nothing recorded yet"
+        check(store, data, settled=False)  # what is recorded is whole
     assert killed >= kills // 2, f"only {killed} kills landed mid-sweep (seed {seed})"
     sweep_again_stress(store, tmp_path, grid)
     found = check(store, data, settled=True)

@@ -41,6 +41,7 @@ def payload(i: int, part: int) -> bytes:
     return (seed * (PART_SIZE // len(seed) + 1))[:PART_SIZE]
 
 
+_pace = {"seconds": 0.0}  # how long each body waits (workers overlap)
 _pause: dict[str, Any] = {"step": None, "at": None, "ready": None, "current": None}
 
 
@@ -85,7 +86,11 @@ def function(
                     _stop_here("body")
                     data_bytes = data_bytes[PART_SIZE // 2 :]
                 out.write(data_bytes)
-        note(os.fspath(directory / "writers.log"), str(os.getpid()))
+        writers = os.fspath(directory / "writers.log")
+        note(writers, str(os.getpid()))
+        time.sleep(_pace["seconds"])
+        with open(writers) as written:  # no other worker writes this directory
+            assert written.read().split() == [str(os.getpid())], f"run {i}: shared directory"
         if tag == "fail":
             raise ValueError(f"run {i} fails on purpose")
         note(log, f"{os.getpid()} done {i}")
@@ -158,6 +163,7 @@ def stress_sweep(store: str, data: str, log: str, grid: int) -> None:
 
 def workers_sweep(store: str, data: str, log: str, grid: int, go: str) -> None:
     """One of several processes sweeping one grid at once, started together at ``go``."""
+    _pace["seconds"] = 0.003
     simulate = function(store, data, log)
     note(go + ".ready", str(os.getpid()))
     while not os.path.exists(go):
