@@ -117,7 +117,7 @@ class Outputs:
         if self._writable:
             return None
         path = self.root
-        while not os.path.isdir(path) and os.path.dirname(path) != path:
+        while not os.path.exists(path) and os.path.dirname(path) != path:
             path = os.path.dirname(path)  # made at the first run: its nearest parent
         if os.path.exists(path) and not os.path.isdir(path):
             return f"{path} is a file, not a directory"
