@@ -143,7 +143,10 @@ class Outputs:
             if (os.getpid(), self.root) not in _swept:
                 self._sweep_dead_processes()
             os.makedirs(self._staging_dir, exist_ok=True)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            function_dir = os.path.dirname(final)
+            os.makedirs(function_dir, exist_ok=True)
+            if not os.access(function_dir, os.W_OK | os.X_OK):  # made by another user
+                raise PermissionError(errno.EACCES, "permission denied", function_dir)
             self._set_aside_leftovers(run, inside, final)
             staging = os.path.join(
                 self._staging_dir, f"{run}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
