@@ -708,3 +708,24 @@ def test_hand_written_timestamps_and_blank_lines_are_read() -> None:
     experiment(2)
     experiment(3)
     assert calls == [(3, 10)]
+
+
+def test_a_function_without_parameters_shares_a_store_with_another(tmp_path: Path) -> None:
+    """Found with outputs: the store's index of a function with no key parameters was
+    built with no key column at all, and the second function's first call failed."""
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import stet\n"
+        "@stet.once(store='runs.csv')\n"
+        "def prepare(): print('prepare')\n"
+        "@stet.once(store='runs.csv')\n"
+        "def other(k): print('other', k)\n"
+        "prepare(); other(1); prepare(); other(1)\n"
+    )
+    skips = "[stet] Skipping prepare()\n[stet] Skipping other(k=1)\n"
+    for expected in ("prepare\nother 1\n" + skips, skips + skips):
+        done = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == expected

@@ -324,7 +324,7 @@ def _done_and_failed(
             (failed if error_at >= 0 and row[error_at] != "" else completed).append(row)
 
     def keys(group: list[list[Cell]]) -> set[bytes]:
-        return set(record_keys([[row[p] for row in group] for p in positions])) if group else set()
+        return set(record_keys([[row[p] for row in group] for p in positions], len(group)))
 
     return keys(completed), keys(failed)
 

@@ -144,6 +144,8 @@ def runner_of(func: object, owner: str) -> Runner:
 def run_batch(func: Callable[..., Any], batch: list[dict[str, Any]]) -> list[Outcome]:
     """In a worker: run a batch of runs of a ``@stet.once`` function, one after another."""
     runner = runner_of(func, "stet.sweep")
+    if runner.outputs is not None:
+        runner.outputs.check_reachable(runner.label)
     _calls_only_take_ctrl_c()
     return [run_one(runner, kwargs) for kwargs in batch]
 

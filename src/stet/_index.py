@@ -82,7 +82,7 @@ class FunctionIndex:
         if all(p >= 0 and "" not in columns[p] for p in positions) and not any(
             any(cell != "" for cell in columns[i]) for i, _ in foreign
         ):  # the common case: every record holds exactly the key columns
-            keys = record_keys([columns[p] for p in positions])
+            keys = record_keys([columns[p] for p in positions], len(columns[0]))
             if not spec.results:
                 self.keys.update(keys)
                 return

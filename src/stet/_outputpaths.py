@@ -4,7 +4,8 @@ A function with ``outputs="data"`` keeps each run's directory at
 ``data/<function>/<run>/``:
 
 * ``<function>`` is the name its runs are kept under (``simulate``, ``Model.fit``) when
-  that is a safe file name, else its safe characters and a short hash;
+  that is a safe file name, else its safe characters and a short hash
+  (``main.simulate-1a2b3c4d`` for ``main.<locals>.simulate``);
 * ``<run>`` is the run's key as ``column=text`` pairs (``alpha=0.1,seed=2``) when every
   text is short and made of safe characters (letters, digits, ``.``, ``_``, ``+``,
   ``-``), else ``id-`` and 16 hex digits of a hash of the run's key, stable across
@@ -75,7 +76,8 @@ def function_dir_name(function: str) -> str:
     """The directory a function's runs are kept in: its name, made safe."""
     if _SAFE_NAME.fullmatch(function) and len(function) <= _MAX_NAME:
         return function
-    readable = re.sub(r"[^A-Za-z0-9._+-]+", "_", function).strip("._")[:40] or "function"
+    readable = function.replace(".<locals>.", ".")  # main.<locals>.f: main.f-1a2b3c4d
+    readable = re.sub(r"[^A-Za-z0-9._+-]+", "_", readable).strip("._")[-60:] or "function"
     return f"{readable}-{_digest(function.encode())[:8]}"
 
 

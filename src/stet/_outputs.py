@@ -110,6 +110,7 @@ class Outputs:
         self._cell_prefix = output_cell(store_path, os.path.join(root, self.function_dir))
         self._staging_dir = os.path.join(root, STAGING, self.function_dir)
         self._writable = False
+        self._made = 0  # the process that made the staging and function directories
 
     def write_problem(self) -> str | None:
         """Why this process could not make a run's directory, or None (checked until
@@ -117,10 +118,10 @@ class Outputs:
         if self._writable:
             return None
         path = self.root
-        while not os.path.exists(path) and os.path.dirname(path) != path:
+        while not os.path.isdir(path) and os.path.dirname(path) != path:
+            if os.path.lexists(path):
+                return f"{path} is a file, not a directory"
             path = os.path.dirname(path)  # made at the first run: its nearest parent
-        if os.path.exists(path) and not os.path.isdir(path):
-            return f"{path} is a file, not a directory"
         if not os.access(path, os.W_OK | os.X_OK):
             return f"this user may not write {path}"
         self._writable = True
@@ -133,6 +134,26 @@ class Outputs:
             "user can write, or ask for write access."
         )
 
+    def make_root(self, label: str) -> None:
+        """Make the outputs directory (a sweep, before its runs go to its workers)."""
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as error:
+            why = (error.strerror or "it cannot be made").lower()
+            raise self.refuse(label, f"{why}: {error.filename}") from None
+
+    def check_reachable(self, label: str) -> None:
+        """In a sweep's worker: the outputs directory the sweep made must be there, or
+        the worker is on a machine that does not share it."""
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{label}() did not run on {_host}: the outputs directory the sweep made "
+                "is not there. A sweep's outputs need a directory every worker reaches "
+                "(a shared file system); give @stet.once(outputs=...) one",
+                self.root,
+            )
+
     def begin(self, label: str, cells: Mapping[str, Cell], key: bytes) -> Staged:
         """A fresh staging directory for a claimed run, after setting aside what an
         earlier, killed attempt of it left."""
@@ -142,11 +163,13 @@ class Outputs:
         try:
             if (os.getpid(), self.root) not in _swept:
                 self._sweep_dead_processes()
-            os.makedirs(self._staging_dir, exist_ok=True)
-            function_dir = os.path.dirname(final)
-            os.makedirs(function_dir, exist_ok=True)
-            if not os.access(function_dir, os.W_OK | os.X_OK):  # made by another user
-                raise PermissionError(errno.EACCES, "permission denied", function_dir)
+            if self._made != os.getpid():  # once per process (a reset may remove them)
+                os.makedirs(self._staging_dir, exist_ok=True)
+                function_dir = os.path.dirname(final)
+                os.makedirs(function_dir, exist_ok=True)
+                if not os.access(function_dir, os.W_OK | os.X_OK):  # made by another user
+                    raise PermissionError(errno.EACCES, "permission denied", function_dir)
+                self._made = os.getpid()
             self._set_aside_leftovers(run, inside, final)
             staging = os.path.join(
                 self._staging_dir, f"{run}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
@@ -163,8 +186,13 @@ class Outputs:
         """What killed attempts of this run left: their staging directories, and a
         directory in place that no record vouches for (this worker holds the claim)."""
         prefix = run + "~"
-        with os.scandir(self._staging_dir) as entries:
-            leftovers = [e.path for e in entries if e.name.startswith(prefix)]
+        try:
+            with os.scandir(self._staging_dir) as entries:
+                leftovers = [e.path for e in entries if e.name.startswith(prefix)]
+        except FileNotFoundError:  # removed meanwhile (the whole outputs directory)
+            os.makedirs(self._staging_dir, exist_ok=True)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            leftovers = []
         for path in leftovers:
             self.set_aside(path, "interrupted", inside)
         if os.path.lexists(final):
@@ -211,7 +239,11 @@ class Outputs:
         if self.fsync:
             _fsync_tree(staging)
         try:
-            os.rename(staging, staged.final)
+            try:
+                os.rename(staging, staged.final)
+            except FileNotFoundError:  # the function's directory was removed meanwhile
+                os.makedirs(os.path.dirname(staged.final), exist_ok=True)
+                os.rename(staging, staged.final)
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 return False

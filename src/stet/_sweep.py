@@ -103,6 +103,8 @@ def sweep(
         pending = kept
     if pending:
         runner.check_writable()  # before the first run, not at its record
+        if runner.outputs is not None:  # here: a worker that does not see it is told so
+            runner.outputs.make_root(runner.label)
     run = _Sweep(func, runner, summary, combinations, pending, progress, max_failures)
     try:
         run.start()

@@ -79,13 +79,16 @@ if TYPE_CHECKING:
 # -------------------------------------------------------------------------------- keys
 
 
-def record_keys(columns: Sequence[Sequence[Cell]]) -> Iterator[bytes]:
-    """The keys of records given as their key columns' cells, without a Python loop.
+def record_keys(columns: Sequence[Sequence[Cell]], count: int) -> Iterator[bytes]:
+    """The keys of ``count`` records given as their key columns' cells, without a Python
+    loop (a function without key parameters: ``count`` empty keys).
 
     A column of numbers within the exact float range becomes floats in one ``map``; the
     records' keys are then packed in one more ``map``. Any other column is keyed cell
     by cell, each distinct text parsed once.
     """
+    if not columns:
+        return repeat(b"", count)
     packed: list[Iterable[Any]] = []
     for cells in columns:
         floats = _exact_floats(cells)
