@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from formats import FILE_FORMATS
 from probes import Driver, run, wait_until
-from probes.outputs import NAME, PARTS, PART_SIZE, STEPS, payload
+from probes.outputs import NAME, PART_SIZE, PARTS, STEPS, payload
 
 from stet._registry import get_store
 

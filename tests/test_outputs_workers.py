@@ -80,7 +80,7 @@ def test_threads_of_one_process_each_get_their_own_output_dir(tmp_path: Path) ->
     def call(i: int) -> None:
         try:
             run(i)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
@@ -99,7 +99,7 @@ def test_threads_of_one_process_each_get_their_own_output_dir(tmp_path: Path) ->
 def _raises(function: Any) -> BaseException | None:
     try:
         function()
-    except BaseException as error:  # noqa: BLE001 - the test looks at it
+    except BaseException as error:
         return error
     return None
 

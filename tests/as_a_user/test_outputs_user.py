@@ -107,9 +107,7 @@ def check_refused(tmp_path: Path, result: subprocess.CompletedProcess[str], name
     """The call was refused before its body ran, naming ``names`` and the way out, and
     nothing was recorded."""
     assert result.returncode == 0, result.stderr
-    assert "REFUSED OutputsNotWritableError simulate() did not run" in result.stdout, (
-        result.stdout
-    )
+    assert "REFUSED OutputsNotWritableError simulate() did not run" in result.stdout, result.stdout
     assert names in result.stdout, result.stdout
     assert "Give @stet.once(outputs=...) a directory this user can write" in result.stdout
     assert not (tmp_path / "body-ran.txt").exists()  # the body never ran

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from probes import note
-
 import stet
+from probes import note
 
 PARTS = 3
 PART_SIZE = 64 * 1024
@@ -60,7 +58,7 @@ def _stop_here(step: str) -> None:
 
 def function(
     store: str, data: str, log: str, *, fsync: bool = False, failures: str | None = None
-) -> Callable[..., int]:
+) -> Callable[..., int | None]:
     """The swept function: ``simulate(i, tag="t")`` with its outputs in ``data``."""
 
     @stet.once(
