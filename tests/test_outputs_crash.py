@@ -274,3 +274,75 @@ def test_kill_minus_nine_at_random_instants_of_runs_with_outputs(
 def sweep_again_stress(store: str, tmp_path: Path, grid: int) -> None:
     data, log = str(tmp_path / "data"), str(tmp_path / "log")
     run(DRIVER, tmp_path, "sweep", store, data, log, str(grid), "0", timeout=120)
+
+
+# -- a worker stalled past its lease (SIGSTOP: a paused VM, a laptop lid, a swap storm)
+
+
+def stall_at(step: str, store: str, tmp_path: Path, ready: Path) -> Driver:
+    """Start the sweep with 1 s claims, let it stop at ``step`` of run ``AT``, SIGSTOP it
+    and wait until its claim has lapsed."""
+    data, log = str(tmp_path / "data"), str(tmp_path / "log")
+    args = (store, data, log, step, str(ready), str(GRID), str(AT), "1")
+    driver = Driver(DRIVER, tmp_path, "hang", *args)
+    wait_until(ready.exists, driver)
+    os.kill(driver.pid, signal.SIGSTOP)
+    time.sleep(2.0)  # twice the lease: no heartbeat renews it meanwhile
+    return driver
+
+
+def resume(driver: Driver, ready: Path) -> None:
+    Path(f"{ready}.go").touch()
+    os.kill(driver.pid, signal.SIGCONT)
+    code, _, err = driver.finish()
+    assert code != 0 and "never stopped" in err, err  # its loop ends with that assertion
+
+
+@pytest.mark.parametrize("fmt", ["csv", "sqlite"])
+def test_a_stalled_worker_that_resumes_after_another_recorded_its_run_keeps_its_directory(
+    tmp_path: Path, request: pytest.FixtureRequest, fmt: str
+) -> None:
+    """A stops after its rename, before its record, past its lease; B runs the run again
+    (setting A's directory aside), puts its own in place and records it; then A goes on:
+    its record finds B's. B's directory must stay in place: its record names it."""
+    store, data = store_of(fmt, tmp_path, request), tmp_path / "data"
+    ready = tmp_path / "ready"
+    stalled = stall_at("after-rename", store, tmp_path, ready)
+    try:
+        sweep_again(store, tmp_path)  # B: takes run 2 over, its claim having lapsed
+        found = check(store, data, settled=True)
+        assert set(found) == set(range(GRID)) and found[AT] != stalled.pid
+        resume(stalled, ready)
+    finally:
+        stalled.kill_session()
+    after = check(store, data, settled=True)  # B's record still names a whole directory
+    assert after == found
+    (aside,) = interrupted(data, AT)  # A's directory, set aside by B, not deleted
+    assert check_complete(aside, AT) == stalled.pid
+
+
+@pytest.mark.parametrize("fmt", ["csv", "sqlite"])
+def test_a_stalled_worker_that_records_while_another_reruns_its_run_loses_no_directory(
+    tmp_path: Path, request: pytest.FixtureRequest, fmt: str
+) -> None:
+    """A stops after its rename, before its record, past its lease; B claims the run,
+    sets A's directory aside and stops in the body; A goes on and records; then B
+    finishes, puts its directory in place and finds A's record. A's record must name a
+    whole directory then."""
+    store, data = store_of(fmt, tmp_path, request), tmp_path / "data"
+    ready_a, ready_b = tmp_path / "ready-a", tmp_path / "ready-b"
+    stalled = stall_at("after-rename", store, tmp_path, ready_a)
+    args = (store, str(data), str(tmp_path / "log"), "body", str(ready_b), str(GRID), str(AT))
+    rerun = Driver(DRIVER, tmp_path, "hang", *args)
+    try:
+        wait_until(ready_b.exists, rerun)
+        assert not (data / NAME / run_dir(AT)).exists()  # B set A's directory aside
+        resume(stalled, ready_a)  # A records run 2, naming the place B will fill
+        (ready_b.parent / f"{ready_b.name}.go").touch()
+        code, _, err = rerun.finish()
+        assert code != 0 and "never stopped" in err, err
+    finally:
+        stalled.kill_session()
+        rerun.kill_session()
+    found = check(store, data, settled=True)
+    assert set(found) == set(range(GRID)) and found[AT] == rerun.pid

@@ -57,7 +57,13 @@ def _stop_here(step: str) -> None:
 
 
 def function(
-    store: str, data: str, log: str, *, fsync: bool = False, failures: str | None = None
+    store: str,
+    data: str,
+    log: str,
+    *,
+    fsync: bool = False,
+    failures: str | None = None,
+    lease: float = 60.0,
 ) -> Callable[..., int | None]:
     """The swept function: ``simulate(i, tag="t")`` with its outputs in ``data``."""
 
@@ -69,6 +75,7 @@ def function(
         results=True,
         fsync=fsync,
         failures=failures,  # type: ignore[arg-type]
+        lease=lease,
     )
     def simulate(i: int, tag: str = "t") -> int:
         note(log, f"{os.getpid()} start {i}")
@@ -131,12 +138,15 @@ def install_pauses() -> None:
     _store.Store.record = paused_record  # type: ignore[method-assign]
 
 
-def hang(store: str, data: str, log: str, step: str, ready: str, grid: int, at: int) -> None:
-    """Sweep ``range(grid)``, stopping for good at ``step`` of run ``at``."""
+def hang(
+    store: str, data: str, log: str, step: str, ready: str, grid: int, at: int, lease: int = 60
+) -> None:
+    """Sweep ``range(grid)``, stopping at ``step`` of run ``at`` until ``<ready>.go``
+    exists (the test kills it there, or lets it on); claims of ``lease`` seconds."""
     assert step in STEPS, step
     _pause.update(step=step, at=at, ready=ready)
     install_pauses()
-    simulate = function(store, data, log)
+    simulate = function(store, data, log, lease=lease)
     for i in range(grid):
         simulate(i)
     raise AssertionError(f"never stopped at {step} of run {at}")
