@@ -302,3 +302,30 @@ def test_outputs_without_claims_is_refused(tmp_path: Path) -> None:
         @stet.once(store=tmp_path / "runs.csv", outputs=tmp_path / "data", claims=False)
         def f(i: int) -> None:
             pass
+
+
+def test_a_run_inside_a_run_has_its_own_directory_and_gives_the_outer_one_back(
+    tmp_path: Path,
+) -> None:
+    store, data = tmp_path / "runs.csv", tmp_path / "data"
+
+    @stet.once(store=store, outputs=data, verbose=False, name="inner")
+    def inner(j: int) -> None:
+        (stet.output_dir() / "inner.txt").write_text(str(j))
+
+    @stet.once(store=store, outputs=data, verbose=False, name="outer")
+    def outer(i: int) -> None:
+        mine = stet.output_dir()
+        (mine / "before.txt").write_text(str(i))
+        inner(10 * i)
+        assert stet.output_dir() == mine  # given back once the inner run returns
+        (mine / "after.txt").write_text(str(i))
+
+    outer(1)
+    assert sorted(p.name for p in (data / "outer" / "i=1").iterdir()) == [
+        "_stet_run.json",
+        "after.txt",
+        "before.txt",
+    ]
+    assert (data / "inner" / "j=10" / "inner.txt").read_text() == "10"
+    assert {r.get("_stet_function") for r in records(str(store))} == {"inner", "outer"}
