@@ -155,6 +155,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
 LAYERS = [
     ["stet._errors"],
     ["stet._values"],
+    ["stet._resultfiles"],  # result values kept as files in a run's directory
     ["stet._storedcells"],  # the value rules the formats call
     ["stet._index"],
     ["stet._storeread"],  # the reading half of the Store

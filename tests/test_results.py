@@ -301,7 +301,13 @@ class Unannotated:
 
 
 REFUSED: dict[str, tuple[Any, str]] = {
-    "numpy-array": (np.arange(3.0), r"NumPy array \(shape \(3,\)\).*Save large or other data"),
+    "numpy-array": (
+        np.arange(3.0),
+        (
+            r"NumPy array \(shape \(3,\)\).*To keep a large value .*"
+            r'@stet.once\(outputs="data", results=True\) keeps it as a file'
+        ),
+    ),
     "object": (object(), r"a object would not come back as one.*return its path"),
     "nested-dict": ({"a": {"b": 1}}, r"result 'a'.*dict inside a result; results are flat"),
     "dict-in-tuple": ((1, {"a": 1}), r"dict inside a result"),

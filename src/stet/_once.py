@@ -78,6 +78,7 @@ if TYPE_CHECKING:
         failures: Literal["record", "skip"] | None = ...,
         name: str | None = ...,
         outputs: str | os.PathLike[str] | None = ...,
+        pickle: bool = ...,
     ) -> Callable[[Callable[P, R]], OnceFunction[P, R]]: ...
 
 
@@ -98,6 +99,7 @@ def once(
     failures: Literal["record", "skip"] | None = None,
     name: str | None = None,
     outputs: str | os.PathLike[str] | None = None,
+    pickle: bool = False,
 ) -> Any:
     """Run a function once per set of parameters; later calls with equal keys are skipped.
 
@@ -120,7 +122,10 @@ def once(
             quarter of ``lease``; at most half of it).
         results: keep each run's return value in its record (a number, string, bool,
             None, small tuple or list, or a flat dict, dataclass or named tuple of them)
-            and return it when the call is skipped.
+            and return it when the call is skipped. With ``outputs=``, a NumPy array,
+            pandas DataFrame or Series, or nested data is kept as a file in the run's
+            directory (``.npy``, Parquet, JSON) and read back on a skip (arrays
+            memory-mapped).
         failures: ``"record"`` records a call that raises an ``Exception`` as a failed
             run (its error and time) and runs it again on the next call; ``"skip"``
             records it and skips the run from then on. ``None`` (default) records
@@ -133,6 +138,9 @@ def once(
             ``data/<function>/<key>/``, reached in the body by ``stet.output_dir()``.
             What the body writes there is put in place when it returns, just before
             its record: a run is recorded with its whole directory or not at all.
+        pickle: with ``results=True`` and ``outputs=``, keep a result no other file kind
+            keeps (``.npy``, Parquet, JSON) as a pickle file, and unpickle it on a skip.
+            Off by default: unpickling a file runs the code of whoever wrote it.
 
     A ``functools.partial`` is keyed by its function's parameters, the ones it binds
     included: ``stet.once(partial(base, 1))`` keeps ``base``'s runs with ``a=1``.
@@ -160,6 +168,7 @@ def once(
         failures,
         name,
         outputs,
+        pickle,
     )
 
     def decorate(function: Callable[..., Any]) -> Any:

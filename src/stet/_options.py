@@ -35,6 +35,7 @@ class Options:
     failures: str | None
     name: str | None
     outputs: str | None = None  # the outputs directory's absolute path
+    pickle: bool = False  # results no other file kind keeps are pickled (asked by name)
 
 
 def options_of(
@@ -51,6 +52,7 @@ def options_of(
     failures: str | None,
     name: str | None,
     outputs: object = None,
+    pickle: bool = False,
 ) -> Options:
     """The checked options, or the ``TypeError`` or ``ValueError`` of the first wrong one."""
     if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -82,6 +84,12 @@ def options_of(
             "one run and write one directory. Leave claims on (the default), or keep "
             "outputs in files of your own"
         )
+    if pickle and (not results or outputs_path is None):
+        raise ValueError(
+            "@stet.once: pickle=True pickles results no other file keeps, in the run's "
+            "outputs directory, and needs results=True and outputs=: "
+            '@stet.once(outputs="data", results=True, pickle=True), or leave pickle off'
+        )
     return Options(
         store=given,
         path=path,
@@ -97,4 +105,5 @@ def options_of(
         failures=failures,
         name=name,
         outputs=outputs_path,
+        pickle=bool(pickle),
     )

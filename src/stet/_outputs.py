@@ -230,9 +230,11 @@ class Outputs:
             "pid": os.getpid(),
         }
         run_file = staging / RUN_FILE
-        with open(run_file, "w", encoding="utf-8") as file:
-            json.dump(facts, file, indent=1, ensure_ascii=False)
-            file.write("\n")
+        lines = (
+            f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in facts.items()
+        )
+        with open(run_file, "w", encoding="utf-8") as file:  # one fact a line, C-encoded
+            file.write("{\n" + ",\n".join(lines) + "\n}\n")
             if self.fsync:
                 file.flush()
                 os.fsync(file.fileno())

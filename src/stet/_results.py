@@ -7,16 +7,20 @@ to tell them apart. A result value's cell is ``_values.result_cell_of``'s: the
 parameters' text rules, except that a list stays a list (``[1, 2]``) and a tuple a tuple.
 
 Only values that come back equal and of the same type are stored; anything else is a
-``TypeError`` with guidance, raised before the run is recorded.
+``TypeError`` with guidance, raised before the run is recorded. A function with outputs
+(``outputs=...``) gives its run's directory: a value no cell keeps is written there as a
+file (:mod:`stet._resultfiles`) and its cell is ``file:<name>``; a skip reads it back.
 """
 
 from __future__ import annotations
 
+from ._resultfiles import UnkeptFileError, is_file_cell, read_result_file, write_result_file
 from ._values import UnkeptResultError, result_cell_of, result_value_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from pathlib import Path
     from typing import Any
 
     from ._values import Cell
@@ -62,13 +66,23 @@ def _is_record_class(kind: type) -> bool:
     )
 
 
-def result_cells(value: Any, function: str, rebuilt_as: type | None) -> dict[str, Cell]:
+def result_cells(
+    value: Any,
+    function: str,
+    rebuilt_as: type | None,
+    files: Path | None = None,
+    pickle: bool = False,
+    fsync: bool = False,
+) -> dict[str, Cell]:
     """The result columns of a return value; ``TypeError`` when stet cannot keep it.
 
     ``rebuilt_as`` is the class a skip rebuilds a dataclass or named tuple result as
-    (from the return annotation).
+    (from the return annotation). ``files`` is the run's (staging) directory, where a
+    value no cell keeps is written as a file (``pickle``: as a pickle, when no other
+    kind keeps it; ``fsync``: each file fsynced); None keeps cells only.
     """
     kind = type(value)
+    cell = _Cells(function, files, pickle, fsync)
     if isinstance(value, dict):
         if not value:
             raise TypeError(
@@ -76,7 +90,7 @@ def result_cells(value: Any, function: str, rebuilt_as: type | None) -> dict[str
                 "without a result (None). Return None, or a dict with at least one key. "
                 "Nothing was recorded."
             )
-        return {_column(function, key): _cell(function, key, item) for key, item in value.items()}
+        return {_column(function, key): cell(key, item) for key, item in value.items()}
     if _is_record_class(kind):
         if kind is not rebuilt_as:
             raise TypeError(
@@ -88,8 +102,8 @@ def result_cells(value: Any, function: str, rebuilt_as: type | None) -> dict[str
         fields = _fields(value)
         if not fields:
             raise TypeError(f"{function}() returned a {kind.__qualname__} with no fields")
-        return {_PREFIX + name: _cell(function, name, item) for name, item in fields.items()}
-    return {RESULT_COLUMN: _cell(function, None, value)}
+        return {_PREFIX + name: cell(name, item) for name, item in fields.items()}
+    return {RESULT_COLUMN: cell(None, value)}
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -109,27 +123,59 @@ def _column(function: str, key: object) -> str:
     return _PREFIX + key
 
 
-def _cell(function: str, name: str | None, value: Any) -> Cell:
-    """The cell of one result value, if it comes back equal and of the same type."""
-    what = f"result {name!r}" if name is not None else "result"
-    try:
-        return result_cell_of(value)
-    except UnkeptResultError as problem:
-        raise TypeError(
-            f"{function}(): stet cannot store the {what} faithfully: {problem}. With "
-            "results=True a result is a number, string, bool, None or a small tuple or list "
-            "of them (or a dict, dataclass or named tuple of those). Save large or other "
-            "data to a file and return its path, or leave results off. Nothing was recorded."
-        ) from None
+class _Cells:
+    """The cell of one result value, if it comes back equal and of the same type: a
+    cell's text, or (with a run directory) a file's name."""
+
+    def __init__(self, function: str, files: Path | None, pickle: bool, fsync: bool) -> None:
+        self.function, self.files, self.pickle, self.fsync = function, files, pickle, fsync
+
+    def __call__(self, name: str | None, value: Any) -> Cell:
+        what = f"result {name!r}" if name is not None else "result"
+        try:
+            return result_cell_of(value)
+        except UnkeptResultError as problem:
+            if self.files is None:
+                raise TypeError(
+                    f"{self.function}(): stet cannot store the {what} faithfully: {problem}. "
+                    "With results=True a result is a number, string, bool, None or a small "
+                    "tuple or list of them (or a dict, dataclass or named tuple of those). "
+                    "To keep a large value (an array, a frame, nested data), give the "
+                    'function outputs: @stet.once(outputs="data", results=True) keeps it '
+                    "as a file in the run's directory; or save other data to a file and "
+                    "return its path, or leave results off. Nothing was recorded."
+                ) from None
+        try:
+            return write_result_file(value, self.files, name, pickle=self.pickle, fsync=self.fsync)
+        except UnkeptFileError as problem:
+            raise TypeError(
+                f"{self.function}(): stet cannot store the {what} faithfully, in a cell or "
+                f"a file: {problem}. Nothing was recorded."
+            ) from None
 
 
-def result_value(cells: Mapping[str, Cell], rebuild_as: type | None) -> Any:
-    """The return value a record's result cells give back (None when it has none)."""
+def result_value(
+    cells: Mapping[str, Cell],
+    rebuild_as: type | None,
+    run_dir: Path | None = None,
+    pickle: bool = False,
+) -> Any:
+    """The return value a record's result cells give back (None when it has none).
+
+    A ``file:`` cell is read from the run's directory ``run_dir`` (an array memory-mapped;
+    a pickle only with ``pickle``); without one, it is the text it holds.
+    """
     if not cells:
         return None
+
+    def value_of(cell: Cell) -> Any:
+        if run_dir is not None and is_file_cell(cell):
+            return read_result_file(cell, run_dir, pickle=pickle)  # type: ignore[arg-type]
+        return result_value_of_cell(cell)
+
     if RESULT_COLUMN in cells:
-        return result_value_of_cell(cells[RESULT_COLUMN])
-    fields = {column[len(_PREFIX) :]: result_value_of_cell(cell) for column, cell in cells.items()}
+        return value_of(cells[RESULT_COLUMN])
+    fields = {column[len(_PREFIX) :]: value_of(cell) for column, cell in cells.items()}
     if rebuild_as is None:
         return fields
     try:

@@ -18,6 +18,7 @@ from . import _report
 from ._columns import OUTPUT_COLUMN
 from ._errors import StoreNotWritableError
 from ._index import FunctionIndex, KeySpec
+from ._outputpaths import output_path
 from ._plan import is_coroutine_function, names_of
 from ._registry import get_store
 from ._results import result_cells, result_type_of, result_value
@@ -286,8 +287,11 @@ class Runner:
         cells = self.index.result_cells(key)
         if cells is None:
             return None
-        cells.pop(OUTPUT_COLUMN, None)
-        return result_value(cells, self.result_type) if cells else None
+        output = cells.pop(OUTPUT_COLUMN, "")
+        if not cells:
+            return None
+        run_dir = output_path(self.store.path, output) if output != "" else None
+        return result_value(cells, self.result_type, run_dir, self.options.pickle)
 
     def after(self, run: Run, result: Any = None) -> None:
         """Record a call that completed (and release its claim).
@@ -298,8 +302,12 @@ class Runner:
         cells = run.cells
         if self.options.results:
             try:
-                cells = {**cells, **result_cells(result, self.name, self.result_type)}
-            except TypeError:
+                files = None if run.staged is None else run.staged.staging
+                kept = result_cells(  # files: fsynced with the whole directory (commit)
+                    result, self.name, self.result_type, files, self.options.pickle
+                )
+                cells = {**cells, **kept}
+            except BaseException:  # refused (TypeError), or a file not written
                 self.failed(run)
                 raise
         store, fsync = self.store, self.options.fsync

@@ -352,6 +352,8 @@ def result_cell_of(value: Any) -> Cell:
     of the same type."""
     problem = _result_problem(value)
     if problem is None:
+        if type(value) is str and value.startswith("file:"):
+            return repr(value)  # a bare file: cell names a result file (_resultfiles)
         cell = result_literal(value) if type(value) in (list, tuple) else cell_of(value)
         if type(cell) is not str or len(cell) <= _MAX_RESULT_TEXT or type(value) is str:
             return cell

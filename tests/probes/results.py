@@ -76,6 +76,8 @@ SCALARS: list[Any] = [
     'a,"b"\nc ü €',
     "'quoted'",
     " x ",
+    "file:result.npy",  # text, not a result file: kept as a quoted literal
+    ["file:x"],
     True,
     False,
     None,
