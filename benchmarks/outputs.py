@@ -19,9 +19,11 @@ difference, repeat by repeat; the target is 100 us.
 A NumPy array per run (float64, 1 MB and 100 MB; 1 and 10 MB with ``--quick``), CSV
 store: (a) the loop a user writes by hand, ``np.save(f"data/{alpha}.npy", arr)`` and a
 CSV line appended to a file of its own (with fsync on: both fsynced); (b) stet with
-outputs, its body ``np.save(stet.output_dir() / "x.npy", arr)``. Each run alternates
-(a) and (b), the first to go alternating; the table shows each one's median run. The
-target: (b) costs no more than (a) plus the 100 us of an empty outputs directory.
+outputs, its body ``np.save(stet.output_dir() / "x.npy", arr)``; (c) stet with outputs
+and ``results=True``, its body returning the array (stet writes ``result.npy`` and
+checks that it reads back equal). Each run goes round (a), (b) and (c), the first to go
+rotating; the table shows each one's median run. The target: (b) and (c) cost no more
+than (a) plus the 100 us of an empty outputs directory.
 
 Every row checks what it wrote: one record per run, each run's directory in place with
 its ``_stet_run.json`` (and its array, of the right size), the hand-written files.
@@ -191,14 +193,25 @@ def measure_array(spec: dict[str, Any]) -> dict[str, Any]:
     def simulate(alpha: float) -> None:
         np.save(stet.output_dir() / "x.npy", array)
 
-    funcs: list[Callable[[float], None]] = [hand, simulate]
+    @stet.once(
+        store=home / "returned.csv",
+        outputs=home / "data",
+        verbose=False,
+        fsync=fsync,
+        name="returned",
+        results=True,
+    )
+    def returned(alpha: float) -> Any:
+        return array
+
+    funcs: list[Callable[[float], Any]] = [hand, simulate, returned]
     for func in funcs:
         func(-1.0)
-    times: list[list[float]] = [[], []]
+    times: list[list[float]] = [[] for _ in funcs]
     alphas = [i / 1000 for i in range(spec["runs"])]
     for number, alpha in enumerate(alphas):
-        for turn in range(2):
-            i = (number + turn) % 2
+        for turn in range(len(funcs)):
+            i = (number + turn) % len(funcs)
             start = time.perf_counter_ns()
             funcs[i](alpha)
             times[i].append((time.perf_counter_ns() - start) / 1000)
@@ -212,8 +225,13 @@ def measure_array(spec: dict[str, Any]) -> dict[str, Any]:
     whole = [r for r in runs if (r / "_stet_run.json").is_file() and _size(r / "x.npy") == size]
     if len(whole) != len(alphas) + 1:
         problems.append(f"{len(whole)} whole run directories, not {len(alphas) + 1}")
-    hand_us, stet_us = (statistics.median(t) for t in times)
-    return {"hand_us": hand_us, "stet_us": stet_us, "check": "; ".join(problems) or "ok"}
+    kept = run_directories(home / "data", "returned")
+    whole = [r for r in kept if _size(r / "result.npy") == size]
+    if len(whole) != len(alphas) + 1 or len(stet.records(home / "returned.csv")) != len(whole):
+        problems.append(f"results=True: {len(whole)} whole result files, not {len(alphas) + 1}")
+    hand_us, stet_us, returned_us = (statistics.median(t) for t in times)
+    found = {"hand_us": hand_us, "stet_us": stet_us, "returned_us": returned_us}
+    return {**found, "check": "; ".join(problems) or "ok"}
 
 
 def _size(path: Path) -> int:
@@ -326,7 +344,8 @@ def empty_table(rows: Sequence[EmptyRow]) -> str:
 def array_table(rows: Sequence[ArrayRow]) -> str:
     header = ["array", "runs", "fsync", "by hand: `np.save` + a CSV line (ms per run)"]
     header += ["stet: `np.save(stet.output_dir() / ...)` (ms per run)", "cost of stet (us)"]
-    header += ["within np.save + 100 us", "check"]
+    header += ["within np.save + 100 us", "stet: `return arr`, results=True (ms per run)"]
+    header += ["cost of results=True (us)", "check"]
     lines = []
     for row in rows:
         cost = paired(row, "stet_us", "hand_us")
@@ -339,6 +358,8 @@ def array_table(rows: Sequence[ArrayRow]) -> str:
                 f"{row.median('stet_us') / 1000:,.2f}",
                 us(cost),
                 within(cost, TARGET_US),
+                f"{row.median('returned_us') / 1000:,.2f}",
+                us(paired(row, "returned_us", "hand_us")),
                 checks(row),
             ]
         )

@@ -245,7 +245,9 @@ def test_outputs_quick_measures_an_empty_outputs_directory_and_arrays(tmp_path: 
     ]
     for row in arrays:
         assert float(row[3].replace(",", "")) > 0 and float(row[4].replace(",", "")) > 0
-        assert row[7] == "ok"  # each run's array whole in its directory, each record there
+        assert float(row[7].replace(",", "")) > 0  # results=True: the array returned
+        float(row[8].replace(",", ""))
+        assert row[9] == "ok"  # each run's array whole in its directory, each record there
     raw = json.loads(found.read_text(encoding="utf-8"))
     assert raw["settings"]["sizes_mb"] == [1, 10] and raw["formats"] == ["csv", "sqlite"]
     assert all(len(row["samples"]) == 1 for row in raw["empty"] + raw["arrays"])
