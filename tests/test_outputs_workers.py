@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -129,7 +128,7 @@ def test_asyncio_tasks_each_get_their_own_output_dir(tmp_path: Path) -> None:
 
 
 SWEEP_SCRIPT = """
-    import dataclasses, json, multiprocessing, os, sys
+    import dataclasses, json, multiprocessing, os, signal, sys
     from concurrent.futures import ProcessPoolExecutor
 
     import stet
@@ -145,6 +144,9 @@ SWEEP_SCRIPT = """
         with open(writers, "a") as out:
             out.write(f"{os.getpid()}\\n")
         (directory / "values.json").write_text(json.dumps([i, seed]))
+        if [i, seed] == CONFIG["kill"] and not os.path.exists(CONFIG["marker"]):
+            open(CONFIG["marker"], "x").close()
+            os.kill(os.getpid(), signal.SIGKILL)  # the worker dies inside the run
         assert writers.read_text().split() == [str(os.getpid())], "shared directory"
         fd = os.open(CONFIG["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(fd, f"{i} {seed} {os.getpid()}\\n".encode())
@@ -168,6 +170,7 @@ SWEEP_SCRIPT = """
         try:
             summary = stet.sweep(work, CONFIG["grid"], executor=executor, progress=False)
             print("SUMMARY " + json.dumps(dataclasses.asdict(summary), default=str))
+            print(f"MAIN {os.getpid()}")
         finally:
             executor.shutdown(wait=True)
             if client is not None:
@@ -180,7 +183,9 @@ SWEEP_SCRIPT = """
 """
 
 
-def sweep_on(executor: str, tmp_path: Path, fail: list[list[int]]) -> dict[str, Any]:
+def sweep_on(
+    executor: str, tmp_path: Path, fail: list[list[int]], kill: list[int] | None = None
+) -> dict[str, Any]:
     (tmp_path / "sweep_script.py").write_text(textwrap.dedent(SWEEP_SCRIPT))
     config = {
         "store": str(tmp_path / "runs.csv"),
@@ -189,6 +194,8 @@ def sweep_on(executor: str, tmp_path: Path, fail: list[list[int]]) -> dict[str, 
         "grid": {"i": list(range(6)), "seed": [0, 1]},
         "fail": fail,
         "executor": executor,
+        "kill": kill,
+        "marker": str(tmp_path / "killed"),
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
     result = subprocess.run(
@@ -202,6 +209,8 @@ def sweep_on(executor: str, tmp_path: Path, fail: list[list[int]]) -> dict[str, 
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("SUMMARY ")]
     summary: dict[str, Any] = json.loads(line.removeprefix("SUMMARY "))
+    (main,) = [line for line in result.stdout.splitlines() if line.startswith("MAIN ")]
+    summary["main_pid"] = int(main.split()[1])
     return summary
 
 
@@ -223,8 +232,7 @@ def test_a_sweep_on_an_executor_puts_each_run_s_directory_in_place(
     for line in (tmp_path / "log").read_text().splitlines():
         i, seed, pid = map(int, line.split())
         pids[i, seed] = pid
-    assert len(set(pids.values())) >= 2 or executor == "dask"
-    assert os.getpid() not in pids.values()
+    assert summary["main_pid"] not in pids.values()  # every run ran in a worker process
     for row in completed:
         directory = output_path(store, row["_stet_output"])
         assert directory == data / "work" / f"i={row['i']},seed={row['seed']}"
@@ -329,3 +337,26 @@ def test_a_run_inside_a_run_has_its_own_directory_and_gives_the_outer_one_back(
     ]
     assert (data / "inner" / "j=10" / "inner.txt").read_text() == "10"
     assert {r.get("_stet_function") for r in records(str(store))} == {"inner", "outer"}
+
+
+def test_a_dask_worker_killed_inside_a_run_leaves_its_directory_aside(tmp_path: Path) -> None:
+    """A worker process dies (SIGKILL) in a run's body, its files half written; Dask runs
+    the task again on a new worker: the run is recorded once, with the new worker's whole
+    directory, and what the dead one wrote is set aside, not deleted nor read."""
+    summary = sweep_on("dask", tmp_path, [], kill=[4, 0])
+    assert (tmp_path / "killed").exists(), "the chosen run killed its worker"
+    assert summary["failed"] == 0 and summary["ran"] + summary["done_elsewhere"] == 12, summary
+    store, data = str(tmp_path / "runs.csv"), tmp_path / "data"
+    rows = records(store)
+    assert sorted((int(r["i"]), int(r["seed"])) for r in rows) == sorted(
+        (i, s) for i in range(6) for s in (0, 1)
+    )
+    (row,) = [r for r in rows if (r["i"], r["seed"]) == ("4", "0")]
+    directory = output_path(store, row["_stet_output"])
+    writer = json.loads((directory / "_stet_run.json").read_text())["pid"]
+    assert (directory / "writers.log").read_text().split() == [str(writer)]
+    (aside,) = (data / ".stet-interrupted").glob("*/work/i=4,seed=0*")
+    dead = (aside / "writers.log").read_text().split()
+    assert dead != [str(writer)] and len(dead) == 1  # the dead worker's own, kept
+    assert not (aside / "_stet_run.json").exists()
+    assert not list((data / ".stet-staging" / "work").iterdir())
