@@ -360,3 +360,23 @@ def test_a_dask_worker_killed_inside_a_run_leaves_its_directory_aside(tmp_path: 
     assert dead != [str(writer)] and len(dead) == 1  # the dead worker's own, kept
     assert not (aside / "_stet_run.json").exists()
     assert not list((data / ".stet-staging" / "work").iterdir())
+
+
+def test_a_pool_worker_killed_inside_a_run_is_set_aside_by_the_next_sweep(tmp_path: Path) -> None:
+    """A fork pool's worker dies (SIGKILL) in a run's body: the pool breaks and the sweep
+    stops; the next sweep runs what is left, and the dead worker's directory is set aside."""
+    first = sweep_on("fork-pool", tmp_path, [], kill=[4, 0])
+    assert (tmp_path / "killed").exists() and first["ran"] < 12, first
+    second = sweep_on("fork-pool", tmp_path, [])
+    assert first["ran"] + second["ran"] == 12 and second["failed"] == 0, (first, second)
+    store, data = str(tmp_path / "runs.csv"), tmp_path / "data"
+    rows = records(store)
+    assert len(rows) == 12
+    for row in rows:
+        directory = output_path(store, row["_stet_output"])
+        writer = json.loads((directory / "_stet_run.json").read_text())["pid"]
+        assert (directory / "writers.log").read_text().split() == [str(writer)]
+    (aside,) = (data / ".stet-interrupted").glob("*/work/i=4,seed=0*")
+    assert not (aside / "_stet_run.json").exists()
+    assert json.loads((aside / "values.json").read_text()) == [4, 0]
+    assert not list((data / ".stet-staging" / "work").iterdir())
