@@ -11,7 +11,9 @@ sweep runs again in a new process, and the invariant holds:
   staging (nothing there is ever read as a result);
 * what the killed run left is under ``data/.stet-interrupted/``, not deleted.
 
-Over every file format, and PostgreSQL for the main steps.
+Over every file format, with fsync on CSV, and PostgreSQL for the main steps; also at
+random instants of a long sweep (stress), and with a worker stalled (SIGSTOP) past its
+lease while another runs its run again.
 """
 
 from __future__ import annotations
@@ -112,12 +114,13 @@ def interrupted(data: Path, i: int) -> list[Path]:
     return sorted((data / ".stet-interrupted").glob(f"*/{NAME}/{run_dir(i)}*"))
 
 
-def kill_at(step: str, store: str, tmp_path: Path, at: int = AT) -> int:
+def kill_at(step: str, store: str, tmp_path: Path, at: int = AT, fsync: bool = False) -> int:
     """Start the sweep, let it stop at ``step`` of run ``at``, SIGKILL it; its pid."""
     ready = tmp_path / "ready"
     ready.unlink(missing_ok=True)
     args = (store, str(tmp_path / "data"), str(tmp_path / "log"), step, str(ready))
-    driver = Driver(DRIVER, tmp_path, "hang", *args, str(GRID), str(at))
+    more = (str(GRID), str(at), "60", str(int(fsync)))
+    driver = Driver(DRIVER, tmp_path, "hang", *args, *more)
     wait_until(ready.exists, driver)
     driver.kill()
     code, _, err = driver.finish()
@@ -130,9 +133,9 @@ def sweep_again(store: str, tmp_path: Path, first: int = 0) -> None:
     run(DRIVER, tmp_path, "sweep", store, data, log, str(GRID), str(first))
 
 
-def check_step(step: str, store: str, tmp_path: Path) -> None:
+def check_step(step: str, store: str, tmp_path: Path, fsync: bool = False) -> None:
     data, log = tmp_path / "data", tmp_path / "log"
-    killed = kill_at(step, store, tmp_path)
+    killed = kill_at(step, store, tmp_path, fsync=fsync)
     recorded = step in ("after-record", "after-release")
     before = check(store, data, settled=False)
     assert set(before) == ({0, 1, AT} if recorded else {0, 1})
@@ -174,6 +177,13 @@ def test_kill_minus_nine_at_each_step_of_the_commit(
     tmp_path: Path, request: pytest.FixtureRequest, fmt: str, step: str
 ) -> None:
     check_step(step, store_of(fmt, tmp_path, request), tmp_path)
+
+
+@pytest.mark.parametrize("step", MAIN_STEPS)
+def test_kill_minus_nine_at_each_step_of_the_commit_with_fsync(
+    tmp_path: Path, request: pytest.FixtureRequest, step: str
+) -> None:
+    check_step(step, store_of("csv", tmp_path, request), tmp_path, fsync=True)
 
 
 @pytest.mark.parametrize("step", MAIN_STEPS)

@@ -139,14 +139,22 @@ def install_pauses() -> None:
 
 
 def hang(
-    store: str, data: str, log: str, step: str, ready: str, grid: int, at: int, lease: int = 60
+    store: str,
+    data: str,
+    log: str,
+    step: str,
+    ready: str,
+    grid: int,
+    at: int,
+    lease: int = 60,
+    fsync: int = 0,
 ) -> None:
     """Sweep ``range(grid)``, stopping at ``step`` of run ``at`` until ``<ready>.go``
     exists (the test kills it there, or lets it on); claims of ``lease`` seconds."""
     assert step in STEPS, step
     _pause.update(step=step, at=at, ready=ready)
     install_pauses()
-    simulate = function(store, data, log, lease=lease)
+    simulate = function(store, data, log, lease=lease, fsync=bool(fsync))
     for i in range(grid):
         simulate(i)
     raise AssertionError(f"never stopped at {step} of run {at}")
