@@ -368,7 +368,9 @@ def test_a_pool_worker_killed_inside_a_run_is_set_aside_by_the_next_sweep(tmp_pa
     first = sweep_on("fork-pool", tmp_path, [], kill=[4, 0])
     assert (tmp_path / "killed").exists() and first["ran"] < 12, first
     second = sweep_on("fork-pool", tmp_path, [])
-    assert first["ran"] + second["ran"] == 12 and second["failed"] == 0, (first, second)
+    # (a run the other worker finished as the pool broke may count in neither "ran")
+    assert second["done_before"] + second["ran"] == 12, (first, second)
+    assert second["failed"] == 0 and second["ran"] >= 1, (first, second)
     store, data = str(tmp_path / "runs.csv"), tmp_path / "data"
     rows = records(store)
     assert len(rows) == 12
