@@ -221,7 +221,8 @@ def test_a_sweep_on_an_executor_puts_each_run_s_directory_in_place(
     fail = [[3, 1]]
     summary = sweep_on(executor, tmp_path, fail)
     store, data = str(tmp_path / "runs.csv"), tmp_path / "data"
-    assert summary["ran"] == 11 and summary["failed"] == 1, summary
+    assert summary["failed"] == 1, summary
+    assert summary["ran"] + summary["done_elsewhere"] == 11, summary  # (a task Dask ran twice)
     rows = records(store)
     completed = [r for r in rows if not r.get("_stet_error")]
     failed = [r for r in rows if r.get("_stet_error")]
