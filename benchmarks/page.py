@@ -34,6 +34,7 @@ SCRIPTS = (  # in the order of the page
     "resume.py",
     "results.py",
     "loading.py",
+    "outputs.py",
 )
 BLOCK = re.compile(
     r"(<!-- begin: benchmarks/(?P<script>[\w.]+) -->\n)(?P<body>.*?)"

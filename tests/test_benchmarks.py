@@ -222,6 +222,37 @@ def test_results_quick_keeps_values_and_loads_every_record(tmp_path: Path) -> No
         assert all(len(row["samples"]) == 1 for row in raw[group])
 
 
+def test_outputs_quick_measures_an_empty_outputs_directory_and_arrays(tmp_path: Path) -> None:
+    found = tmp_path / "outputs.json"
+    out = run("outputs.py", "--quick", "--json", str(found))
+    assert out.startswith("Measured ") and "numpy " in out
+    empty = table_rows(out, "An empty outputs directory: 400 runs (60 with fsync), trivial body")
+    assert [(row[0], row[1]) for row in empty] == [
+        (f, fsync) for f in ("csv", "sqlite") for fsync in ("off", "on")
+    ]
+    for _, _, bare, kept, cost, floor, beyond, within, check in empty:
+        assert float(bare.replace(",", "")) > 0 and float(kept.replace(",", "")) > 0
+        assert float(floor.replace(",", "")) > 0
+        float(cost.replace(",", ""))  # a difference: any sign
+        float(beyond.replace(",", ""))
+        assert within == ("yes" if float(cost.replace(",", "")) <= 100 else "no")
+        assert check == "ok"  # every record, every run directory with its _stet_run.json
+    arrays = table_rows(out, "A NumPy array per run, CSV store")
+    assert [(row[0], row[1], row[2]) for row in arrays] == [
+        (size, runs, fsync)
+        for size, runs in (("1 MB", "20"), ("10 MB", "4"))
+        for fsync in ("off", "on")
+    ]
+    for row in arrays:
+        assert float(row[3].replace(",", "")) > 0 and float(row[4].replace(",", "")) > 0
+        assert float(row[7].replace(",", "")) > 0  # results=True: the array returned
+        float(row[8].replace(",", ""))
+        assert row[9] == "ok"  # each run's array whole in its directory, each record there
+    raw = json.loads(found.read_text(encoding="utf-8"))
+    assert raw["settings"]["sizes_mb"] == [1, 10] and raw["formats"] == ["csv", "sqlite"]
+    assert all(len(row["samples"]) == 1 for row in raw["empty"] + raw["arrays"])
+
+
 def page_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("stet_bench_page", BENCHMARKS / "page.py")
     assert spec is not None and spec.loader is not None

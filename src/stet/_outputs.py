@@ -179,7 +179,10 @@ class Outputs:
                 self._sweep_dead_processes()
             if self._made != os.getpid():  # once per process (a reset may remove them)
                 os.makedirs(self._staging_dir, exist_ok=True)
-                os.makedirs(os.path.dirname(final), exist_ok=True)
+                function_dir = os.path.dirname(final)
+                os.makedirs(function_dir, exist_ok=True)
+                if not os.access(function_dir, os.W_OK | os.X_OK):  # made by another user
+                    raise PermissionError(errno.EACCES, "permission denied", function_dir)
                 self._made = os.getpid()
             self._set_aside_leftovers(run, inside, final)
             token = f"{self.store_id}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"

@@ -325,12 +325,14 @@ class Runner:
         self._put_in_place(run, staged)
         try:
             source = self.source
-            recorded = store.record(self.index, run.key, cells, fsync, run.claim, source=source)
+            store.record(self.index, run.key, cells, fsync, run.claim, source=source)
         except BaseException:
             self._set_aside_placed(staged, "interrupted")  # no record vouches for it
             raise
-        if not recorded:  # another worker recorded the run first
-            self._set_aside_placed(staged, "duplicate")
+        # not recorded: another worker recorded the run first (its lease lapsed while it
+        # stalled). Its record names this same path, which our rename could take only
+        # because its directory was not there (set aside when this run began): ours,
+        # whole, stays in place for that record.
 
     def _put_in_place(self, run: Run, staged: Staged) -> None:
         """Rename a run's staging directory into place, before its record."""
