@@ -216,18 +216,16 @@ simulate(0.1)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a second store sharing an outputs directory sets the first store's "
-    "recorded directory aside as 'interrupted' and puts its own in its place, so the "
-    "first store's record names the second store's files",
-)
 def test_two_stores_sharing_one_outputs_directory_keep_their_own_directories(
     tmp_path: Path,
 ) -> None:
-    for store in ("a.csv", "b.csv"):
-        result = outside.run_script(TWO_STORES, tmp_path, store)
-        assert result.returncode == 0 or "outputs" in result.stderr, result.stderr
+    first = outside.run_script(TWO_STORES, tmp_path, "a.csv")
+    assert first.returncode == 0, first.stderr
+    second = outside.run_script(TWO_STORES, tmp_path, "b.csv")  # refused before its body
+    assert second.returncode == 1
+    assert "holds a run of another store" in second.stderr and "a.csv" in second.stderr
+    assert "give each store its own outputs directory" in second.stderr
+    assert not (tmp_path / "b.csv").exists()
     # a's record names data/simulate/alpha=0.1: it must hold a's files (or b's call is
     # refused with a clear error, leaving a's directory alone)
     assert (tmp_path / "data" / "simulate" / "alpha=0.1" / "store.txt").read_text() == "a.csv"
