@@ -324,7 +324,8 @@ def test_whole_column_keys_equal_cell_by_cell_keys(records: list[tuple[str, str]
     """The store's fast path for opening must give exactly the per-cell keys."""
     columns = [[a for a, _ in records], [b for _, b in records]]
     expected = [key_of_cell(a) + key_of_cell(b) for a, b in records]
-    assert list(record_keys(columns)) == expected
+    assert list(record_keys(columns, len(records))) == expected
+    assert list(record_keys([], len(records))) == [b""] * len(records)  # no key columns
 
 
 def test_numpy_dates_and_times_by_natural_value() -> None:
