@@ -22,6 +22,7 @@ Nothing is deleted but the staging directory of a run that raised without
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import errno
 import hashlib
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["RUN_FILE", "Outputs", "Staged", "enter", "leave", "output_dir"]
 
 RUN_FILE = "_stet_run.json"
-_current: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "stet_output_dir", default=None
 )
 
@@ -77,15 +78,15 @@ def output_dir() -> Path:
             'it inside a function decorated with @stet.once(outputs="data") while it runs '
             "(a thread it starts does not inherit it: pass the path on)"
         )
-    return directory
+    return Path(directory)
 
 
-def enter(staged: Staged | None) -> contextvars.Token[Path | None] | None:
+def enter(staged: Staged | None) -> contextvars.Token[str | None] | None:
     """Before a body runs: :func:`output_dir` gives its staging directory."""
-    return None if staged is None else _current.set(staged.staging)
+    return None if staged is None else _current.set(staged.directory)
 
 
-def leave(token: contextvars.Token[Path | None] | None) -> None:
+def leave(token: contextvars.Token[str | None] | None) -> None:
     """After the body: :func:`output_dir` gives what it gave before."""
     if token is not None:
         _current.reset(token)
@@ -95,12 +96,17 @@ def leave(token: contextvars.Token[Path | None] | None) -> None:
 class Staged:
     """A run's directory while its body runs, and where it goes when it returns."""
 
-    staging: Path  # where the body writes
+    directory: str  # the staging directory: where the body writes
     final: str  # where it is put in place
     inside: str  # <function>/<run>: its path below the outputs directory
     cell: str  # the record's _stet_output cell once it is in place
     started: str  # when the run started (ISO 8601, UTC)
     parameters: dict[str, object]  # for _stet_run.json
+
+    @property
+    def staging(self) -> Path:
+        """The staging directory, as the body gets it."""
+        return Path(self.directory)
 
 
 _host = socket.gethostname()
@@ -193,7 +199,7 @@ class Outputs:
             raise self.refuse(label, f"{why}: {error.filename}") from None
         parameters = {column: _json_value(cell) for column, cell in cells.items()}
         cell = f"{self._cell_prefix}/{run}"
-        return Staged(Path(staging), final, inside, cell, now_text(), parameters)
+        return Staged(staging, final, inside, cell, now_text(), parameters)
 
     def _set_aside_leftovers(self, run: str, inside: str, final: str) -> None:
         """What killed attempts of this run left: their staging directories, and a
@@ -206,8 +212,8 @@ class Outputs:
             os.makedirs(self._staging_dir, exist_ok=True)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             leftovers = []
-        for path in leftovers:
-            self.set_aside(path, "interrupted", inside)
+        for path in leftovers:  # another process's first run may set it aside first
+            self._set_aside_if_there(path, inside)
         if os.path.lexists(final):
             other = _store_of(final)
             if other is not None and other != self.store:
@@ -230,18 +236,21 @@ class Outputs:
         except FileNotFoundError:
             return
         for function in functions:
-            with os.scandir(os.path.join(top, function)) as entries:
-                names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+            try:
+                with os.scandir(os.path.join(top, function)) as entries:
+                    names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
             for name in names:
                 run, _, host, pid, _ = (name.split("~") + [""] * 5)[:5]
                 if host == _host and pid.isdigit() and not _alive(int(pid)):
                     path = os.path.join(top, function, name)
-                    self.set_aside(path, "interrupted", f"{function}/{run}")
+                    self._set_aside_if_there(path, f"{function}/{run}")
 
     def commit(self, staged: Staged) -> bool:
         """Put a run's directory in place (after its ``_stet_run.json``); False when a
         directory is in place there already."""
-        staging = staged.staging
+        staging = staged.directory
         facts = {
             "function": self.function,
             "store": self.store,
@@ -251,16 +260,16 @@ class Outputs:
             "host": _host,
             "pid": os.getpid(),
         }
-        run_file = staging / RUN_FILE
-        lines = (
-            f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in facts.items()
-        )
-        with open(run_file, "w", encoding="utf-8") as file:  # one fact a line, C-encoded
-            file.write("{\n" + ",\n".join(lines) + "\n}\n")
-            if self.fsync:
-                file.flush()
-                os.fsync(file.fileno())
-        if self.fsync:
+        # one fact a line, by the C encoder (the indenting encoder is pure Python)
+        text = json.dumps(facts, ensure_ascii=False, separators=(",\n  ", ": "))
+        data = ("{\n  " + text[1:-1] + "\n}\n").encode()
+        path = os.path.join(staging, RUN_FILE)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            os.write(descriptor, data)
+        finally:
+            os.close(descriptor)
+        if self.fsync:  # every file, the run file too, and the directories
             _fsync_tree(staging)
         try:
             try:
@@ -278,13 +287,26 @@ class Outputs:
 
     def discard(self, staged: Staged) -> None:
         """A run that raised: its staging directory goes."""
-        shutil.rmtree(staged.staging, ignore_errors=True)
+        shutil.rmtree(staged.directory, ignore_errors=True)
 
     def set_aside(self, path: str | Path, reason: str, inside: str) -> str:
         """Move a directory to ``<root>/.stet-<reason>/<time>/<inside>``; its new path."""
         target = set_aside_path(self.root, reason, aside_stamp(), inside)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         return rename_to_free_name(path, target)
+
+    def _set_aside_if_there(self, path: str, inside: str) -> None:
+        """Set a killed attempt's directory aside as interrupted, unless another process
+        (the first run of every worker of a sweep looks) did so first."""
+        target = set_aside_path(self.root, "interrupted", aside_stamp(), inside)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            rename_to_free_name(path, target)
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                raise
+            with contextlib.suppress(OSError):  # what was made for it, while empty
+                os.removedirs(os.path.dirname(target))
 
     def failure_cell(self, store_path: str, aside: str) -> str:
         """The ``_stet_output`` cell of a failure record whose directory is ``aside``."""
@@ -322,7 +344,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_tree(top: Path) -> None:
+def _fsync_tree(top: str) -> None:
     """fsync every file and directory below ``top`` (``fsync=True``)."""
     for directory, _, files in os.walk(top):
         for name in files:

@@ -345,7 +345,7 @@ class Runner:
             # it ran), or one no record vouches for (set aside when this run began)
             self.store.refresh()
             if run.key in self.index.keys:
-                outputs.set_aside(staged.staging, "duplicate", staged.inside)
+                outputs.set_aside(staged.directory, "duplicate", staged.inside)
                 return
             outputs.set_aside(staged.final, "interrupted", staged.inside)
             if not outputs.commit(staged):
@@ -389,13 +389,13 @@ class Runner:
         """A run that raised: its staging directory is moved aside to be named in its
         failure record (``kept``), or removed; the record's cells."""
         staged, outputs = run.staged, self.outputs
-        if staged is None or outputs is None or not staged.staging.exists():
+        if staged is None or outputs is None or not os.path.exists(staged.directory):
             return run.cells
         if not kept:
             outputs.discard(staged)
             return run.cells
         try:
-            aside = outputs.set_aside(staged.staging, "failed", staged.inside)
+            aside = outputs.set_aside(staged.directory, "failed", staged.inside)
         except OSError:
             outputs.discard(staged)
             return run.cells
