@@ -424,3 +424,31 @@ def test_a_sweep_makes_the_directory_and_a_worker_without_it_is_told(tmp_path: P
     with pytest.raises(FileNotFoundError, match="every worker reaches"):
         run_batch(remote, [{"alpha": 0.1}])
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_directory_of_another_run_of_the_store_in_its_place_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    """Two runs whose names coincide (``a=A`` and ``a=a`` on a file system that ignores
+    case): the second must not take the first's recorded directory for a leftover."""
+    data = tmp_path / "data"
+    store = tmp_path / "runs.csv"
+    ran = []
+
+    @stet.once(name="simulate", store=store, outputs=data)
+    def simulate(a: str) -> None:
+        ran.append(a)
+        (stet.output_dir() / "by").write_text(a)
+
+    simulate("A")
+    first = data / "simulate" / "a=A"
+    facts = json.loads((first / "_stet_run.json").read_text())
+    collided = data / "simulate" / "a=a"  # what a case-insensitive system gives a=a
+    collided.mkdir()
+    (collided / "by").write_text("A")
+    (collided / "_stet_run.json").write_text(json.dumps(facts))
+    with pytest.raises(FileExistsError, match="holds another run of this store"):
+        simulate("a")
+    assert ran == ["A"]  # refused before its body
+    assert (collided / "by").read_text() == "A"
+    assert not list(data.glob(".stet-interrupted/*"))

@@ -190,18 +190,20 @@ class Outputs:
                 if not os.access(function_dir, os.W_OK | os.X_OK):  # made by another user
                     raise PermissionError(errno.EACCES, "permission denied", function_dir)
                 self._made = os.getpid()
-            self._set_aside_leftovers(run, inside, final)
+            parameters = {column: _json_value(cell) for column, cell in cells.items()}
+            self._set_aside_leftovers(run, inside, final, parameters)
             token = f"{self.store_id}~{_host}~{os.getpid()}~{os.urandom(4).hex()}"
             staging = os.path.join(self._staging_dir, f"{run}~{token}")
             os.mkdir(staging)
         except PermissionError as error:
             why = (error.strerror or "permission denied").lower()
             raise self.refuse(label, f"{why}: {error.filename}") from None
-        parameters = {column: _json_value(cell) for column, cell in cells.items()}
         cell = f"{self._cell_prefix}/{run}"
         return Staged(staging, final, inside, cell, now_text(), parameters)
 
-    def _set_aside_leftovers(self, run: str, inside: str, final: str) -> None:
+    def _set_aside_leftovers(
+        self, run: str, inside: str, final: str, parameters: dict[str, object]
+    ) -> None:
         """What killed attempts of this run left: their staging directories, and a
         directory in place that no record vouches for (this worker holds the claim)."""
         prefix = f"{run}~{self.store_id}~"
@@ -215,7 +217,16 @@ class Outputs:
         for path in leftovers:  # another process's first run may set it aside first
             self._set_aside_if_there(path, inside)
         if os.path.lexists(final):
-            other = _store_of(final)
+            other, theirs = _run_of(final)
+            if other == self.store and theirs is not None and theirs != parameters:
+                raise FileExistsError(
+                    errno.EEXIST,
+                    f"the output directory of this run holds another run of this store "
+                    f"({theirs}), which stet leaves alone: their names coincide (a file "
+                    "system that ignores case?); give this function another outputs "
+                    "directory, or tell the runs apart by a key parameter",
+                    final,
+                )
             if other is not None and other != self.store:
                 raise FileExistsError(
                     errno.EEXIST,
@@ -324,14 +335,21 @@ def _json_value(cell: Cell) -> object:
     return text_of_cell(cell)
 
 
-def _store_of(directory: str) -> str | None:
-    """The store a run directory's ``_stet_run.json`` names (None: it names none)."""
+def _run_of(directory: str) -> tuple[str | None, dict[str, object] | None]:
+    """The store and parameters a run directory's ``_stet_run.json`` names (None for
+    what it does not name)."""
     try:
         with open(os.path.join(directory, RUN_FILE), encoding="utf-8") as file:
-            store = json.load(file).get("store")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return store if isinstance(store, str) else None
+            facts = json.load(file)
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(facts, dict):
+        return None, None
+    store, parameters = facts.get("store"), facts.get("parameters")
+    return (
+        store if isinstance(store, str) else None,
+        parameters if isinstance(parameters, dict) else None,
+    )
 
 
 def _alive(pid: int) -> bool:
