@@ -12,7 +12,6 @@ from ._defaults import DEFAULT_STORE
 from ._grid import Grid
 from ._index import FunctionIndex, KeySpec
 from ._matching import record_times
-from ._outputsize import outputs_facts
 from ._provenance import runs_per_version
 from ._registry import get_store
 from ._results import is_result_column
@@ -104,6 +103,8 @@ def _status(
         function = spec_grid[0].function
     facts = _facts(handle.name, snapshot, running, function)
     facts["history"] = _history_facts(handle, snapshot, function)
+    from ._outputsize import outputs_facts  # loaded at a status only
+
     facts["outputs"] = outputs_facts(snapshot, _rows_of(snapshot, function), handle.path)
     progress = None
     if spec_grid is not None:
@@ -164,6 +165,8 @@ def status_data(store: StorePath = DEFAULT_STORE, *, function: str | None = None
     handle, snapshot, running = _read(store, function)
     facts = _facts(handle.name, snapshot, running, function)
     facts["history"] = _history_facts(handle, snapshot, function)
+    from ._outputsize import outputs_facts
+
     facts["outputs"] = outputs_facts(snapshot, _rows_of(snapshot, function), handle.path)
     return facts
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from . import _report
 from ._columns import OUTPUT_COLUMN
-from ._outputpaths import output_path
 from ._registry import get_store
 from ._snapshot import StoreCopy
 from .formats import is_url, redacted
@@ -65,6 +64,8 @@ def _rebased(copy: StoreCopy, source: str, destination: str) -> StoreCopy:
 
 def _output_cell(cell: Cell, source: str, destination: str) -> str:
     """What a ``_stet_output`` cell of the store at ``source`` holds at ``destination``."""
+    from ._outputpaths import output_path
+
     path = output_path(source, cell)
     if is_url(destination):
         return str(path)

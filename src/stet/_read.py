@@ -14,12 +14,10 @@ from ._columns import (
 from ._defaults import DEFAULT_STORE
 from ._errors import DamagedStoreError, facts_of, no_store
 from ._matching import matcher, record_times
-from ._outputpaths import output_path
 from ._registry import get_store
-from ._resultfiles import FILE_PREFIX, read_result_file
 from ._results import is_result_column
 from ._snapshot import Snapshot
-from ._values import ArrayValue, result_value_of_cell, value_of_cell
+from ._values import FILE_PREFIX, ArrayValue, result_value_of_cell, value_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -167,6 +165,8 @@ def _run_dirs(
     record has one."""
     if OUTPUT_COLUMN not in header:
         return []
+    from ._outputpaths import output_path  # pathlib: when a store has outputs
+
     cells = stored[header.index(OUTPUT_COLUMN)]
     if chosen is not None:
         cells = [cells[i] for i in chosen]
@@ -198,6 +198,8 @@ def _with_files(
 
 def _read_file(cell: str, run_dir: Path, pickle: bool, api: str) -> Any:
     """The value a ``file:`` result cell names, read from its run's directory."""
+    from ._resultfiles import read_result_file
+
     try:
         return read_result_file(cell, run_dir, pickle=pickle)
     except DamagedStoreError as error:

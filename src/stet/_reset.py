@@ -10,15 +10,13 @@ from ._columns import ERROR_COLUMN, OUTPUT_COLUMN
 from ._defaults import DEFAULT_STORE
 from ._errors import StoreNotWritableError
 from ._matching import matcher, value_text
-from ._outputpaths import output_path
-from ._outputsmove import Directory, check_movable, directory_of, move_aside, stamp
-from ._outputsmove import purge as delete_directories
 from ._registry import get_store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._outputsmove import Directory
     from ._store import Store
     from ._values import Cell
 
@@ -104,6 +102,9 @@ def reset(
     full = not key_dict and not failed
     if full and function is not None:
         full = all(snapshot.function_of(row) == function for row in snapshot.rows)
+    from ._outputsmove import check_movable, move_aside, stamp
+    from ._outputsmove import purge as delete_directories
+
     check_movable(directories, purge, name)
     if count and not _report.confirm(question, confirm):
         _report.reset_declined(full)
@@ -133,6 +134,9 @@ def _directories(
     handle: Store, removed: list[dict[str, Cell]], kept: list[dict[str, Cell]]
 ) -> list[Directory]:
     """The run directories the ``removed`` records name and no ``kept`` record does."""
+    from ._outputpaths import output_path
+    from ._outputsmove import directory_of
+
     path = handle.path
     staying = {output_path(path, v[OUTPUT_COLUMN]) for v in kept if v.get(OUTPUT_COLUMN, "")}
     found: dict[object, Directory] = {}

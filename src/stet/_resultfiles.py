@@ -29,6 +29,7 @@ import re
 import sys
 
 from ._errors import DamagedStoreError
+from ._values import FILE_PREFIX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ __all__ = [
     "write_result_file",
 ]
 
-FILE_PREFIX = "file:"
 _SAFE_FIELD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_+=-]{0,63}")
 _SERIES_KEY = b"stet.series"  # parquet metadata of a Series file: {"name": its name}
 _COLLISIONS = 1000  # names tried before giving up on a crowded directory

@@ -14,8 +14,7 @@ file (:mod:`stet._resultfiles`) and its cell is ``file:<name>``; a skip reads it
 
 from __future__ import annotations
 
-from ._resultfiles import UnkeptFileError, is_file_cell, read_result_file, write_result_file
-from ._values import UnkeptResultError, result_cell_of, result_value_of_cell
+from ._values import FILE_PREFIX, UnkeptResultError, result_cell_of, result_value_of_cell
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,6 +144,8 @@ class _Cells:
                     "as a file in the run's directory; or save other data to a file and "
                     "return its path, or leave results off. Nothing was recorded."
                 ) from None
+        from ._resultfiles import UnkeptFileError, write_result_file  # numpy, json: when met
+
         try:
             return write_result_file(value, self.files, name, pickle=self.pickle, fsync=self.fsync)
         except UnkeptFileError as problem:
@@ -169,8 +170,10 @@ def result_value(
         return None
 
     def value_of(cell: Cell) -> Any:
-        if run_dir is not None and is_file_cell(cell):
-            return read_result_file(cell, run_dir, pickle=pickle)  # type: ignore[arg-type]
+        if run_dir is not None and type(cell) is str and cell.startswith(FILE_PREFIX):
+            from ._resultfiles import read_result_file
+
+            return read_result_file(cell, run_dir, pickle=pickle)
         return result_value_of_cell(cell)
 
     if RESULT_COLUMN in cells:

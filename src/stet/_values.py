@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._plain import Plain
 
 __all__ = [
+    "FILE_PREFIX",
     "ArrayValue",
     "Cell",
     "Plain",
@@ -75,6 +76,8 @@ if TYPE_CHECKING:
     float, an int of magnitude below 2**53); every other value is its cell text.
     """
 
+
+FILE_PREFIX = "file:"  # a result cell naming a file in its run's directory (_resultfiles)
 
 # -------------------------------------------------------------------------------- keys
 
@@ -352,7 +355,7 @@ def result_cell_of(value: Any) -> Cell:
     of the same type."""
     problem = _result_problem(value)
     if problem is None:
-        if type(value) is str and value.startswith("file:"):
+        if type(value) is str and value.startswith(FILE_PREFIX):
             return repr(value)  # a bare file: cell names a result file (_resultfiles)
         cell = result_literal(value) if type(value) in (list, tuple) else cell_of(value)
         if type(cell) is not str or len(cell) <= _MAX_RESULT_TEXT or type(value) is str:
