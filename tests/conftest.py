@@ -10,6 +10,10 @@ starts a server of its own on a free port. One per worker rather than one shared
 server costs about two seconds to start, needs no lock or hand-over between workers, and
 a test that terminates a backend or fills the connection limit cannot reach into
 another worker's tests. ``tmp_path`` is unique per worker and test too.
+
+``slurm_cluster`` does the same for SLURM (``slurmcluster.py``): a one-node cluster of
+its own per worker, on first use, failing instead of skipping when
+``STET_REQUIRE_SLURM=1``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import pgserver
 import probes
 import pytest
+import slurmcluster
 from formats import FORMATS
 
 
@@ -48,6 +53,20 @@ def postgres_server() -> Iterator[pgserver.Server]:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[slurmcluster.Cluster]:
+    """The session's throwaway SLURM cluster (skips, or fails in CI, when none can start)."""
+    cluster, reason = slurmcluster.start()
+    if cluster is None:
+        if os.environ.get("STET_REQUIRE_SLURM") == "1":
+            pytest.fail(f"STET_REQUIRE_SLURM=1, and {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
