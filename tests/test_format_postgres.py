@@ -24,6 +24,7 @@ from test_contract import python, ran, start
 
 import stet
 from stet._claims import Claim, Worker
+from stet.formats import pglink
 from stet.formats import redacted as display_name
 from stet.formats.base import DamagedStoreError, StoreConnectionError
 from stet.formats.postgres import PostgresTable
@@ -331,6 +332,30 @@ def test_a_connection_lost_inside_the_lock(fmt: PostgresTable, postgres_store: s
     with fmt.site.lock:  # and this one connects again
         fmt.append(header, [[4, stamp]], fsync=False)
     assert [row[0] for row in fmt.read(0, []).rows] == [1, 3, 4]
+
+
+def test_a_cancelled_statement_keeps_the_session(fmt: PostgresTable) -> None:
+    """A statement the server cancels (57014) fails the call and leaves the connection,
+    and a lock held on it, as they were; the server ending the session drops it."""
+    link = fmt._link
+
+    def backend(con: psycopg.Connection[Any]) -> int:
+        return int(con.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+
+    def slow(con: psycopg.Connection[Any]) -> None:
+        con.execute("SET statement_timeout = 10")
+        try:
+            con.execute("SELECT pg_sleep(5)")
+        finally:
+            con.execute("RESET statement_timeout")
+
+    before = link.run(backend, "a test", "-")
+    with pytest.raises(StoreConnectionError, match="canceling statement due to statement timeout"):
+        link.run(slow, "a test", "nothing was done")
+    assert link.run(backend, "a test", "-") == before
+    assert not pglink._ends_the_session(psycopg.errors.QueryCanceled("cancelled"))
+    assert pglink._ends_the_session(psycopg.errors.AdminShutdown("terminating connection"))
+    assert pglink._ends_the_session(psycopg.errors.ConnectionFailure("lost"))
 
 
 # ------------------------------------------------------------------ claims

@@ -180,8 +180,8 @@ class Link:
             try:
                 return work(con)
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                reason = self.scrub(error)
-            broken = con.closed or con.broken
+                reason, ended = self.scrub(error), _ends_the_session(error)
+            broken = con.closed or con.broken or ended
             if broken:
                 self.drop()
             if retry and broken and not fresh and not self.pinned and attempt == 0:
@@ -227,6 +227,15 @@ class Link:
             self._drop()
         finally:
             self._mutex.release()
+
+
+def _ends_the_session(error: psycopg.Error) -> bool:
+    """Whether the server ended the session (or the client lost it) although the
+    connection is not yet marked broken: the server's FATAL message can arrive before
+    the socket's end, and the next statement then fails as "another command is already
+    in progress". A cancelled statement (57014) leaves the session as it was."""
+    state = error.sqlstate
+    return state is None or state.startswith(("08", "57P"))
 
 
 @atexit.register
